@@ -1,0 +1,127 @@
+# Keel build. `make` builds build/keel.elf (Multiboot2) and build/keel.efi (UEFI);
+# `make test` runs every test; `make run` boots Keel in Bochs. See README.md.
+
+BUILD      := build
+CC         := gcc
+LD         := ld
+NASM       := nasm
+OBJCOPY    := objcopy
+
+WARN       := -Wall -Wextra -Werror
+KEEL_VERSION := 0.1
+CORE_CFLAGS := -std=gnu11 -O2 -g $(WARN) -DKEEL_VERSION=\"$(KEEL_VERSION)\" -ffreestanding -fno-stack-protector \
+	-fno-pic -fno-pie -mno-red-zone -mcmodel=kernel -mgeneral-regs-only \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fcf-protection=none \
+	-nostdinc -isystem $(shell $(CC) -print-file-name=include) -I.
+CORE_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T linker.ld
+
+# Every C and assembly file under these folders is part of the core image.
+CORE_DIRS  := arch vmm drivers boot/multiboot2
+CORE_C     := $(sort $(shell find $(CORE_DIRS) -name '*.c'))
+# ap_trampoline.asm is a flat 16-bit blob embedded by ap_trampoline_blob.asm.
+TRAMPOLINE := arch/x86/ap_trampoline.asm
+CORE_ASM   := $(filter-out $(TRAMPOLINE),$(sort $(shell find $(CORE_DIRS) -name '*.asm')))
+CORE_OBJS  := $(CORE_C:%.c=$(BUILD)/core/%.o) $(CORE_ASM:%.asm=$(BUILD)/core/%.asm.o)
+
+# UEFI loader: gnu-efi application with the core ELF embedded as a blob. It also
+# links the config parser, so bad configs are rejected before boot services end.
+EFI_INC    := /usr/include/efi
+EFI_LIB    := /usr/lib
+EFI_C      := $(sort $(wildcard boot/uefi/*.c)) vmm/config.c vmm/string.c
+EFI_ASM    := $(sort $(wildcard boot/uefi/*.asm))
+EFI_OBJS   := $(EFI_C:%.c=$(BUILD)/efi/%.o) $(EFI_ASM:%.asm=$(BUILD)/efi/%.asm.o)
+EFI_CFLAGS := -std=gnu11 -O2 $(WARN) -ffreestanding -fno-stack-protector -fpic \
+	-fshort-wchar -mno-red-zone -mgeneral-regs-only -maccumulate-outgoing-args \
+	-DKEEL_UEFI_LOADER -DGNU_EFI_USE_MS_ABI -I. -I$(EFI_INC) -I$(EFI_INC)/x86_64
+
+HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DKEEL_HOST_TEST -fsanitize=address,undefined \
+	-fno-omit-frame-pointer
+
+.PHONY: all iso usb test unit-tests system-tests run run-uefi run-kvm clean deps bench
+all: $(BUILD)/keel.elf $(BUILD)/keel.efi
+
+$(BUILD)/core/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CORE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/core/%.asm.o: %.asm
+	@mkdir -p $(dir $@)
+	@echo "  NASM    $<"
+	@$(NASM) -f elf64 -g -I$(BUILD)/core/ -I$(dir $<) -MD $@.d -o $@ $<
+
+$(BUILD)/core/ap_trampoline.bin: $(TRAMPOLINE)
+	@mkdir -p $(dir $@)
+	$(NASM) -f bin -o $@ $<
+
+$(BUILD)/core/arch/x86/ap_trampoline_blob.asm.o: $(BUILD)/core/ap_trampoline.bin
+
+$(BUILD)/keel.elf: $(CORE_OBJS) linker.ld
+	$(LD) $(CORE_LDFLAGS) -o $@ $(CORE_OBJS)
+	@size $@ | tail -1 | awk '{printf "keel.elf: text %d, data %d, bss %d bytes\n", $$1, $$2, $$3}'
+
+$(BUILD)/efi/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC(efi) $<"
+	@$(CC) $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/efi/%.asm.o: %.asm $(BUILD)/keel.elf
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf64 -I$(BUILD)/ -o $@ $<
+
+$(BUILD)/keel.so: $(EFI_OBJS)
+	$(LD) -nostdlib -znocombreloc -shared -Bsymbolic -T $(EFI_LIB)/elf_x86_64_efi.lds \
+		$(EFI_LIB)/crt0-efi-x86_64.o $(EFI_OBJS) -L$(EFI_LIB) -lefi -lgnuefi -o $@
+
+$(BUILD)/keel.efi: $(BUILD)/keel.so
+	$(OBJCOPY) -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym -j .rel \
+		-j .rela -j .rel.* -j .rela.* -j .reloc --target=efi-app-x86_64 \
+		--subsystem=10 $< $@
+	@echo "keel.efi: $$(stat -c %s $@) bytes"
+
+iso: $(BUILD)/keel.iso
+$(BUILD)/keel.iso: $(BUILD)/keel.elf tools/mkiso.sh tools/keel.cfg
+	tools/mkiso.sh $@ $(BUILD)/keel.elf tools/keel.cfg "console=com1,e9"
+
+usb: $(BUILD)/keel-usb.img
+$(BUILD)/keel-usb.img: $(BUILD)/keel.efi tools/mkusb.sh tools/keel.cfg
+	tools/mkusb.sh $@ $(BUILD)/keel.efi tools/keel.cfg
+
+deps:
+	tools/install-deps.sh
+
+# Host unit tests: each tests/unit/test_NAME.c names the production sources it links
+# on a line of the form "SOURCES: path/a.c path/b.c".
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+unit_sources = $(shell sed -n 's/.*SOURCES:\([^*]*\).*/\1/p' $(1))
+
+.SECONDEXPANSION:
+$(BUILD)/unit/%: tests/unit/%.c $$(call unit_sources,tests/unit/%.c) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(call unit_sources,$<) -lcmocka
+
+unit-tests: $(UNIT_BINS)
+	tests/run-unit.sh $(UNIT_BINS)
+
+test:
+	tools/install-deps.sh
+	$(MAKE) all iso usb $(UNIT_BINS)
+	tests/run-all.sh
+
+run: deps
+	$(MAKE) iso
+	tools/run-bochs.sh --cpus 2 --iso $(BUILD)/keel.iso
+
+run-uefi: deps
+	$(MAKE) usb
+	tools/run-qemu-uefi.sh --image $(BUILD)/keel-usb.img
+
+run-kvm: deps
+	$(MAKE) usb
+	tools/run-qemu-uefi.sh --kvm --image $(BUILD)/keel-usb.img
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,16 @@
+/* Per-CPU bring-up shared by the boot CPU and the APs. */
+#ifndef KEEL_ARCH_X86_CPU_INIT_H
+#define KEEL_ARCH_X86_CPU_INIT_H
+
+#include "arch/x86/percpu.h"
+
+/* Allocates and zeroes a per-CPU block and its kernel stack; NULL when out of memory. */
+struct percpu *percpu_create(uint32_t cpu_id, uint32_t apic_id);
+/* Loads this CPU's GDT, TSS (IST stacks), the shared IDT, GS base, and sane CR0/CR4
+ * (caches on: GRUB may leave CR0.CD set). */
+void cpu_init_this(struct percpu *p);
+/* The C entry for an AP once the trampoline has it in long mode on Keel's page tables
+ * with RSP = p->stack_top. Reports in, checks VT-x, then parks. */
+NORETURN void ap_main(struct percpu *p);
+
+#endif

@@ -1,0 +1,35 @@
+/* Keel's clock: the TSC, calibrated once at boot against the HPET (or the PIT when
+ * there is none), together with the LAPIC timer rate. Assumes an invariant TSC that
+ * firmware started in step on every CPU. */
+#ifndef KEEL_DRIVERS_TIMER_H
+#define KEEL_DRIVERS_TIMER_H
+
+#include "vmm/types.h"
+
+struct acpi_info;
+
+/* Measures the TSC and (if lapic_init ran) the LAPIC timer over a 50 ms window on the
+ * ACPI-described HPET, else PIT channel 2, else trusts CPUID leaves 0x15/0x16. acpi may
+ * be NULL. Leaves the LAPIC timer, HPET and PIT as it found them. Call after
+ * lapic_init. Prints a summary line. */
+void timer_calibrate(const struct acpi_info *acpi);
+bool timer_calibrated(void);
+/* Before returning to live firmware: gives back the LAPIC timer as firmware had it
+ * (if anything reprogrammed it after calibration), the APIC's enable state, and the
+ * HPET. */
+void timer_restore_firmware_state(void);
+
+/* TSC ticks per second. Before calibration a deliberately high guess, so early
+ * delays last at least as long as asked. */
+uint64_t tsc_hz(void);
+/* LAPIC timer clocks per second at divide 1; 0 if unknown. */
+uint64_t lapic_timer_hz(void);
+
+uint64_t tsc_to_ns(uint64_t ticks);
+uint64_t ns_to_tsc(uint64_t ns);
+/* Nanoseconds since timer_calibrate (0 before). */
+uint64_t time_ns(void);
+/* Busy-waits at least `us` microseconds. */
+void udelay(uint64_t us);
+
+#endif

@@ -1,0 +1,52 @@
+#include "drivers/uart16550.h"
+#include "arch/x86/cpu.h"
+
+#define UART_THR 0
+#define UART_DLL 0
+#define UART_IER 1
+#define UART_DLM 1
+#define UART_FCR 2
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define UART_SCR 7
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define LCR_DLAB 0x80
+#define LCR_8N1 0x03
+
+/* A missing or wedged UART must never hang the console: give up after this many polls
+ * (far longer than one character takes at 9600 baud on any real machine). */
+#define UART_SPIN_LIMIT 2000000
+
+bool uart_init(uint16_t port, uint32_t baud)
+{
+    /* The scratch register holds what was written only if a UART is there. */
+    outb(port + UART_SCR, 0x5a);
+    if (inb(port + UART_SCR) != 0x5a)
+        return false;
+    if (!baud || baud > 115200)
+        baud = 115200;
+    uint16_t div = (uint16_t)(115200 / baud);
+    outb(port + UART_IER, 0);
+    outb(port + UART_LCR, LCR_DLAB);
+    outb(port + UART_DLL, div & 0xff);
+    outb(port + UART_DLM, div >> 8);
+    outb(port + UART_LCR, LCR_8N1);
+    outb(port + UART_FCR, 0x07); /* enable and clear FIFOs */
+    outb(port + UART_MCR, 0x03); /* DTR, RTS: some USB-serial adapters want them */
+    return true;
+}
+
+void uart_putc(uint16_t port, char c)
+{
+    for (uint32_t i = 0; i < UART_SPIN_LIMIT && !(inb(port + UART_LSR) & LSR_THRE); i++)
+        cpu_relax();
+    outb(port + UART_THR, (uint8_t)c);
+}
+
+void uart_flush(uint16_t port)
+{
+    for (uint32_t i = 0; i < UART_SPIN_LIMIT && !(inb(port + UART_LSR) & LSR_TEMT); i++)
+        cpu_relax();
+}

@@ -1,0 +1,15 @@
+/* 16550-compatible UART, polled: Keel never takes serial interrupts. */
+#ifndef KEEL_DRIVERS_UART16550_H
+#define KEEL_DRIVERS_UART16550_H
+
+#include "vmm/types.h"
+
+#define COM1_PORT 0x3f8
+
+/* Programs 8N1 at `baud` with FIFOs on; false when no UART answers at `port`. */
+bool uart_init(uint16_t port, uint32_t baud);
+void uart_putc(uint16_t port, char c);
+/* Waits (bounded) until the transmitter is completely empty. */
+void uart_flush(uint16_t port);
+
+#endif

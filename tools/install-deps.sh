@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Keel's build, run and test targets need, when missing.
+set -euo pipefail
+pkgs=(build-essential nasm gnu-efi libcmocka-dev qemu-system-x86 ovmf bochs bochsbios vgabios
+      grub-pc-bin grub-common xorriso mtools dosfstools gdisk python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

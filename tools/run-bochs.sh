@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# run-bochs.sh --iso ISO [--cpus N] [--serial FILE] [--timeout S] [--model M] [--quiet]
+# Boots a Keel ISO in Bochs (BIOS + GRUB + Multiboot2). The console (port 0xE9) goes to
+# stdout; COM1 to --serial FILE. No GUI: the display is a VNC server nobody connects to.
+set -euo pipefail
+iso="" cpus=2 serial="" timeout_s=0 model=corei7_skylake_x quiet=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --iso) iso=$2; shift 2 ;;
+    --cpus) cpus=$2; shift 2 ;;
+    --serial) serial=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --quiet) quiet=1; shift ;;
+    *) echo "run-bochs: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$iso" ] || { echo "run-bochs: --iso is required" >&2; exit 2; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+[ -n "$serial" ] || serial=$dir/serial.txt
+# Each concurrent Bochs needs its own VNC port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$dir/bochsrc" <<RC
+cpu: model=$model, count=$cpus, ips=100000000, reset_on_triple_fault=0
+memory: guest=256, host=256
+romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
+vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
+display_library: rfb, options="timeout=0, port=$port"
+ata0-master: type=cdrom, path=$(realpath "$iso"), status=inserted
+boot: cdrom
+port_e9_hack: enabled=1
+com1: enabled=1, mode=file, dev=$(realpath -m "$serial")
+sound: driver=dummy
+speaker: enabled=0
+log: $dir/bochs.log
+panic: action=fatal
+error: action=report
+info: action=ignore
+RC
+echo c > "$dir/rc"
+cmd=(bochs -q -f "$dir/bochsrc" -rc "$dir/rc")
+[ "$timeout_s" -gt 0 ] && cmd=(timeout --kill-after=5 "$timeout_s" "${cmd[@]}")
+status=0
+if [ $quiet -eq 1 ]; then
+    "${cmd[@]}" </dev/null >"$dir/stdout" 2>&1 || status=$?
+    grep -a -v -E '^(=+|Bochs x86|Built from|Compiled on|\s*$)' "$dir/stdout" || true
+else
+    "${cmd[@]}" </dev/null 2>&1 | grep -a --line-buffered -v -E '^(=+|\s+Bochs x86|\s+Built from|\s+Compiled on|\s*$)' || status=${PIPESTATUS[0]}
+fi
+# Bochs exits with status 1 when Keel writes "Shutdown" to port 0x8900: judge by output.
+[ $status -eq 124 ] && { echo "run-bochs: timed out after ${timeout_s}s" >&2; exit 124; }
+exit 0

@@ -1,0 +1,39 @@
+/* Keel's console: printf-style output, every line prefixed with the CPU number,
+ * sent to every enabled sink (COM1, and port 0xE9 when asked for). */
+#ifndef KEEL_VMM_CONSOLE_H
+#define KEEL_VMM_CONSOLE_H
+
+#include "vmm/types.h"
+
+/* Formatting core, independent of any sink (host-tested).
+ * Supports %d %i %u %x %X %o %p %s %c %%, flags '-', '0', ' ', '+', '#', width and
+ * precision (also '*'), length modifiers hh h l ll z t j. Always NUL-terminates when
+ * size > 0 and returns the length the full output would have had. */
+int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+int ksnprintf(char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+enum console_sink {
+    CONSOLE_SINK_COM1 = BIT(0),
+    CONSOLE_SINK_E9 = BIT(1),
+};
+
+void console_init(uint32_t sinks);
+void console_enable(uint32_t sinks);
+uint32_t console_sinks(void);
+
+/* Lines are assembled per CPU and emitted whole under a lock, so output from
+ * different CPUs never interleaves inside a line. */
+void kprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void kvprintf(const char *fmt, va_list ap);
+
+/* Waits until every byte handed to the sinks has left the machine (UART shift
+ * register empty), so a power-off does not cut the last line. */
+void console_flush(void);
+
+/* Emits raw bytes, bypassing the line buffer; for use when the machine is dying. */
+void console_write_raw(const char *s, size_t n);
+
+/* Stops Keel after printing the message: every CPU halts (for use on broken invariants). */
+NORETURN void panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+#endif

@@ -1,0 +1,174 @@
+/* Keel's core: what happens between the loader's hand-over and running guests.
+ * Both boot paths arrive at keel_entry64 with the same struct bootinfo. */
+#include "boot/bootinfo.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/cpu_init.h"
+#include "arch/x86/msr.h"
+#include "arch/x86/paging.h"
+#include "arch/x86/smp.h"
+#include "arch/x86/trap.h"
+#include "arch/x86/vmx_caps.h"
+#include "drivers/acpi.h"
+#include "drivers/ioapic.h"
+#include "drivers/lapic.h"
+#include "drivers/pci.h"
+#include "drivers/power.h"
+#include "drivers/timer.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/page_alloc.h"
+#include "vmm/string.h"
+
+#define MAX_EXCLUSIONS (BOOTINFO_MAX_MODULES + 4)
+
+static struct keel_config config;
+static struct acpi_info acpi;
+
+const char *mem_type_name(uint32_t type)
+{
+    static const char *const names[] = {
+        [MEM_USABLE] = "usable", [MEM_RESERVED] = "reserved", [MEM_ACPI_RECLAIMABLE] = "ACPI",
+        [MEM_ACPI_NVS] = "ACPI NVS", [MEM_MMIO] = "MMIO", [MEM_UNUSABLE] = "bad RAM",
+        [MEM_FIRMWARE] = "firmware", [MEM_BOOT_DATA] = "boot data",
+    };
+    return type < ARRAY_SIZE(names) && names[type] ? names[type] : "unknown";
+}
+
+/* Configuration: the file first, the command line on top. A broken file is reported
+ * and ignored as a whole, so Keel never runs half of what the user wrote. */
+static bool load_config(const struct bootinfo *bi)
+{
+    struct config_error err;
+    bool ok = true;
+    config_defaults(&config);
+    if (bi->config && bi->config_len) {
+        if (config_parse(hpa_to_hva(bi->config), bi->config_len, &config, &err)) {
+            kprintf("CONFIG: %s\n", err.msg);
+            kprintf("CONFIG: keel.cfg rejected; fix it and boot again\n");
+            ok = false;
+        }
+    }
+    if (bi->cmdline[0] && config_parse_cmdline(bi->cmdline, &config, &err)) {
+        kprintf("CONFIG: command line: %s\n", err.msg);
+        ok = false;
+    }
+    return ok;
+}
+
+static void report_memory_map(const struct bootinfo *bi)
+{
+    kprintf("MEM: %u map entries from %s\n", bi->mem_count, bi->loader_name);
+    for (uint32_t i = 0; i < bi->mem_count; i++)
+        kprintf("MEM:   0x%016lx-0x%016lx %s\n", bi->mem[i].base, bi->mem[i].base + bi->mem[i].length - 1,
+                mem_type_name(bi->mem[i].type));
+}
+
+static void init_allocator(const struct bootinfo *bi)
+{
+    struct phys_range ex[MAX_EXCLUSIONS];
+    size_t n = 0;
+    ex[n++] = (struct phys_range){bi->kernel_phys_base, bi->kernel_size};
+    if (bi->ap_trampoline)
+        ex[n++] = (struct phys_range){bi->ap_trampoline, PAGE_SIZE};
+    if (bi->config)
+        ex[n++] = (struct phys_range){bi->config, bi->config_len};
+    for (uint32_t i = 0; i < bi->module_count && n < MAX_EXCLUSIONS; i++)
+        ex[n++] = (struct phys_range){bi->modules[i].base, bi->modules[i].size};
+    if (palloc_init(bi->mem, bi->mem_count, ex, n))
+        panic("no usable memory in the boot memory map");
+}
+
+static void init_boot_cpu(void)
+{
+    uint32_t apic_id = cpuid(1, 0).ebx >> 24;
+    struct percpu *p = percpu_create(0, apic_id);
+    if (!p)
+        panic("no memory for the boot CPU's per-CPU block");
+    cpu_init_this(p);
+    p->online = 1;
+}
+
+static uint32_t count_vmx_ready_cpus(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_CPUS; i++)
+        if (percpu_blocks[i] && percpu_blocks[i]->online && percpu_blocks[i]->vmx_state == VMX_STATE_ENABLED)
+            n++;
+    return n;
+}
+
+/* What Keel does once nothing is left to run. */
+static NORETURN void idle_action(void)
+{
+    switch (config.on_idle) {
+    case ON_IDLE_HALT:
+        kprintf("Keel: nothing left to run; halting (on_idle = halt)\n");
+        console_flush();
+        cpu_halt_forever();
+    case ON_IDLE_REBOOT:
+        kprintf("Keel: nothing left to run; rebooting\n");
+        power_reset();
+    case ON_IDLE_POWEROFF:
+    default:
+        kprintf("Keel: nothing left to run; powering off\n");
+        power_off();
+    }
+}
+
+int keel_entry64(struct bootinfo *bi)
+{
+    /* GS base doubles as "per-CPU block installed"; firmware may have left junk. */
+    wrmsr(MSR_GS_BASE, 0);
+    idt_init();
+    idt_load();
+
+    bool config_ok = load_config(bi);
+    console_init(config.console_sinks);
+    bool check_only = bi->flags & BOOT_PLATFORM_CHECK;
+    kprintf("Keel %s: started by %s%s\n", KEEL_VERSION, bi->loader_name,
+            check_only ? " in platform-check mode (firmware stays in control)" : "");
+    if (bi->magic != BOOTINFO_MAGIC || bi->version != BOOTINFO_VERSION)
+        panic("boot information has magic 0x%lx version %u; loader and core do not match", bi->magic,
+              bi->version);
+
+    report_memory_map(bi);
+    init_allocator(bi);
+    paging_init(bi);
+    init_boot_cpu();
+
+    if (acpi_parse(bi->rsdp, &acpi) == 0)
+        acpi_report(&acpi);
+    else
+        kprintf("ACPI: no usable tables; only the boot CPU will run\n");
+    power_init(&acpi);
+
+    /* Leaving live firmware's APIC in xAPIC mode lets it keep working afterwards. */
+    lapic_init(!check_only);
+    timer_calibrate(&acpi);
+    if (!check_only)
+        ioapic_init(&acpi);
+
+    vmx_detect_this_cpu(this_cpu());
+    smp_start_aps(&acpi, config.ap_timeout_ms, bi->ap_trampoline);
+    vmx_report_summary();
+
+    pci_init(&acpi);
+    pci_enumerate();
+
+    uint32_t vmx_cpus = count_vmx_ready_cpus();
+    kprintf("Keel: boot complete: %u CPUs online, %u with VMX, %lu MiB free\n", cpu_count_online, vmx_cpus,
+            palloc_free_bytes() >> 20);
+
+    if (check_only) {
+        kprintf("Keel: platform check complete; VT-x not available, returning to the loader\n");
+        smp_park_aps();
+        timer_restore_firmware_state();
+        console_flush();
+        return -1;
+    }
+    if (!config_ok)
+        kprintf("Keel: not starting guests: the configuration has errors\n");
+    else if (!vmx_cpus)
+        kprintf("Keel: VT-x not available on any CPU; guests cannot run\n");
+    idle_action();
+}

@@ -1,0 +1,42 @@
+/* Ticket spinlock: fair between CPUs, so a console-heavy CPU cannot starve others. */
+#ifndef KEEL_VMM_SPINLOCK_H
+#define KEEL_VMM_SPINLOCK_H
+
+#include "vmm/types.h"
+
+typedef struct {
+    volatile uint32_t next;
+    volatile uint32_t owner;
+} spinlock_t;
+
+#define SPINLOCK_INIT {0, 0}
+
+static inline void spin_lock(spinlock_t *l)
+{
+    uint32_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_ACQUIRE);
+    while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != me)
+        __builtin_ia32_pause();
+}
+
+static inline void spin_unlock(spinlock_t *l)
+{
+    __atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
+}
+
+/* Interrupt-safe variants save and restore RFLAGS.IF. */
+static inline uint64_t spin_lock_irqsave(spinlock_t *l)
+{
+    uint64_t flags;
+    __asm__ volatile("pushfq; popq %0; cli" : "=r"(flags)::"memory");
+    spin_lock(l);
+    return flags;
+}
+
+static inline void spin_unlock_irqrestore(spinlock_t *l, uint64_t flags)
+{
+    spin_unlock(l);
+    if (flags & (1u << 9))
+        __asm__ volatile("sti" ::: "memory");
+}
+
+#endif
