@@ -13,7 +13,7 @@ CORE_CFLAGS := -std=gnu11 -O2 -g $(WARN) -DKEEL_VERSION=\"$(KEEL_VERSION)\" -ffr
 	-fno-pic -fno-pie -mno-red-zone -mcmodel=kernel -mgeneral-regs-only \
 	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fcf-protection=none \
 	-nostdinc -isystem $(shell $(CC) -print-file-name=include) -I.
-CORE_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack -T linker.ld
+CORE_LDFLAGS := -nostdlib -static --no-warn-rwx-segments -z max-page-size=0x1000 -z noexecstack -T linker.ld
 
 # Every C and assembly file under these folders is part of the core image.
 CORE_DIRS  := arch vmm drivers boot/multiboot2
@@ -27,7 +27,7 @@ CORE_OBJS  := $(CORE_C:%.c=$(BUILD)/core/%.o) $(CORE_ASM:%.asm=$(BUILD)/core/%.a
 # links the config parser, so bad configs are rejected before boot services end.
 EFI_INC    := /usr/include/efi
 EFI_LIB    := /usr/lib
-EFI_C      := $(sort $(wildcard boot/uefi/*.c)) vmm/config.c vmm/string.c
+EFI_C      := $(sort $(wildcard boot/uefi/*.c)) vmm/config.c vmm/string.c vmm/printf.c
 EFI_ASM    := $(sort $(wildcard boot/uefi/*.asm))
 EFI_OBJS   := $(EFI_C:%.c=$(BUILD)/efi/%.o) $(EFI_ASM:%.asm=$(BUILD)/efi/%.asm.o)
 EFI_CFLAGS := -std=gnu11 -O2 $(WARN) -ffreestanding -fno-stack-protector -fpic \
@@ -57,7 +57,8 @@ $(BUILD)/core/ap_trampoline.bin: $(TRAMPOLINE)
 $(BUILD)/core/arch/x86/ap_trampoline_blob.asm.o: $(BUILD)/core/ap_trampoline.bin
 
 $(BUILD)/keel.elf: $(CORE_OBJS) linker.ld
-	$(LD) $(CORE_LDFLAGS) -o $@ $(CORE_OBJS)
+	@echo "  LD      $@"
+	@$(LD) $(CORE_LDFLAGS) -o $@ $(CORE_OBJS)
 	@size $@ | tail -1 | awk '{printf "keel.elf: text %d, data %d, bss %d bytes\n", $$1, $$2, $$3}'
 
 $(BUILD)/efi/%.o: %.c

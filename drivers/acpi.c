@@ -33,38 +33,38 @@ static void printable_sig(char out[5], const char *sig)
 
 /* Returns the table at `pa` if its signature is `want`, its length lies in
  * [min_len, max_len] and its checksum is right; otherwise says why and returns NULL. */
-static const struct acpi_sdt_header *check_table(hpa_t pa, const char *want, uint32_t min_len,
-                                                 uint32_t max_len)
+static const struct acpi_sdt_header *check_table(hpa_t pa, const char *want, const char *name,
+                                                 uint32_t min_len, uint32_t max_len)
 {
     if (!pa) {
-        kprintf("ACPI: %s: address is 0, skipped\n", want);
+        kprintf("ACPI: %s: address is 0, skipped\n", name);
         return NULL;
     }
     const struct acpi_sdt_header *h = phys(pa);
     if (memcmp(h->signature, want, 4) != 0) {
         char got[5];
         printable_sig(got, h->signature);
-        kprintf("ACPI: %s at 0x%lx: signature is \"%s\", skipped\n", want, pa, got);
+        kprintf("ACPI: %s at 0x%lx: signature is \"%s\", skipped\n", name, pa, got);
         return NULL;
     }
     uint32_t len = h->length;
     if (len < min_len) {
-        kprintf("ACPI: %s at 0x%lx: length %u is below the minimum %u, skipped\n", want, pa, len,
+        kprintf("ACPI: %s at 0x%lx: length %u is below the minimum %u, skipped\n", name, pa, len,
                 min_len);
         return NULL;
     }
     if (len > max_len) {
-        kprintf("ACPI: %s at 0x%lx: length %u is above the limit %u, skipped\n", want, pa, len,
+        kprintf("ACPI: %s at 0x%lx: length %u is above the limit %u, skipped\n", name, pa, len,
                 max_len);
         return NULL;
     }
     if (pa + len < pa) {
-        kprintf("ACPI: %s at 0x%lx: length %u wraps the address space, skipped\n", want, pa, len);
+        kprintf("ACPI: %s at 0x%lx: length %u wraps the address space, skipped\n", name, pa, len);
         return NULL;
     }
     uint8_t s = sum_bytes(h, len);
     if (s != 0) {
-        kprintf("ACPI: %s at 0x%lx: bad checksum (bytes sum to 0x%02x), skipped\n", want, pa, s);
+        kprintf("ACPI: %s at 0x%lx: bad checksum (bytes sum to 0x%02x), skipped\n", name, pa, s);
         return NULL;
     }
     return h;
@@ -343,7 +343,9 @@ static const char *s5_package(const uint8_t *aml, size_t len, size_t p, uint8_t 
         for (size_t i = 0; i < follow; i++)
             pkglen |= (size_t)aml[p + 1 + i] << (4 + 8 * i);
     }
-    if (pkglen < 1 + follow + 1 || pkglen > len - p)
+    if (pkglen < 1 + follow + 1)
+        return "PkgLength is too small";
+    if (pkglen > len - p)
         return "package length runs past the end of the DSDT";
     size_t end = p + pkglen;
     p += 1 + follow;
@@ -397,7 +399,7 @@ enum acpi_s5_result acpi_find_s5(const uint8_t *aml, size_t len, uint8_t *a, uin
 static void parse_dsdt(struct acpi_info *o)
 {
     const struct acpi_sdt_header *h =
-        check_table(o->dsdt_address, "DSDT", sizeof(struct acpi_sdt_header), ACPI_MAX_DSDT_LEN);
+        check_table(o->dsdt_address, "DSDT", "DSDT", sizeof(struct acpi_sdt_header), ACPI_MAX_DSDT_LEN);
     if (!h) {
         kprintf("ACPI: no usable DSDT, so no \\_S5_ sleep type for ACPI power-off\n");
         return;
@@ -556,12 +558,12 @@ static void use_table(struct acpi_info *o, hpa_t pa)
             continue;
         bool *have = have_flag(o, k);
         if (*have) {
-            kprintf("ACPI: %s at 0x%lx: a valid one was already found, ignored\n", kinds[k].sig,
+            kprintf("ACPI: %s at 0x%lx: a valid one was already found, ignored\n", kinds[k].name,
                     pa);
             return;
         }
         const struct acpi_sdt_header *h =
-            check_table(pa, kinds[k].sig, kinds[k].min_len, ACPI_MAX_TABLE_LEN);
+            check_table(pa, kinds[k].sig, kinds[k].name, kinds[k].min_len, ACPI_MAX_TABLE_LEN);
         if (!h)
             return;
         *have = kinds[k].parse(o, pa, h);
@@ -576,7 +578,7 @@ static int walk_root(struct acpi_info *o, hpa_t pa, bool xsdt)
     const char *sig = xsdt ? "XSDT" : "RSDT";
     size_t esize = xsdt ? 8 : 4;
     const struct acpi_sdt_header *h =
-        check_table(pa, sig, sizeof(struct acpi_sdt_header), ACPI_MAX_TABLE_LEN);
+        check_table(pa, sig, sig, sizeof(struct acpi_sdt_header), ACPI_MAX_TABLE_LEN);
     if (!h)
         return -1;
     size_t body = h->length - sizeof *h;

@@ -48,6 +48,9 @@
 
 static enum lapic_mode mode;
 static hva_t xapic_base;
+/* The boot CPU's state as firmware left it. */
+static uint64_t fw_apic_base_msr;
+static uint32_t fw_svr;
 
 static uint32_t lapic_read(uint32_t off)
 {
@@ -81,6 +84,7 @@ bool lapic_init(bool allow_x2apic)
     bool has_x2apic = r.ecx & CPUID1_ECX_X2APIC;
     uint64_t msr = rdmsr(MSR_IA32_APIC_BASE);
     const char *why;
+    fw_apic_base_msr = msr;
 
     if (msr & APIC_BASE_EXTD) {
         mode = LAPIC_MODE_X2APIC;
@@ -111,6 +115,7 @@ bool lapic_init(bool allow_x2apic)
         xapic_base = (hva_t)base;
     }
 
+    fw_svr = lapic_read(LAPIC_SVR);
     software_enable();
     uint32_t ver = lapic_read(LAPIC_VERSION);
     if (mode == LAPIC_MODE_X2APIC)
@@ -120,6 +125,15 @@ bool lapic_init(bool allow_x2apic)
         kprintf("LAPIC: xAPIC mode at 0x%llx (%s), APIC ID %u, version 0x%02x, %u LVT entries\n",
                 (unsigned long long)base, why, lapic_id(), ver & 0xff, ((ver >> 16) & 0xff) + 1);
     return true;
+}
+
+void lapic_restore_firmware_state(void)
+{
+    if (mode == LAPIC_MODE_NONE)
+        return;
+    lapic_write(LAPIC_SVR, fw_svr);
+    if (!(fw_apic_base_msr & APIC_BASE_EN) && mode == LAPIC_MODE_XAPIC)
+        wrmsr(MSR_IA32_APIC_BASE, fw_apic_base_msr);
 }
 
 void lapic_init_ap(void)
@@ -289,4 +303,17 @@ void lapic_timer_restore(const struct lapic_timer_state *s)
         lapic_write(LAPIC_TIMER_INITIAL, s->current);
         break;
     }
+}
+
+void lapic_timer_restore_if_changed(const struct lapic_timer_state *s)
+{
+    struct lapic_timer_state now;
+    lapic_timer_save(&now);
+    bool same = now.lvt == s->lvt && now.divide == s->divide;
+    /* Restoring a one-shot sets its initial count to what was left, so only a
+     * periodic timer's initial count says whether someone else programmed it. */
+    if ((s->lvt & LVT_TIMER_MODE_MASK) == LVT_TIMER_PERIODIC)
+        same = same && now.initial == s->initial;
+    if (!same)
+        lapic_timer_restore(s);
 }

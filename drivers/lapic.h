@@ -60,5 +60,14 @@ void lapic_timer_save(struct lapic_timer_state *s);
 /* A periodic timer restarts its period; a one-shot resumes with the count it had
  * left (one that had already fired stays stopped); a TSC deadline is re-armed. */
 void lapic_timer_restore(const struct lapic_timer_state *s);
+/* lapic_timer_restore, unless the timer is still programmed as in *s: calibration
+ * already handed it back once, and re-arming an untouched one-shot would give
+ * firmware its interrupt twice. */
+void lapic_timer_restore_if_changed(const struct lapic_timer_state *s);
+
+/* Boot CPU, before returning to live firmware: undoes what lapic_init changed (the
+ * software enable, the global enable). A switch to x2APIC cannot be undone, which is
+ * why lapic_init must not be allowed to make it then. */
+void lapic_restore_firmware_state(void);
 
 #endif

@@ -25,7 +25,7 @@ static const char PIT_REF[] = "PIT";
 
 struct window {
     uint64_t tsc;   /* TSC ticks in the window */
-    uint64_t lapic; /* LAPIC timer clocks in the window, divide 1 */
+    uint64_t lapic; /* LAPIC timer clocks in the window, divide 1; 0 if unknown */
     uint64_t fs;    /* the window's length by the reference clock */
 };
 
@@ -50,6 +50,12 @@ static uint32_t lapic_count(bool use_lapic)
     return use_lapic ? lapic_timer_current() : 0;
 }
 
+/* The timer counts down; one that reached 0 ran out inside the window and says nothing. */
+static uint64_t lapic_elapsed(bool use_lapic, uint32_t start, uint32_t end)
+{
+    return use_lapic && end != 0 ? start - end : 0;
+}
+
 static const char *measure_hpet(struct window *w, bool use_lapic)
 {
     const struct hpet_caps *c = hpet_caps();
@@ -71,7 +77,7 @@ static const char *measure_hpet(struct window *w, bool use_lapic)
     uint32_t l1 = lapic_count(use_lapic);
 
     w->tsc = t1 - t0;
-    w->lapic = (uint32_t)(l0 - l1); /* counts down */
+    w->lapic = lapic_elapsed(use_lapic, l0, l1);
     w->fs = ticks * c->period_fs;
     return NULL;
 }
@@ -107,7 +113,7 @@ static const char *measure_pit(struct window *w, bool use_lapic)
         return err;
 
     w->tsc = t1 - t0;
-    w->lapic = (uint32_t)(l0 - l1);
+    w->lapic = lapic_elapsed(use_lapic, l0, l1);
     w->fs = muldiv64(count, FS_PER_SEC, PIT_HZ);
     return NULL;
 }
@@ -184,8 +190,7 @@ void timer_calibrate(const struct acpi_info *acpi)
     const char *how = NULL;
     if (ref) {
         tsc = hz_from_window(w.tsc, w.fs);
-        /* A countdown that reached 0 ran past the window and says nothing. */
-        lapic = (use_lapic && w.lapic < 0xffffffffu) ? hz_from_window(w.lapic, w.fs) : 0;
+        lapic = hz_from_window(w.lapic, w.fs);
         if (tsc >= TSC_HZ_MIN && tsc <= TSC_HZ_MAX)
             how = ref == HPET_REF ? "calibrated against HPET" : "calibrated against PIT";
         else
@@ -219,15 +224,8 @@ void timer_calibrate(const struct acpi_info *acpi)
 
 void timer_restore_firmware_state(void)
 {
-    if (fw_timer_saved) {
-        struct lapic_timer_state now;
-        lapic_timer_save(&now);
-        /* Calibration already handed it back; re-arming an untouched one-shot would
-         * fire firmware's interrupt twice. */
-        if (now.lvt != fw_timer.lvt || now.divide != fw_timer.divide ||
-            (now.lvt & BIT(17) && now.initial != fw_timer.initial))
-            lapic_timer_restore(&fw_timer);
-    }
+    if (fw_timer_saved)
+        lapic_timer_restore_if_changed(&fw_timer);
     hpet_restore();
     lapic_restore_firmware_state();
 }

@@ -35,15 +35,24 @@ uint64_t hz_from_window(uint64_t counted, uint64_t elapsed_fs)
 
 void tick_scale_init(struct tick_scale *s, uint64_t from_hz, uint64_t to_hz)
 {
-    s->mult = from_hz ? muldiv64(to_hz, 1ull << 32, from_hz) : 0;
+    s->mult = 0;
+    s->shift = 0;
+    if (from_hz == 0)
+        return;
+    for (uint32_t shift = 63;; shift--) {
+        uint64_t m = muldiv64(to_hz, 1ull << shift, from_hz);
+        if (m < (1ull << 63) || shift == 0) {
+            s->mult = m;
+            s->shift = shift;
+            return;
+        }
+    }
 }
 
 uint64_t tick_scale_apply(const struct tick_scale *s, uint64_t v)
 {
-    unsigned __int128 p = (unsigned __int128)v * s->mult;
-    if (p >> 96)
-        return UINT64_MAX;
-    return (uint64_t)(p >> 32);
+    unsigned __int128 r = ((unsigned __int128)v * s->mult) >> s->shift;
+    return (r >> 64) ? UINT64_MAX : (uint64_t)r;
 }
 
 const char *hpet_caps_decode(uint64_t gcap, struct hpet_caps *out)

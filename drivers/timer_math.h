@@ -22,10 +22,11 @@ uint64_t muldiv64(uint64_t a, uint64_t b, uint64_t c);
 uint64_t hz_from_window(uint64_t counted, uint64_t elapsed_fs);
 
 /* Converts counts of one clock to another with a multiply and a shift, for hot paths
- * (time_ns) where a 64-step division would be too slow. Relative error < 2^-32 * to/from
- * plus truncation. */
+ * (time_ns) where a 64-step division would be too slow. The shift is as large as
+ * keeps mult below 2^63, so the rounding error is negligible next to calibration's. */
 struct tick_scale {
-    uint64_t mult; /* to_hz * 2^32 / from_hz */
+    uint64_t mult; /* to_hz * 2^shift / from_hz */
+    uint32_t shift;
 };
 void tick_scale_init(struct tick_scale *s, uint64_t from_hz, uint64_t to_hz);
 /* Saturates at UINT64_MAX. */

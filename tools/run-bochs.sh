@@ -19,14 +19,12 @@ done
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 [ -n "$serial" ] || serial=$dir/serial.txt
-# Each concurrent Bochs needs its own VNC port.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$dir/bochsrc" <<RC
 cpu: model=$model, count=$cpus, ips=100000000, reset_on_triple_fault=0
 memory: guest=256, host=256
 romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
 vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
-display_library: rfb, options="timeout=0, port=$port"
+display_library: rfb, options="timeout=0"   # concurrent runs take the next free port
 ata0-master: type=cdrom, path=$(realpath "$iso"), status=inserted
 boot: cdrom
 port_e9_hack: enabled=1
@@ -42,11 +40,13 @@ echo c > "$dir/rc"
 cmd=(bochs -q -f "$dir/bochsrc" -rc "$dir/rc")
 [ "$timeout_s" -gt 0 ] && cmd=(timeout --kill-after=5 "$timeout_s" "${cmd[@]}")
 status=0
+# Bochs prints its banner and start-up log lines on stdout before its log file opens.
+noise='^([0-9]{11}[a-zA-Z]\[|=+$|\s+(Bochs x86|Built from|Timestamp:)|\([0-9]+\)\.\[[0-9]+\]|Bochs is exiting|Next at t=|\([0-9]+\) \[0x|\s*$)'
 if [ $quiet -eq 1 ]; then
     "${cmd[@]}" </dev/null >"$dir/stdout" 2>&1 || status=$?
-    grep -a -v -E '^(=+|Bochs x86|Built from|Compiled on|\s*$)' "$dir/stdout" || true
+    grep -a -v -E "$noise" "$dir/stdout" || true
 else
-    "${cmd[@]}" </dev/null 2>&1 | grep -a --line-buffered -v -E '^(=+|\s+Bochs x86|\s+Built from|\s+Compiled on|\s*$)' || status=${PIPESTATUS[0]}
+    "${cmd[@]}" </dev/null 2>&1 | grep -a --line-buffered -v -E "$noise" || status=${PIPESTATUS[0]}
 fi
 # Bochs exits with status 1 when Keel writes "Shutdown" to port 0x8900: judge by output.
 [ $status -eq 124 ] && { echo "run-bochs: timed out after ${timeout_s}s" >&2; exit 124; }

@@ -123,9 +123,10 @@ int keel_entry64(struct bootinfo *bi)
     idt_load();
 
     bool config_ok = load_config(bi);
-    console_init(config.console_sinks);
+    console_init(config.console);
     bool check_only = bi->flags & BOOT_PLATFORM_CHECK;
-    kprintf("Keel %s: started by %s%s\n", KEEL_VERSION, bi->loader_name,
+    kprintf("Keel %s: started by %s via %s%s\n", KEEL_VERSION, bi->loader_name,
+            bi->source == BOOT_SOURCE_UEFI ? "UEFI" : "Multiboot2",
             check_only ? " in platform-check mode (firmware stays in control)" : "");
     if (bi->magic != BOOTINFO_MAGIC || bi->version != BOOTINFO_VERSION)
         panic("boot information has magic 0x%lx version %u; loader and core do not match", bi->magic,

@@ -260,10 +260,15 @@ hpa_t palloc(uint64_t size, uint64_t align, hpa_t limit)
         uint64_t end = MIN(r->end, limit);
         if (a >= end || end - a < size)
             continue;
-        /* Fails only when carving from the middle needs a slot the full list lacks;
-         * a later range may still fit without splitting. */
-        if (!set_remove(&free_set, a, a + size, false))
-            continue;
+        /* Fails only when carving from the middle needs a slot the full list lacks.
+         * Then the highest aligned block, if it ends the range, needs none. */
+        if (!set_remove(&free_set, a, a + size, false)) {
+            uint64_t tail = ALIGN_DOWN(end - size, align);
+            if (end != r->end || tail + size != end || tail < a ||
+                !set_remove(&free_set, tail, end, false))
+                continue;
+            a = tail;
+        }
         free_bytes -= size;
         found = a;
         break;

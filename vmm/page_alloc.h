@@ -18,9 +18,12 @@ struct phys_range {
 
 /* Builds the free list: MEM_USABLE ranges, trimmed to whole pages, minus every range
  * any other map entry covers (the most restrictive type wins where entries overlap),
- * minus `exclude` (Keel's image, modules, boot data), minus page 0.
+ * minus `exclude` (Keel's image, modules, boot data), minus page 0. Entries of length 0
+ * are reported and skipped; entries whose end wraps past 2^64 are reported, and count
+ * as reserved up to the top unless they claim to be usable. Prints one summary line.
  * Returns 0, or -1 with a message printed when the map holds no usable memory or
- * more fragments than PALLOC_MAX_RANGES (the rest are dropped and reported). */
+ * more fragments than PALLOC_MAX_RANGES (the highest are dropped and reported; the
+ * allocator still works with the rest). Calling it again starts over. */
 int palloc_init(const struct mem_region *map, size_t count, const struct phys_range *exclude,
                 size_t nexclude);
 
@@ -28,6 +31,10 @@ int palloc_init(const struct mem_region *map, size_t count, const struct phys_ra
  * at least PAGE_SIZE) lying wholly below `limit`, or 0 when no such block exists.
  * Lowest-address first fit. The memory is not cleared. */
 hpa_t palloc(uint64_t size, uint64_t align, hpa_t limit);
+/* Gives back [base, base+size) (size rounded up to pages). Accepts what palloc returned
+ * and memory that was excluded at init (a module no longer needed); anything else,
+ * such as a double free, a range overlapping free memory or a range the map never
+ * made usable, is reported with kprintf and ignored, leaving the list intact. */
 void pfree(hpa_t base, uint64_t size);
 
 uint64_t palloc_free_bytes(void);

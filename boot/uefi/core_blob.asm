@@ -8,3 +8,5 @@ global keel_core_blob_end
 keel_core_blob_start:
     incbin "keel.elf"
 keel_core_blob_end:
+
+section .note.GNU-stack noalloc noexec nowrite progbits

@@ -8,8 +8,8 @@
 
 void efi_console_init(EFI_SYSTEM_TABLE *st);
 
-/* Supports %s %c %d %u %x and %p, with an 'l', 'll' or 'z' length modifier, a '0'
- * flag and a width. "\n" becomes "\r\n". */
+/* Formats like kprintf (vmm/console.h); "\n" becomes "\r\n". Long output is cut at
+ * 512 characters. */
 void efi_printf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 #endif

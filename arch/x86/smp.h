@@ -1,0 +1,21 @@
+/* Starting the application processors (APs) the MADT lists, and stopping them again. */
+#ifndef KEEL_ARCH_X86_SMP_H
+#define KEEL_ARCH_X86_SMP_H
+
+#include "vmm/types.h"
+
+struct acpi_info;
+
+/* Starts every enabled MADT CPU other than this one, one at a time (INIT, SIPI,
+ * SIPI), giving each timeout_ms to reach ap_main and set its `online` flag. A CPU that
+ * does not is reported, sent back to INIT, and left out; the others still start.
+ * trampoline_page is a free page below 1 MiB (bootinfo.ap_trampoline), or 0 to
+ * allocate one. Needs lapic_init and timer_calibrate first. Sets cpu_count_online and
+ * prints "SMP: N of M CPUs online". */
+void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t trampoline_page);
+
+/* Sends INIT to every AP smp_start_aps started, leaving them in wait-for-SIPI as
+ * firmware had them (before returning to live firmware). */
+void smp_park_aps(void);
+
+#endif

@@ -1,0 +1,106 @@
+/* Keel's configuration: the keel.cfg file plus key=value overrides on the command line.
+ * The parser is shared by the core and the UEFI loader (which rejects a bad file before
+ * leaving boot services), so it uses nothing from the core but vmm/string.h and
+ * reports errors through struct config_error instead of printing.
+ *
+ * keel.cfg format (ASCII text, LF or CRLF line endings, lines up to 255 characters):
+ *
+ *     # A comment. '#' starts a comment anywhere, also after a value.
+ *     console = com1, e9      # output sinks, a comma list of: com1, e9
+ *     com1_baud = 115200      # must divide 115200: 115200, 57600, 38400, 9600, ...
+ *     on_idle = poweroff      # when nothing is left to run: poweroff | halt | reboot
+ *     platform_check = yes    # yes | no. UEFI: when VT-x is unusable, still probe and
+ *                             # report the platform before returning to firmware
+ *     ap_timeout_ms = 200     # how long to wait for an AP to report in, 1..10000
+ *     slice_ms = 10           # vCPU time slice, 1..1000
+ *
+ *     [vm hello]              # a VM; name: letters, digits, '-', '_', 1..31 of them
+ *     memory = 16M            # bytes, or a K/M/G suffix; 1M..64G, whole 4K pages
+ *     image = hello.elf       # file on the ESP / Multiboot2 module name (required)
+ *     entry = multiboot       # multiboot | real | elf64 (default multiboot)
+ *     cpu = 1                 # optional: pin the VM to this CPU index
+ *     cmdline = console=ttyS0 # optional text handed to the guest (no '#' possible)
+ *
+ * Global keys come before the first [vm] section; `memory` and `image` are required in
+ * every section; no key may appear twice in the same section; at most MAX_VMS VMs.
+ * Keys and enum values are lower case. Numbers are decimal or 0x-prefixed hex.
+ * Non-ASCII bytes are accepted only inside comments; NUL and control bytes never.
+ *
+ * The command line (Multiboot2 string, or the UEFI load options) holds space-separated
+ * global key=value tokens, e.g. "console=com1,e9 on_idle=halt", applied over the file. */
+#ifndef KEEL_VMM_CONFIG_H
+#define KEEL_VMM_CONFIG_H
+
+#include "vmm/types.h"
+
+#define MAX_VMS 16
+#define CONFIG_LINE_MAX 255     /* characters per line, not counting the line ending */
+#define CONFIG_NAME_MAX 31      /* VM name characters */
+#define CONFIG_IMAGE_MAX 63     /* fits boot_module.name */
+#define CONFIG_CMDLINE_MAX 200  /* guest command line characters */
+#define CONFIG_ERROR_MAX 160
+#define CONFIG_MEMORY_MIN (1ull << 20)
+#define CONFIG_MEMORY_MAX (64ull << 30)
+#define CONFIG_CPU_MAX 63       /* highest CPU index a VM can be pinned to (MAX_CPUS-1) */
+#define CONFIG_CPU_ANY (-1)
+
+/* Console sink bits, equal to enum console_sink in vmm/console.h. */
+#define CONFIG_CONSOLE_COM1 BIT(0)
+#define CONFIG_CONSOLE_E9 BIT(1)
+
+enum config_on_idle {
+    ON_IDLE_POWEROFF = 1,
+    ON_IDLE_HALT = 2,
+    ON_IDLE_REBOOT = 3,
+};
+
+enum config_entry {
+    VM_ENTRY_MULTIBOOT = 1, /* Multiboot (1) kernel, entered in 32-bit protected mode */
+    VM_ENTRY_REAL = 2,      /* flat binary entered in real mode */
+    VM_ENTRY_ELF64 = 3,     /* ELF64 image entered in long mode */
+};
+
+struct vm_config {
+    char name[CONFIG_NAME_MAX + 1];
+    uint64_t memory; /* bytes, a multiple of PAGE_SIZE */
+    char image[CONFIG_IMAGE_MAX + 1];
+    uint32_t entry;  /* enum config_entry */
+    int32_t cpu;     /* CPU index, or CONFIG_CPU_ANY */
+    char cmdline[CONFIG_CMDLINE_MAX + 1];
+};
+
+struct keel_config {
+    uint32_t console;        /* CONFIG_CONSOLE_* bits, never 0 */
+    uint32_t com1_baud;
+    uint32_t on_idle;        /* enum config_on_idle */
+    bool platform_check;
+    uint32_t ap_timeout_ms;
+    uint32_t slice_ms;
+    uint32_t vm_count;
+    struct vm_config vms[MAX_VMS];
+};
+
+struct config_error {
+    unsigned line;              /* 1-based line in keel.cfg; 0 for the command line */
+    char msg[CONFIG_ERROR_MAX]; /* whole message, e.g. "keel.cfg:7: unknown key 'memroy'" */
+};
+
+/* console com1, 115200 baud, on_idle halt, platform_check yes, ap_timeout_ms 200,
+ * slice_ms 10, no VMs. */
+void config_defaults(struct keel_config *c);
+
+/* Builds *c from the defaults and `len` bytes of keel.cfg (no terminator needed; text
+ * may be NULL when len is 0). Returns 0, or -1 with *err filled (err may be NULL) and
+ * *c untouched. Not reentrant: it parses into a static scratch copy, to keep the
+ * several KiB of struct keel_config off small boot stacks. */
+int config_parse(const char *text, size_t len, struct keel_config *c, struct config_error *err);
+
+/* Applies the global key=value tokens of a NUL-terminated command line over *c.
+ * Returns 0, or -1 with *err filled and *c untouched. Not reentrant either. */
+int config_parse_cmdline(const char *cmdline, struct keel_config *c, struct config_error *err);
+
+/* Names for reports: "poweroff", "multiboot", ...; "?" for values out of range. */
+const char *config_on_idle_name(uint32_t on_idle);
+const char *config_entry_name(uint32_t entry);
+
+#endif

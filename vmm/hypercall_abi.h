@@ -1,0 +1,47 @@
+/* Keel's hypercall ABI, shared by Keel and guests (include it from guest code too:
+ * it needs only <stdint.h>). Documented for users in docs/hypercalls.md.
+ *
+ * A guest calls Keel with VMCALL: function number in EAX/RAX, arguments in
+ * EBX/RBX, ECX/RCX, EDX/RDX (the upper halves are ignored for 32-bit guests). The result
+ * comes back in EAX/RAX: >= 0 on success, a negative KEEL_E* on failure. Other
+ * registers are preserved. VMCALL from guest ring > 0 fails with KEEL_EPERM.
+ *
+ * Discovery: CPUID leaf 0x40000000 returns EAX = highest hypervisor leaf and the
+ * signature "KeelKeelKeel" in EBX, ECX, EDX; leaf 0x40000001 returns EAX = ABI version. */
+#ifndef KEEL_VMM_HYPERCALL_ABI_H
+#define KEEL_VMM_HYPERCALL_ABI_H
+
+#include <stdint.h>
+
+#define KEEL_CPUID_BASE 0x40000000u
+#define KEEL_CPUID_ABI 0x40000001u
+#define KEEL_CPUID_MAX KEEL_CPUID_ABI
+#define KEEL_SIGNATURE_EBX 0x6c65654bu /* "Keel" */
+#define KEEL_SIGNATURE_ECX 0x6c65654bu
+#define KEEL_SIGNATURE_EDX 0x6c65654bu
+#define KEEL_ABI_VERSION 1u
+
+/* Function numbers. */
+#define KEEL_HC_CONSOLE_WRITE 1u /* (gpa buf, len <= KEEL_CONSOLE_MAX) -> bytes written */
+#define KEEL_HC_VM_INFO 2u       /* (gpa out, size >= sizeof(struct keel_vm_info)) -> 0 */
+#define KEEL_HC_YIELD 3u         /* () -> 0, after other vCPUs on this CPU have run */
+#define KEEL_HC_EXIT 4u          /* (code) -> does not return: the VM stops with `code` */
+
+#define KEEL_CONSOLE_MAX 4096u
+
+/* Errors (returned negated). */
+#define KEEL_EINVAL 1u  /* unknown function or bad argument */
+#define KEEL_EFAULT 2u  /* a buffer is not wholly inside the VM's RAM */
+#define KEEL_EPERM 3u   /* called from guest ring > 0 */
+
+struct keel_vm_info {
+    uint32_t abi_version;
+    uint32_t vm_id;
+    uint32_t vcpu_id;
+    uint32_t host_cpu;   /* physical CPU the vCPU ran on when it called */
+    uint64_t memory_bytes;
+    uint64_t tsc_hz;     /* 0 when Keel could not calibrate the TSC */
+    char name[32];       /* NUL-terminated */
+};
+
+#endif
