@@ -1,0 +1,11 @@
+/* Minimal printf to the UART: %s %c %d %u %x %X %%, with optional '0' / '-' flags,
+ * a width, and the l / ll length modifiers (ll prints 64-bit values). */
+#ifndef GUEST_PRINTF_H
+#define GUEST_PRINTF_H
+
+#include <stdarg.h>
+
+int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int vprintf(const char *fmt, va_list ap);
+
+#endif
