@@ -125,4 +125,6 @@ run-kvm: deps
 clean:
 	rm -rf $(BUILD)
 
+include tests/guests/guests.mk
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,6 +8,7 @@
 #include "arch/x86/smp.h"
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx_cpu.h"
 #include "drivers/acpi.h"
 #include "drivers/ioapic.h"
 #include "drivers/lapic.h"
@@ -17,7 +18,10 @@
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/page_alloc.h"
+#include "vmm/sched.h"
 #include "vmm/string.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
 
 #define MAX_EXCLUSIONS (BOOTINFO_MAX_MODULES + 4)
 
@@ -115,6 +119,23 @@ static NORETURN void idle_action(void)
     }
 }
 
+static void run_vms(const struct bootinfo *bi)
+{
+    /* VMCSs are built on the boot CPU, which therefore enters VMX operation first. */
+    if (!vmm_global_init() || !vmx_cpu_on(this_cpu()))
+        return;
+    sched_init(config.slice_ms);
+    vms_create(&config, bi);
+    if (!vm_count)
+        return;
+    sched_release_cpus();
+    sched_run_this_cpu();
+    /* The boot CPU also collects the end of the run: wait for the other CPUs' VMs. */
+    while (vms_running())
+        cpu_relax();
+    kprintf("Keel: all %u VMs have stopped\n", vm_count);
+}
+
 int keel_entry64(struct bootinfo *bi)
 {
     /* GS base doubles as "per-CPU block installed"; firmware may have left junk. */
@@ -169,7 +190,9 @@ int keel_entry64(struct bootinfo *bi)
     }
     if (!config_ok)
         kprintf("Keel: not starting guests: the configuration has errors\n");
-    else if (!vmx_cpus)
+    else if (config.vm_count && !vmx_cpus)
         kprintf("Keel: VT-x not available on any CPU; guests cannot run\n");
+    else if (config.vm_count)
+        run_vms(bi);
     idle_action();
 }

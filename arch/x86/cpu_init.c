@@ -7,6 +7,7 @@
 #include "drivers/lapic.h"
 #include "vmm/console.h"
 #include "vmm/page_alloc.h"
+#include "vmm/sched.h"
 #include "vmm/string.h"
 
 struct percpu *percpu_blocks[MAX_CPUS];
@@ -115,5 +116,5 @@ NORETURN void ap_main(struct percpu *p)
     lapic_init_ap();
     vmx_detect_this_cpu(p);
     p->online = 1;
-    cpu_halt_forever();
+    sched_ap_idle();
 }

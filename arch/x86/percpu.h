@@ -51,6 +51,7 @@ struct percpu {
     /* Room for the VMX core: VMXON region, the VMCS currently loaded, the vCPU it
      * belongs to and the run queue are added here by the VMX code. */
     hpa_t vmxon_region;
+    bool vmx_active; /* between VMXON and VMXOFF */
     hpa_t current_vmcs;
     void *current_vcpu;
 

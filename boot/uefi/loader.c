@@ -278,6 +278,16 @@ static bool convert_memory_map(struct bootinfo *bi, const struct mmap_buf *m, en
     return true;
 }
 
+/* Says when the converted map lost something; only while printing is allowed. */
+static void report_memory_map(const struct memmap_result *res)
+{
+    if (res->dropped)
+        efi_printf("Keel: the memory map has more than %u ranges; %u left out (that memory "
+                   "stays unused)\n", BOOTINFO_MAX_MEM, res->dropped);
+    if (res->bad)
+        efi_printf("Keel: %u malformed memory map entries ignored\n", res->bad);
+}
+
 /* --- the core --------------------------------------------------------------------- */
 
 struct handover {
@@ -353,6 +363,12 @@ static struct bootinfo *new_bootinfo(void)
 /* Boot services end here; nothing below may allocate or print. */
 static EFI_STATUS hand_over(struct bootinfo *bi, struct handover *h, struct mmap_buf *m)
 {
+    /* A trial run, to report problems while the console still works. */
+    struct memmap_result trial;
+    if (get_memory_map(m) == EFI_SUCCESS &&
+        convert_memory_map(bi, m, MEMMAP_HANDOVER, 0, 0, &trial))
+        report_memory_map(&trial);
+
     efi_printf("Keel loader: exiting boot services; entering the core\n");
     for (int attempt = 0; attempt < EXIT_BOOT_SERVICES_TRIES; attempt++) {
         struct memmap_result res;
@@ -383,6 +399,7 @@ static EFI_STATUS platform_check(struct bootinfo *bi, struct handover *h, struct
         efi_printf("Keel: GetMemoryMap failed (status 0x%lx)\n", (uint64_t)st);
         return EFI_UNSUPPORTED;
     }
+    report_memory_map(&res);
     bi->flags |= BOOT_PLATFORM_CHECK;
     efi_printf("Keel loader: platform check: running the core with the firmware alive "
                "(%lu MiB pool at 0x%lx, %u map entries)\n",
@@ -420,8 +437,12 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
         return EFI_OUT_OF_RESOURCES;
     }
     EFI_FILE_HANDLE root = efi_open_boot_volume(image);
-    if (!load_config(root, bi))
+    if (!load_config(root, bi)) {
+        if (root)
+            uefi_call_wrapper(root->Close, 1, root);
+        efi_free_pages((hpa_t)(uintptr_t)bi, sizeof(*bi));
         return EFI_LOAD_ERROR;
+    }
     load_cmdline(bi);
 
     bi->rsdp = find_rsdp();
@@ -431,8 +452,14 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
         efi_printf("Keel: the firmware lists no ACPI tables\n");
 
     bool vtx = check_vtx();
-    if (!vtx && !config.platform_check)
+    if (!vtx && !config.platform_check) {
+        efi_printf("Keel: platform_check = no; returning to the firmware.\n");
+        if (root)
+            uefi_call_wrapper(root->Close, 1, root);
+        efi_free_pages(bi->config, bi->config_len);
+        efi_free_pages((hpa_t)(uintptr_t)bi, sizeof(*bi));
         return EFI_UNSUPPORTED;
+    }
 
     load_modules(root, bi);
     if (root)

@@ -53,6 +53,17 @@ int vprintf(const char *fmt, va_list ap)
         }
         while (*fmt >= '0' && *fmt <= '9')
             width = width * 10 + (*fmt++ - '0');
+        int precision = -1; /* for %s only: the most characters to print */
+        if (*fmt == '.') {
+            fmt++;
+            precision = 0;
+            if (*fmt == '*') {
+                precision = va_arg(ap, int);
+                fmt++;
+            }
+            while (*fmt >= '0' && *fmt <= '9')
+                precision = precision * 10 + (*fmt++ - '0');
+        }
         while (*fmt == 'l') {
             longs++;
             fmt++;
@@ -66,7 +77,7 @@ int vprintf(const char *fmt, va_list ap)
             if (!s)
                 s = "(null)";
             int len = 0;
-            while (s[len])
+            while ((precision < 0 || len < precision) && s[len])
                 len++;
             count += emit_padded(s, len, width, ' ', left);
             break;

@@ -1,5 +1,5 @@
-/* Minimal printf to the UART: %s %c %d %u %x %X %%, with optional '0' / '-' flags,
- * a width, and the l / ll length modifiers (ll prints 64-bit values). */
+/* Minimal printf to the UART: %s %c %d %u %x %X %%, with optional '0' / '-' flags, a
+ * width, a precision for %s ("%.*s"), and the l / ll length modifiers (ll: 64-bit). */
 #ifndef GUEST_PRINTF_H
 #define GUEST_PRINTF_H
 

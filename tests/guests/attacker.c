@@ -1,0 +1,312 @@
+/* attacker: tries to reach beyond its VM. The first attempts must be contained by Keel
+ * WITHOUT stopping the VM (each prints "attacker: blocked: ..."); the last one, chosen
+ * with attack=<name>, must make Keel stop the VM with an EPT-violation report.
+ *
+ * Options:
+ *   attack=ram-end-read (default) | ram-end-write | host-read | lapic-write
+ *   cf9=skip     do not write the reset port (bare hardware and QEMU really reset)
+ *   lenient=1    run the fatal attempt even when an earlier attempt was not blocked
+ *                (by default that ends the run with exit code 0x7f before it)
+ * Any attempt that gets through prints "attacker: NOT BLOCKED: ..."; getting past the
+ * fatal attempt exits with code 0x7f. */
+#include <stdarg.h>
+#include "guest.h"
+
+const char guest_prefix[] = "attacker:";
+
+#define CPUID1_EDX_PAT (1u << 16)
+#define CPUID_EXT_EDX_NX (1u << 20)
+#define CPUID_EXT_EDX_LM (1u << 29)
+#define EFER_NXE (1ull << 11)
+#define CR4_VMXE (1u << 13)
+#define FC_VMX_OUTSIDE_SMX (1ull << 2)
+
+#define PCI_CONFIG_ADDRESS 0xCF8
+#define PCI_CONFIG_DATA 0xCFC
+#define RESET_CONTROL_PORT 0xCF9
+#define RESET_HARD 0x06 /* SYS_RST | RST_CPU */
+#define RESET_GRACE_SPINS 10000000u
+
+#define HOST_PROBE_GPA 0x40000000u
+#define LAPIC_TPR_GPA 0xFEE00080u
+
+static unsigned attempts, blocked_count, skipped;
+
+static void report(const char *verdict, const char *fmt, va_list ap)
+{
+    printf("attacker: %s: ", verdict);
+    vprintf(fmt, ap);
+    printf("\n");
+}
+
+static void blocked(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void blocked(const char *fmt, ...)
+{
+    va_list ap;
+    attempts++;
+    blocked_count++;
+    va_start(ap, fmt);
+    report("blocked", fmt, ap);
+    va_end(ap);
+}
+
+static void not_blocked(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void not_blocked(const char *fmt, ...)
+{
+    va_list ap;
+    attempts++;
+    va_start(ap, fmt);
+    report("NOT BLOCKED", fmt, ap);
+    va_end(ap);
+}
+
+static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void skip(const char *fmt, ...)
+{
+    va_list ap;
+    skipped++;
+    va_start(ap, fmt);
+    report("skipped", fmt, ap);
+    va_end(ap);
+}
+
+static void attack_feature_control(void)
+{
+    uint64_t fc = 0;
+    int f = rdmsr_safe(MSR_IA32_FEATURE_CONTROL, &fc);
+    if (f >= 0)
+        fc = 0;
+    /* Try to enable VMX for ourselves. */
+    uint64_t want = fc | FEATURE_CONTROL_LOCK | FC_VMX_OUTSIDE_SMX;
+    f = wrmsr_safe(MSR_IA32_FEATURE_CONTROL, want);
+    if (f == VEC_GP)
+        blocked("WRMSR IA32_FEATURE_CONTROL=0x%llx raised #GP", want);
+    else
+        not_blocked("WRMSR IA32_FEATURE_CONTROL=0x%llx did not raise #GP", want);
+}
+
+/* Writes `val`, reads it back and restores the old value. Keel must either refuse the
+ * write (#GP) or keep it in this VM's own copy of the MSR. */
+static void attack_msr(const char *name, uint32_t msr, uint64_t val)
+{
+    uint64_t orig = 0, back = 0;
+    int f = rdmsr_safe(msr, &orig);
+    if (f >= 0) {
+        blocked("RDMSR %s raised %s, so no write attempted", name, fault_name(f));
+        return;
+    }
+    f = wrmsr_safe(msr, val);
+    if (f >= 0) {
+        blocked("WRMSR %s=0x%llx raised %s", name, val, fault_name(f));
+        return;
+    }
+    f = rdmsr_safe(msr, &back);
+    (void)wrmsr_safe(msr, orig);
+    if (f < 0 && back == val)
+        blocked("WRMSR %s=0x%llx changed only this VM's view (read back equal, restored "
+                "0x%llx)", name, val, orig);
+    else if (f >= 0)
+        not_blocked("WRMSR %s=0x%llx succeeded but reading it back raised %s", name, val,
+                    fault_name(f));
+    else
+        not_blocked("WRMSR %s=0x%llx read back 0x%llx: not this VM's own MSR", name, val,
+                    back);
+}
+
+static void attack_msrs(void)
+{
+    struct cpuid_regs std = cpuid(1, 0);
+    uint32_t ext_max = cpuid(0x80000000u, 0).eax;
+    struct cpuid_regs ext = { 0, 0, 0, 0 };
+    if (ext_max >= 0x80000001u && ext_max < 0x80000100u)
+        ext = cpuid(0x80000001u, 0);
+    bool lm = ext.edx & CPUID_EXT_EDX_LM;
+
+    if (lm) {
+        uint64_t efer = 0;
+        if (rdmsr_safe(MSR_EFER, &efer) >= 0)
+            efer = 0;
+        /* NXE is inert with paging off, so flipping it is harmless. */
+        attack_msr("EFER", MSR_EFER, (ext.edx & CPUID_EXT_EDX_NX) ? efer ^ EFER_NXE : efer);
+    } else {
+        skip("WRMSR EFER (CPUID reports no long mode)");
+    }
+    if (std.edx & CPUID1_EDX_PAT)
+        attack_msr("PAT", MSR_IA32_PAT, 0x0007010600070106ull); /* WT entries become WC */
+    else
+        skip("WRMSR PAT (CPUID reports no PAT)");
+    if (lm) {
+        attack_msr("FS_BASE", MSR_FS_BASE, 0x00007F00DEAD0000ull);
+        attack_msr("GS_BASE", MSR_GS_BASE, 0xFFFF8000BEEF0000ull);
+        attack_msr("LSTAR", MSR_LSTAR, 0xFFFFFFFF8BAD0000ull);
+    } else {
+        skip("WRMSR FS_BASE, GS_BASE, LSTAR (CPUID reports no long mode)");
+    }
+}
+
+static uint8_t vmxon_region[4096] __attribute__((aligned(4096)));
+
+static bool under_keel(void)
+{
+    struct cpuid_regs r = cpuid(KEEL_CPUID_BASE, 0);
+    return r.ebx == KEEL_SIGNATURE_EBX && r.ecx == KEEL_SIGNATURE_ECX &&
+           r.edx == KEEL_SIGNATURE_EDX;
+}
+
+static void attack_vmxon(void)
+{
+    /* A real attacker sets CR4.VMXE first. Keel must refuse it (#GP) or keep it in the
+     * CR4 read shadow. Only tried under Keel: QEMU 7.2's TCG retries such a write
+     * forever instead of raising #GP. VMXON below exits to Keel either way, since the
+     * CPU's real CR4.VMXE is set throughout VMX operation. */
+    uint32_t cr4 = read_cr4();
+    volatile bool vmxe_set = false;
+    if (under_keel()) {
+        int f = fault_arm(VEC_GP);
+        if (f < 0) {
+            write_cr4(cr4 | CR4_VMXE);
+            fault_disarm();
+            vmxe_set = true;
+        }
+        printf("attacker: setting CR4.VMXE %s\n",
+               vmxe_set ? "was accepted (this VM's view)" : "raised #GP");
+    }
+
+    uint64_t region = (uint32_t)(uintptr_t)vmxon_region;
+    int f = fault_arm(VEC_UD);
+    if (f < 0) {
+        __asm__ volatile("vmxon %0" ::"m"(region) : "cc", "memory");
+        fault_disarm();
+    }
+    if (vmxe_set)
+        write_cr4(cr4);
+    if (f == VEC_UD)
+        blocked("VMXON raised #UD");
+    else
+        not_blocked("VMXON completed without #UD");
+}
+
+static void attack_pci(void)
+{
+    uint32_t saved = inl(PCI_CONFIG_ADDRESS);
+    /* Bus 0, device 0, function 0, register 0: the vendor/device ID, read-only on real
+     * chipsets, so the write below is harmless even where it gets through. */
+    outl(PCI_CONFIG_ADDRESS, 0x80000000u);
+    outl(PCI_CONFIG_DATA, 0xFFFFFFFFu);
+    uint32_t id = inl(PCI_CONFIG_DATA);
+    outl(PCI_CONFIG_ADDRESS, saved);
+    if (id == 0xFFFFFFFFu)
+        blocked("OUT to 0xCF8/0xCFC: PCI configuration space invisible (reads 0x%08x)", id);
+    else
+        not_blocked("OUT to 0xCF8/0xCFC reached PCI device 00:00.0 (ID 0x%08x)", id);
+}
+
+static void attack_reset(void)
+{
+    if (cmdline_opt_is("cf9", "skip")) {
+        skip("OUT 0x%02x to reset port 0x%x (cf9=skip)", RESET_HARD, RESET_CONTROL_PORT);
+        return;
+    }
+    outb(RESET_CONTROL_PORT, RESET_HARD);
+    /* A real reset is not instantaneous; give it time to take effect. */
+    for (volatile uint32_t i = 0; i < RESET_GRACE_SPINS; i++)
+        ;
+    blocked("OUT 0x%02x to reset port 0x%x ignored (still running)", RESET_HARD,
+            RESET_CONTROL_PORT);
+}
+
+/* The VM's RAM size: Keel's own figure when the hypercall works, else the Multiboot map. */
+static uint64_t ram_size(void)
+{
+    uint64_t end = mb_ram_end();
+    static struct keel_vm_info info;
+    if (!under_keel())
+        return end;
+    int f = fault_arm(VEC_UD);
+    if (f < 0) {
+        int32_t r = keel_vm_info(&info, sizeof(info));
+        fault_disarm();
+        if (r == 0 && info.memory_bytes > end)
+            end = info.memory_bytes;
+    }
+    return end;
+}
+
+static int fatal_attempt(void)
+{
+    size_t len;
+    const char *name = cmdline_opt("attack", &len);
+    if (!name) {
+        name = "ram-end-read";
+        len = strlen(name);
+    }
+    uint64_t ram = ram_size();
+    bool write = false;
+    uint64_t gpa;
+    if (len == 12 && !strncmp(name, "ram-end-read", len)) {
+        gpa = ram;
+    } else if (len == 13 && !strncmp(name, "ram-end-write", len)) {
+        gpa = ram;
+        write = true;
+    } else if (len == 9 && !strncmp(name, "host-read", len)) {
+        gpa = HOST_PROBE_GPA;
+        if (ram > gpa) {
+            printf("attacker: FAIL: host-read needs less than 1 GiB of RAM (have 0x%llx)\n",
+                   ram);
+            return GUEST_EXIT_FAIL;
+        }
+    } else if (len == 11 && !strncmp(name, "lapic-write", len)) {
+        gpa = LAPIC_TPR_GPA;
+        write = true;
+    } else {
+        printf("attacker: FAIL: unknown attack '%.*s' (ram-end-read, ram-end-write, "
+               "host-read, lapic-write)\n", (int)len, name);
+        return GUEST_EXIT_FAIL;
+    }
+    if (!ram || gpa > 0xFFFFFFFFull) {
+        printf("attacker: FAIL: cannot aim %.*s: RAM size 0x%llx unknown or beyond 4 GiB\n",
+               (int)len, name, ram);
+        return GUEST_EXIT_FAIL;
+    }
+
+    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)gpa;
+    printf("attacker: fatal attempt: %.*s, %s gpa 0x%08llx (RAM is 0x%llx bytes); Keel must "
+           "stop this VM now\n", (int)len, name, write ? "writing" : "reading", gpa, ram);
+    uart_drain();
+    uint8_t seen = 0;
+    if (write)
+        *p = 0;
+    else
+        seen = *p;
+    if (write)
+        printf("attacker: NOT BLOCKED: %.*s: writing gpa 0x%08llx went through\n", (int)len,
+               name, gpa);
+    else
+        printf("attacker: NOT BLOCKED: %.*s: reading gpa 0x%08llx went through (read 0x%02x)\n",
+               (int)len, name, gpa, seen);
+    return GUEST_EXIT_NOT_BLOCKED;
+}
+
+int main(uint32_t magic, uint32_t info_gpa)
+{
+    (void)info_gpa;
+    if (magic != MB_BOOT_MAGIC) {
+        printf("attacker: FAIL: EAX=0x%08x at entry, want 0x%08x\n", magic, MB_BOOT_MAGIC);
+        return GUEST_EXIT_BAD_BOOT;
+    }
+    printf("attacker: starting; every attempt below must be contained\n");
+    attack_feature_control();
+    attack_msrs();
+    attack_vmxon();
+    attack_pci();
+    attack_reset();
+
+    printf("attacker: %u of %u attempts blocked, %u skipped\n", blocked_count, attempts,
+           skipped);
+    if (blocked_count != attempts && !cmdline_opt_is("lenient", "1")) {
+        printf("attacker: NOT BLOCKED: %u attempts got through; stopping before the fatal "
+               "attempt\n", attempts - blocked_count);
+        return GUEST_EXIT_NOT_BLOCKED;
+    }
+    return fatal_attempt();
+}

@@ -1,0 +1,55 @@
+# Test guests run by Keel (see tests/guests/README.md). Included from the top Makefile;
+# everything here is prefixed GUEST_ to stay out of the core build's way. Uses BUILD, CC,
+# LD, NASM and WARN from the top Makefile, whose `-include` of build/**/*.d also picks up
+# the dependency files made here.
+# Needs only gcc (no gcc-multilib: nothing links against a 32-bit libc or libgcc), ld
+# and nasm.
+
+GUEST_DIR     := tests/guests
+GUEST_OUT     := $(BUILD)/guests
+GUEST_OBJDIR  := $(GUEST_OUT)/obj
+
+GUEST_CFLAGS  := -m32 -march=i686 -std=gnu11 -O2 $(WARN) -ffreestanding -fno-pic -fno-pie \
+	-nostdlib -fno-stack-protector -mgeneral-regs-only -fno-asynchronous-unwind-tables \
+	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
+	-I$(GUEST_DIR)/runtime -I.
+GUEST_LDFLAGS := -m elf_i386 -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+	--build-id=none -T $(GUEST_DIR)/guest.ld
+
+GUEST_RT_C    := $(sort $(wildcard $(GUEST_DIR)/runtime/*.c))
+GUEST_RT_ASM  := $(sort $(wildcard $(GUEST_DIR)/runtime/*.asm))
+GUEST_RT_OBJS := $(GUEST_RT_C:$(GUEST_DIR)/%.c=$(GUEST_OBJDIR)/%.o) \
+	$(GUEST_RT_ASM:$(GUEST_DIR)/%.asm=$(GUEST_OBJDIR)/%.asm.o)
+
+# Multiboot guests: tests/guests/NAME.c -> build/guests/NAME.elf ('_' in NAME becomes '-').
+GUEST_MB_SRCS := hello.c cpuid_msr_io.c spinner.c bench.c attacker.c
+GUEST_MB_ELFS := $(foreach s,$(GUEST_MB_SRCS),$(GUEST_OUT)/$(subst _,-,$(s:.c=)).elf)
+
+GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/real.bin
+
+.PHONY: guests
+guests: $(GUEST_IMAGES)
+
+$(GUEST_OBJDIR)/%.o: $(GUEST_DIR)/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC(g32) $<"
+	@$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
+
+$(GUEST_OBJDIR)/%.asm.o: $(GUEST_DIR)/%.asm
+	@mkdir -p $(dir $@)
+	@echo "  NASM    $<"
+	@$(NASM) -f elf32 -MD $@.d -o $@ $<
+
+# One link rule per guest, since the image name differs from the source name.
+define GUEST_LINK
+$(GUEST_OUT)/$(subst _,-,$(1)).elf: $(GUEST_OBJDIR)/$(1).o $(GUEST_RT_OBJS) $(GUEST_DIR)/guest.ld
+	@echo "  LD(g32) $$@"
+	@$(LD) $(GUEST_LDFLAGS) -o $$@ $(GUEST_OBJDIR)/$(1).o $(GUEST_RT_OBJS)
+endef
+$(foreach s,$(GUEST_MB_SRCS),$(eval $(call GUEST_LINK,$(s:.c=))))
+
+# The real-mode guest is a flat 512-byte boot sector (org 0x7C00), not a Multiboot kernel.
+$(GUEST_OUT)/real.bin: $(GUEST_DIR)/real.asm
+	@mkdir -p $(dir $@)
+	@echo "  NASM    $<"
+	@$(NASM) -f bin -o $@ $<

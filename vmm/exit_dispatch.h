@@ -1,0 +1,35 @@
+/* Table-driven VM-exit dispatch: vmm/exit_reasons.h lists every basic exit reason
+ * once, with its handler; reasons without a specific handler get an explicit default
+ * that reports and stops the VM. */
+#ifndef KEEL_VMM_EXIT_DISPATCH_H
+#define KEEL_VMM_EXIT_DISPATCH_H
+
+#include "vmm/vcpu.h"
+
+typedef enum exit_action (*exit_handler_fn)(struct vcpu *v, const struct vmexit *e);
+
+enum exit_action exit_dispatch(struct vcpu *v);
+
+/* Every handler named in vmm/exit_reasons.h. */
+#define DECLARE_EXIT_HANDLER(h) enum exit_action h(struct vcpu *v, const struct vmexit *e);
+DECLARE_EXIT_HANDLER(handle_exception_nmi)
+DECLARE_EXIT_HANDLER(handle_external_interrupt)
+DECLARE_EXIT_HANDLER(handle_triple_fault)
+DECLARE_EXIT_HANDLER(handle_cpuid)
+DECLARE_EXIT_HANDLER(handle_hlt)
+DECLARE_EXIT_HANDLER(handle_invd)
+DECLARE_EXIT_HANDLER(handle_vmcall)
+DECLARE_EXIT_HANDLER(handle_vmx_instruction)
+DECLARE_EXIT_HANDLER(handle_cr_access)
+DECLARE_EXIT_HANDLER(handle_io)
+DECLARE_EXIT_HANDLER(handle_rdmsr)
+DECLARE_EXIT_HANDLER(handle_wrmsr)
+DECLARE_EXIT_HANDLER(handle_entry_failure)
+DECLARE_EXIT_HANDLER(handle_ept_violation)
+DECLARE_EXIT_HANDLER(handle_ept_misconfig)
+DECLARE_EXIT_HANDLER(handle_preemption_timer)
+DECLARE_EXIT_HANDLER(handle_wbinvd)
+DECLARE_EXIT_HANDLER(handle_xsetbv)
+DECLARE_EXIT_HANDLER(handle_unexpected_exit)
+
+#endif

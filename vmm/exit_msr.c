@@ -1,0 +1,152 @@
+/* RDMSR/WRMSR that the MSR bitmap sends to Keel. Every MSR the guest may use is listed
+ * here with where its value lives; anything else raises #GP in the guest, as an
+ * unimplemented MSR does on hardware. */
+#include "vmm/exit_dispatch.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr.h"
+#include "arch/x86/vmcs.h"
+
+#define MSR_TSC 0x10
+#define MSR_SYSENTER_CS 0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_MCG_CAP 0x179
+#define MSR_MCG_STATUS 0x17a
+#define MSR_MISC_ENABLE 0x1a0
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_FMASK 0xc0000084
+#define MSR_TSC_AUX 0xc0000103
+
+#define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
+
+static bool canonical(uint64_t a)
+{
+    return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+/* A PAT entry may hold UC, WC, WT, WP, WB or UC- (0, 1, 4, 5, 6, 7). */
+static bool pat_valid(uint64_t pat)
+{
+    for (int i = 0; i < 8; i++) {
+        uint8_t t = (pat >> (i * 8)) & 0xff;
+        if (t == 2 || t == 3 || t > 7)
+            return false;
+    }
+    return true;
+}
+
+static bool read_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
+{
+    switch (msr) {
+    case MSR_IA32_EFER: *val = vmcs_read64(VMCS_GUEST_IA32_EFER); return true;
+    case MSR_IA32_PAT: *val = vmcs_read64(VMCS_GUEST_IA32_PAT); return true;
+    case MSR_SYSENTER_CS: *val = vmcs_read32(VMCS_GUEST_IA32_SYSENTER_CS); return true;
+    case MSR_SYSENTER_ESP: *val = vmcs_readnat(VMCS_GUEST_IA32_SYSENTER_ESP); return true;
+    case MSR_SYSENTER_EIP: *val = vmcs_readnat(VMCS_GUEST_IA32_SYSENTER_EIP); return true;
+    case MSR_FS_BASE: *val = vmcs_readnat(VMCS_GUEST_FS_BASE); return true;
+    case MSR_GS_BASE: *val = vmcs_readnat(VMCS_GUEST_GS_BASE); return true;
+    case MSR_KERNEL_GS_BASE: *val = v->msr_kernel_gs_base; return true;
+    case MSR_STAR: *val = v->msr_star; return true;
+    case MSR_LSTAR: *val = v->msr_lstar; return true;
+    case MSR_CSTAR: *val = v->msr_cstar; return true;
+    case MSR_FMASK: *val = v->msr_fmask; return true;
+    /* Locked with VMX off: what a guest on a machine without VT-x sees. */
+    case MSR_IA32_FEATURE_CONTROL: *val = FEATURE_CONTROL_LOCK; return true;
+    case MSR_IA32_APIC_BASE: *val = 0xfee00000ull | (v->id == 0 ? BIT(8) : 0); return true;
+    case MSR_MCG_CAP:
+    case MSR_MCG_STATUS:
+    case MSR_TSC_AUX: *val = 0; return true;
+    default: return false;
+    }
+}
+
+/* MSRs that only this CPU's hardware holds are written through at once (the vCPU is
+ * loaded here) and swapped on vCPU switches; see swap_in in vcpu.c. */
+static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
+{
+    switch (msr) {
+    case MSR_IA32_EFER: {
+        if (val & ~(uint64_t)EFER_ALLOWED)
+            return false;
+        /* LMA is the CPU's to set; keep it as the current mode says. */
+        uint64_t cur = vmcs_read64(VMCS_GUEST_IA32_EFER);
+        val = (val & ~(uint64_t)EFER_LMA) | (cur & EFER_LMA);
+        if ((cur & EFER_LMA) && !(val & EFER_LME))
+            return false; /* clearing LME with paging on is #GP on hardware */
+        vmcs_write64(VMCS_GUEST_IA32_EFER, val);
+        return true;
+    }
+    case MSR_IA32_PAT:
+        if (!pat_valid(val))
+            return false;
+        vmcs_write64(VMCS_GUEST_IA32_PAT, val);
+        return true;
+    case MSR_SYSENTER_CS: vmcs_write32(VMCS_GUEST_IA32_SYSENTER_CS, (uint32_t)val); return true;
+    case MSR_SYSENTER_ESP:
+        if (!canonical(val))
+            return false;
+        vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_ESP, val);
+        return true;
+    case MSR_SYSENTER_EIP:
+        if (!canonical(val))
+            return false;
+        vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_EIP, val);
+        return true;
+    case MSR_FS_BASE:
+        if (!canonical(val))
+            return false;
+        vmcs_writenat(VMCS_GUEST_FS_BASE, val);
+        return true;
+    case MSR_GS_BASE:
+        if (!canonical(val))
+            return false;
+        vmcs_writenat(VMCS_GUEST_GS_BASE, val);
+        return true;
+    case MSR_KERNEL_GS_BASE:
+        if (!canonical(val))
+            return false;
+        v->msr_kernel_gs_base = val;
+        wrmsr(msr, val);
+        return true;
+    case MSR_LSTAR:
+    case MSR_CSTAR:
+        if (!canonical(val))
+            return false;
+        *(msr == MSR_LSTAR ? &v->msr_lstar : &v->msr_cstar) = val;
+        wrmsr(msr, val);
+        return true;
+    case MSR_STAR: v->msr_star = val; wrmsr(msr, val); return true;
+    case MSR_FMASK: v->msr_fmask = val & 0xffffffffull; wrmsr(msr, v->msr_fmask); return true;
+    default:
+        /* FEATURE_CONTROL is locked; TSC, APIC base and the rest belong to Keel. */
+        return false;
+    }
+}
+
+enum exit_action handle_rdmsr(struct vcpu *v, const struct vmexit *e)
+{
+    (void)e;
+    uint64_t val;
+    if (!read_msr(v, (uint32_t)v->regs.rcx, &val)) {
+        vcpu_inject_gp(v);
+        return EXIT_RESUME;
+    }
+    v->regs.rax = (uint32_t)val;
+    v->regs.rdx = val >> 32;
+    vcpu_skip_instruction(v);
+    return EXIT_RESUME;
+}
+
+enum exit_action handle_wrmsr(struct vcpu *v, const struct vmexit *e)
+{
+    (void)e;
+    uint64_t val = ((uint64_t)(uint32_t)v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+    if (!write_msr(v, (uint32_t)v->regs.rcx, val)) {
+        vcpu_inject_gp(v);
+        return EXIT_RESUME;
+    }
+    vcpu_skip_instruction(v);
+    return EXIT_RESUME;
+}

@@ -1,0 +1,123 @@
+/* Guest image loaders: put a kernel image into a VM's RAM and say how its first vCPU
+ * must start. Three kinds:
+ *   - Multiboot version 1 (what QEMU's -kernel implements): an ELF32 image, or any
+ *     image using the header's a.out-kludge address fields; started in 32-bit
+ *     protected mode, paging off, EAX = 0x2BADB002, EBX = the info structure.
+ *   - ELF64 (x86-64, ET_EXEC): started in 64-bit mode on identity page tables Keel
+ *     builds at the top of guest RAM; RDI = EBX = the same Multiboot info structure,
+ *     EAX = 0x2BADB002, RSP = a 64 KiB stack just below the tables.
+ *   - Real mode: a flat binary at 0x7C00, started at 0000:7C00 with SP = 0x7C00. There
+ *     is no BIOS behind it.
+ *
+ * Guest RAM is one block at guest-physical 0. Every loader checks the whole image
+ * before it writes a byte of guest RAM, never reads outside the image buffer nor writes
+ * outside guest RAM, and on failure returns a negative GUEST_E* code with a one-line
+ * reason in `err` (the caller prints it; loaders print nothing). It writes only the
+ * segments, their zero fill, and its boot structures: the caller hands in zeroed RAM.
+ *
+ * Guest-physical layout of the boot structures (Multiboot and ELF64):
+ *   0x8000  GDT: 0x08 flat 32-bit code, 0x10 flat data, 0x18 64-bit code
+ *   0x8040  Multiboot information structure (mem, cmdline, mmap, boot loader name)
+ *   0x8100  its memory map
+ *   0x8200  boot loader name "Keel"
+ *   0x8300  command line
+ * Memory map given to the guest: [0, 0x9FC00) usable, [0x9FC00, 0x100000) reserved,
+ * [0x100000, top) usable, where top is the end of RAM (Multiboot) or the bottom of the
+ * boot stack (ELF64; [top, end of RAM) is then reserved). Segments must lie in
+ * [0x1000, top), outside 0x8000-0x9FFF and outside the reserved hole. */
+#ifndef KEEL_VMM_GUEST_IMAGE_H
+#define KEEL_VMM_GUEST_IMAGE_H
+
+#include "vmm/types.h"
+
+#define GUEST_ERR_LEN 160
+
+struct guest_ram {
+    uint8_t *hva;  /* where Keel reaches guest-physical 0 */
+    uint64_t size; /* a multiple of 4 KiB */
+};
+
+enum guest_image_kind {
+    GUEST_IMAGE_UNKNOWN = 0,
+    GUEST_IMAGE_MULTIBOOT,
+    GUEST_IMAGE_ELF64,
+    GUEST_IMAGE_REAL,
+};
+
+enum guest_cpu_mode {
+    GUEST_MODE_REAL16 = 1, /* CS:IP, paging and protection off */
+    GUEST_MODE_PROT32,     /* flat segments, paging off */
+    GUEST_MODE_LONG64,     /* 64-bit code segment, 4-level paging */
+};
+
+/* Errors (negative). */
+#define GUEST_EBADIMAGE (-1)   /* malformed or self-contradictory image */
+#define GUEST_ENOFIT (-2)      /* well-formed, but does not fit this VM's RAM layout */
+#define GUEST_EUNSUPPORTED (-3) /* asks for something Keel does not offer */
+#define GUEST_EINVAL (-4)      /* bad arguments: RAM too small or odd, command line too long */
+
+/* Fixed guest-physical addresses. */
+#define GUEST_MIN_LOAD 0x1000ul
+#define GUEST_BOOT_AREA 0x8000ul
+#define GUEST_BOOT_AREA_END 0xA000ul
+#define GUEST_GDT GUEST_BOOT_AREA
+#define GUEST_MB_INFO 0x8040ul
+#define GUEST_MB_MMAP 0x8100ul
+#define GUEST_MB_LOADER_NAME 0x8200ul
+#define GUEST_MB_CMDLINE 0x8300ul
+#define GUEST_CMDLINE_MAX 4095u        /* characters, without the NUL */
+#define GUEST_LOW_MEM_END 0x9FC00ul   /* EBDA, VGA and BIOS area follow */
+#define GUEST_HIGH_MEM 0x100000ul
+#define GUEST_REAL_LOAD 0x7C00ul
+#define GUEST_REAL_MAX (GUEST_LOW_MEM_END - GUEST_REAL_LOAD)
+#define GUEST_ELF64_STACK_SIZE 0x10000ul
+#define GUEST_MIN_RAM (2ul << 20)     /* Multiboot and ELF64 guests */
+
+#define GUEST_SEL_CODE32 0x08
+#define GUEST_SEL_DATA 0x10
+#define GUEST_SEL_CODE64 0x18
+#define GUEST_GDT_LIMIT 0x1f
+
+#define MULTIBOOT_HEADER_MAGIC 0x1BADB002u
+#define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
+#define MULTIBOOT_SEARCH_LIMIT 8192u
+
+/* Multiboot information flags Keel sets. */
+#define MBI_FLAG_MEM BIT(0)
+#define MBI_FLAG_CMDLINE BIT(2)
+#define MBI_FLAG_MMAP BIT(6)
+#define MBI_FLAG_LOADER_NAME BIT(9)
+
+/* How the first vCPU starts. Segment registers other than CS take `ds` (with base 0
+ * and limit 4 GiB in protected and long mode; base ds*16 in real mode). In protected
+ * and long mode the hidden parts must match the GDT descriptors above. The control
+ * registers hold only what the mode needs; the VMX fixed bits are the caller's. */
+struct guest_boot {
+    enum guest_image_kind kind;
+    enum guest_cpu_mode mode;
+    uint64_t rip, rsp, rax, rbx, rdi;
+    uint16_t cs, ds;
+    uint64_t cr0, cr3, cr4, efer;
+    gpa_t gdt_base;      /* 0 in real mode */
+    uint16_t gdt_limit;
+    gpa_t info;          /* Multiboot information structure, 0 in real mode */
+    gpa_t load_lo, load_hi; /* lowest loaded byte and the end of the highest (bss included) */
+    char note[GUEST_ERR_LEN]; /* something the caller should tell the user, or "" */
+};
+
+/* Recognises an image: a valid Multiboot header in its first 8 KiB -> MULTIBOOT, else
+ * an ELF64 file -> ELF64, else UNKNOWN (real-mode binaries have no signature). */
+enum guest_image_kind guest_image_probe(const void *image, size_t size);
+
+/* `cmdline` may be NULL (no command line flag in the info structure). */
+int guest_load_multiboot(const struct guest_ram *ram, const void *image, size_t size, const char *cmdline,
+                         struct guest_boot *out, char err[GUEST_ERR_LEN]);
+int guest_load_elf64(const struct guest_ram *ram, const void *image, size_t size, const char *cmdline,
+                     struct guest_boot *out, char err[GUEST_ERR_LEN]);
+int guest_load_real(const struct guest_ram *ram, const void *image, size_t size, struct guest_boot *out,
+                    char err[GUEST_ERR_LEN]);
+/* Dispatches on `kind` (cmdline is ignored for real-mode images). */
+int guest_load(enum guest_image_kind kind, const struct guest_ram *ram, const void *image, size_t size,
+               const char *cmdline, struct guest_boot *out, char err[GUEST_ERR_LEN]);
+
+#endif

@@ -1,0 +1,71 @@
+/* VMCALL: Keel's hypercall interface, documented in vmm/hypercall_abi.h and
+ * docs/hypercalls.md. Every guest-supplied address is checked against the VM's RAM
+ * before Keel touches it. */
+#include "vmm/exit_dispatch.h"
+#include "vmm/hypercall_abi.h"
+#include "vmm/console.h"
+#include "vmm/string.h"
+#include "vmm/vuart.h"
+#include "arch/x86/percpu.h"
+#include "drivers/timer.h"
+
+static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
+{
+    if (len > KEEL_CONSOLE_MAX)
+        return -(int64_t)KEEL_EINVAL;
+    if (!vm_gpa_range_ok(v->vm, gpa, len))
+        return -(int64_t)KEEL_EFAULT;
+    vm_console_write(v->vm, vm_gpa_to_hva(v->vm, gpa), len);
+    return (int64_t)len;
+}
+
+static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
+{
+    struct keel_vm_info info;
+    if (size < sizeof(info))
+        return -(int64_t)KEEL_EINVAL;
+    if (!vm_gpa_range_ok(v->vm, gpa, sizeof(info)))
+        return -(int64_t)KEEL_EFAULT;
+    memset(&info, 0, sizeof(info));
+    info.abi_version = KEEL_ABI_VERSION;
+    info.vm_id = v->vm->id;
+    info.vcpu_id = v->id;
+    info.host_cpu = this_cpu()->cpu_id;
+    info.memory_bytes = v->vm->ram_size;
+    info.tsc_hz = timer_calibrated() ? tsc_hz() : 0;
+    kstrlcpy(info.name, v->vm->name, sizeof(info.name));
+    memcpy(vm_gpa_to_hva(v->vm, gpa), &info, sizeof(info));
+    return 0;
+}
+
+enum exit_action handle_vmcall(struct vcpu *v, const struct vmexit *e)
+{
+    (void)e;
+    struct guest_regs *r = &v->regs;
+    /* 32-bit guests pass 32-bit values; the upper halves may hold anything. */
+    bool wide = vcpu_guest_64bit();
+    uint64_t fn = (uint32_t)r->rax;
+    uint64_t a1 = wide ? r->rbx : (uint32_t)r->rbx;
+    uint64_t a2 = wide ? r->rcx : (uint32_t)r->rcx;
+    int64_t ret;
+
+    if (vcpu_guest_cpl() != 0) {
+        ret = -(int64_t)KEEL_EPERM;
+    } else {
+        switch (fn) {
+        case KEEL_HC_CONSOLE_WRITE: ret = hc_console_write(v, a1, a2); break;
+        case KEEL_HC_VM_INFO: ret = hc_vm_info(v, a1, a2); break;
+        case KEEL_HC_YIELD:
+            r->rax = 0;
+            vcpu_skip_instruction(v);
+            return EXIT_YIELD;
+        case KEEL_HC_EXIT:
+            vm_stop_with_code(v->vm, (uint32_t)a1, "exit hypercall");
+            return EXIT_STOPPED;
+        default: ret = -(int64_t)KEEL_EINVAL; break;
+        }
+    }
+    r->rax = wide ? (uint64_t)ret : (uint32_t)ret;
+    vcpu_skip_instruction(v);
+    return EXIT_RESUME;
+}

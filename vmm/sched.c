@@ -1,0 +1,120 @@
+/* The scheduler of this milestone: each CPU runs the vCPUs placed on it in turn, one
+ * slice each. The slice is enforced by the VMX-preemption timer, so a guest spinning
+ * with interrupts off still gives up the CPU. */
+#include "vmm/sched.h"
+#include "vmm/vcpu.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx_cpu.h"
+#include "arch/x86/trap.h"
+#include "drivers/lapic.h"
+#include "drivers/timer.h"
+#include "vmm/console.h"
+
+struct run_queue {
+    spinlock_t lock;
+    struct vcpu *head, *tail;
+    uint32_t length;
+};
+
+static struct run_queue queues[MAX_CPUS];
+static uint64_t slice_tsc;
+static volatile uint32_t cpus_released;
+
+#define VECTOR_WAKE 0xf0 /* IPI that releases halted APs into their schedulers */
+
+static void wake_handler(struct trap_frame *f)
+{
+    (void)f;
+    lapic_eoi();
+}
+
+void sched_init(uint32_t slice_ms)
+{
+    irq_register(VECTOR_WAKE, wake_handler);
+    uint64_t hz = timer_calibrated() ? tsc_hz() : 1000000000ull;
+    slice_tsc = hz / 1000 * slice_ms;
+    kprintf("SCHED: round-robin, %u ms slices (%lu TSC ticks), preemption timer rate 2^%u\n", slice_ms,
+            slice_tsc, vmx_preemption_timer_rate(vmx_boot_caps()));
+}
+
+void sched_enqueue(uint32_t cpu, struct vcpu *v)
+{
+    struct run_queue *q = &queues[cpu];
+    spin_lock(&q->lock);
+    v->rq_next = NULL;
+    if (q->tail)
+        q->tail->rq_next = v;
+    else
+        q->head = v;
+    q->tail = v;
+    q->length++;
+    spin_unlock(&q->lock);
+}
+
+uint32_t sched_queue_length(uint32_t cpu)
+{
+    return queues[cpu].length;
+}
+
+static struct vcpu *dequeue(struct run_queue *q)
+{
+    spin_lock(&q->lock);
+    struct vcpu *v = q->head;
+    if (v) {
+        q->head = v->rq_next;
+        if (!q->head)
+            q->tail = NULL;
+        q->length--;
+    }
+    spin_unlock(&q->lock);
+    return v;
+}
+
+void sched_release_cpus(void)
+{
+    __atomic_store_n(&cpus_released, 1, __ATOMIC_RELEASE);
+    for (uint32_t c = 1; c < MAX_CPUS; c++)
+        if (percpu_blocks[c] && percpu_blocks[c]->online)
+            lapic_send_fixed(percpu_blocks[c]->apic_id, VECTOR_WAKE);
+}
+
+void sched_run_this_cpu(void)
+{
+    struct percpu *p = this_cpu();
+    struct run_queue *q = &queues[p->cpu_id];
+    if (!q->length)
+        return;
+    if (!vmx_cpu_on(p)) {
+        /* The VMs placed here cannot run: stop them with the reason rather than
+         * leave them waiting forever. */
+        for (struct vcpu *v; (v = dequeue(q));)
+            vm_stop(v->vm, "CPU %u cannot enter VMX operation", p->cpu_id);
+        return;
+    }
+    for (struct vcpu *v; (v = dequeue(q));) {
+        if (v->vm->state == VM_STOPPED) {
+            vcpu_unload(v);
+            continue;
+        }
+        enum exit_action a = vcpu_run_slice(v, slice_tsc);
+        if (a == EXIT_STOPPED || v->vm->state == VM_STOPPED) {
+            vcpu_unload(v);
+            continue;
+        }
+        sched_enqueue(p->cpu_id, v);
+    }
+    vmx_cpu_off(p);
+}
+
+NORETURN void sched_ap_idle(void)
+{
+    /* Halted, not spinning: an emulator pays for every instruction an idle CPU runs.
+     * STI's one-instruction shadow means a wake-up IPI that arrives after the check
+     * is taken at the HLT, never lost. */
+    while (!__atomic_load_n(&cpus_released, __ATOMIC_ACQUIRE))
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+    sched_run_this_cpu();
+    cpu_halt_forever();
+}

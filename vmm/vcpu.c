@@ -1,0 +1,424 @@
+/* VMCS set-up and the run loop of one vCPU. The run loop is Keel's hot path: per exit
+ * it costs the exit stub, one VMREAD of the exit reason, a table call, two RDTSCs and
+ * the counters, and nothing else unless a handler asks for more. */
+#include "vmm/vcpu.h"
+#include "vmm/exit_dispatch.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr.h"
+#include "arch/x86/paging.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/vmcs.h"
+#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx_controls.h"
+#include "arch/x86/vmx_insn.h"
+#include "vmm/console.h"
+#include "vmm/page_alloc.h"
+#include "vmm/string.h"
+
+extern char vmx_exit_stub[];
+int vmx_enter(struct guest_regs *regs, int launched);
+
+static struct vmx_controls controls;
+static hpa_t io_bitmap_a, io_bitmap_b, msr_bitmap;
+static uint16_t next_vpid = 1;
+static spinlock_t vpid_lock = SPINLOCK_INIT;
+
+#define AR_UNUSABLE BIT(16)
+#define AR_CODE32 0xc09b  /* present, code exec/read accessed, D, G */
+#define AR_CODE64 0xa09b  /* ... L instead of D */
+#define AR_CODE16 0x009b
+#define AR_DATA32 0xc093
+#define AR_DATA16 0x0093
+#define AR_TSS_BUSY 0x008b
+#define ENTRY_INFO_VALID BIT(31)
+#define ENTRY_TYPE_HW_EXCEPTION (3u << 8)
+#define ENTRY_DELIVER_ERROR BIT(11)
+
+bool vmm_unrestricted_guest(void)
+{
+    return controls.unrestricted_guest;
+}
+
+static hpa_t alloc_page_filled(uint8_t fill)
+{
+    hpa_t pa = palloc(PAGE_SIZE, PAGE_SIZE, PALLOC_NO_LIMIT);
+    if (pa)
+        memset(hpa_to_hva(pa), fill, PAGE_SIZE);
+    return pa;
+}
+
+static void msr_bitmap_allow(uint32_t msr, bool read, bool write)
+{
+    uint8_t *bm = hpa_to_hva(msr_bitmap);
+    uint32_t base = msr >= 0xc0000000u ? 0x400 : 0;
+    uint32_t idx = msr & 0x1fff;
+    if (read)
+        bm[base + idx / 8] &= (uint8_t)~(1u << (idx % 8));
+    if (write)
+        bm[0x800 + base + idx / 8] &= (uint8_t)~(1u << (idx % 8));
+}
+
+bool vmm_global_init(void)
+{
+    const struct vmx_caps *caps = vmx_boot_caps();
+    char err[200];
+    if (!caps) {
+        kprintf("VMM: VT-x is not available on the boot CPU; no guest can run\n");
+        return false;
+    }
+    if (vmx_controls_compute(caps, &controls, err, sizeof(err))) {
+        kprintf("VMM: cannot run guests: %s\n", err);
+        return false;
+    }
+    /* Every port traps: each is either emulated or reads as all-ones. */
+    io_bitmap_a = alloc_page_filled(0xff);
+    io_bitmap_b = alloc_page_filled(0xff);
+    msr_bitmap = alloc_page_filled(0xff);
+    if (!io_bitmap_a || !io_bitmap_b || !msr_bitmap) {
+        kprintf("VMM: no memory for the I/O and MSR bitmaps\n");
+        return false;
+    }
+    /* Reads that reveal nothing about Keel or other guests go straight to hardware. */
+    static const uint32_t harmless_reads[] = {0x10, 0x17, 0x8b, 0xce, 0xfe, 0x1a0, 0x2ff};
+    for (size_t i = 0; i < ARRAY_SIZE(harmless_reads); i++)
+        msr_bitmap_allow(harmless_reads[i], true, false);
+    for (uint32_t m = 0x200; m < 0x210; m++)
+        msr_bitmap_allow(m, true, false); /* variable-range MTRRs */
+    kprintf("VMM: controls pin 0x%08x proc 0x%08x proc2 0x%08x exit 0x%08x entry 0x%08x%s\n", controls.pin,
+            controls.proc, controls.proc2, controls.exit, controls.entry,
+            controls.unrestricted_guest ? ", unrestricted guest" : "");
+    return true;
+}
+
+static uint16_t alloc_vpid(void)
+{
+    spin_lock(&vpid_lock);
+    uint16_t v = next_vpid ? next_vpid++ : 0;
+    spin_unlock(&vpid_lock);
+    return v;
+}
+
+static uint64_t cr0_mask(void)
+{
+    const struct vmx_caps *c = vmx_boot_caps();
+    uint64_t fixed = c->cr0_fixed0 & ~(controls.unrestricted_guest ? (CR0_PE | CR0_PG) : 0);
+    return (fixed | ~c->cr0_fixed1) & 0xffffffffull;
+}
+
+static uint64_t cr4_mask(void)
+{
+    const struct vmx_caps *c = vmx_boot_caps();
+    return (c->cr4_fixed0 | ~c->cr4_fixed1 | CR4_VMXE) & 0xffffffffull;
+}
+
+/* Guest-visible CR0/CR4 values become real ones with VMX's fixed bits applied. */
+uint64_t vcpu_real_cr0(uint64_t guest_view)
+{
+    const struct vmx_caps *c = vmx_boot_caps();
+    uint64_t fixed0 = c->cr0_fixed0 & ~(controls.unrestricted_guest ? (CR0_PE | CR0_PG) : 0);
+    return (guest_view | fixed0) & c->cr0_fixed1;
+}
+
+uint64_t vcpu_real_cr4(uint64_t guest_view)
+{
+    const struct vmx_caps *c = vmx_boot_caps();
+    return (guest_view | c->cr4_fixed0 | CR4_VMXE) & c->cr4_fixed1;
+}
+
+static void set_segment(uint32_t sel_f, uint32_t base_f, uint32_t limit_f, uint32_t ar_f, uint16_t sel,
+                        uint64_t base, uint32_t limit, uint32_t ar)
+{
+    vmcs_write16(sel_f, sel);
+    vmcs_writenat(base_f, base);
+    vmcs_write32(limit_f, limit);
+    vmcs_write32(ar_f, ar);
+}
+#define SEG(name, sel, base, limit, ar)                                                              \
+    set_segment(VMCS_GUEST_##name##_SELECTOR, VMCS_GUEST_##name##_BASE, VMCS_GUEST_##name##_LIMIT, \
+                VMCS_GUEST_##name##_ACCESS_RIGHTS, sel, base, limit, ar)
+
+static void write_guest_state(struct vcpu *v, const struct guest_boot *b)
+{
+    uint32_t entry = controls.entry;
+    uint32_t code_ar = AR_CODE32, data_ar = AR_DATA32, limit = 0xffffffff;
+    uint64_t seg_base = 0;
+    if (b->mode == GUEST_MODE_REAL16) {
+        code_ar = AR_CODE16;
+        data_ar = AR_DATA16;
+        limit = 0xffff;
+    } else if (b->mode == GUEST_MODE_LONG64) {
+        code_ar = AR_CODE64;
+        entry |= VMX_ENTRY_CTL_IA32E_MODE_GUEST;
+    }
+    /* Real mode: base = selector * 16, the way the CPU would have loaded it. */
+    set_segment(VMCS_GUEST_CS_SELECTOR, VMCS_GUEST_CS_BASE, VMCS_GUEST_CS_LIMIT, VMCS_GUEST_CS_ACCESS_RIGHTS,
+                b->cs, b->mode == GUEST_MODE_REAL16 ? (uint64_t)b->cs << 4 : 0, limit, code_ar);
+    seg_base = b->mode == GUEST_MODE_REAL16 ? (uint64_t)b->ds << 4 : 0;
+    SEG(SS, b->ds, seg_base, limit, data_ar);
+    SEG(DS, b->ds, seg_base, limit, data_ar);
+    SEG(ES, b->ds, seg_base, limit, data_ar);
+    SEG(FS, b->ds, seg_base, limit, data_ar);
+    SEG(GS, b->ds, seg_base, limit, data_ar);
+    SEG(LDTR, 0, 0, 0, AR_UNUSABLE);
+    SEG(TR, 0, 0, 0xffff, AR_TSS_BUSY);
+    vmcs_writenat(VMCS_GUEST_GDTR_BASE, b->gdt_base);
+    vmcs_write32(VMCS_GUEST_GDTR_LIMIT, b->gdt_base ? b->gdt_limit : 0xffff);
+    vmcs_writenat(VMCS_GUEST_IDTR_BASE, 0);
+    vmcs_write32(VMCS_GUEST_IDTR_LIMIT, 0xffff);
+
+    vmcs_writenat(VMCS_CR0_GUEST_HOST_MASK, cr0_mask());
+    vmcs_writenat(VMCS_CR4_GUEST_HOST_MASK, cr4_mask());
+    vmcs_writenat(VMCS_CR0_READ_SHADOW, b->cr0);
+    vmcs_writenat(VMCS_CR4_READ_SHADOW, b->cr4);
+    vmcs_writenat(VMCS_GUEST_CR0, vcpu_real_cr0(b->cr0));
+    vmcs_writenat(VMCS_GUEST_CR4, vcpu_real_cr4(b->cr4));
+    vmcs_writenat(VMCS_GUEST_CR3, b->cr3);
+    vmcs_write64(VMCS_GUEST_IA32_EFER, b->efer);
+    vmcs_write64(VMCS_GUEST_IA32_PAT, 0x0007040600070406ull); /* the power-on PAT */
+    vmcs_writenat(VMCS_GUEST_DR7, 0x400);
+    vmcs_write64(VMCS_GUEST_IA32_DEBUGCTL, 0);
+    vmcs_writenat(VMCS_GUEST_RSP, b->rsp);
+    vmcs_writenat(VMCS_GUEST_RIP, b->rip);
+    vmcs_writenat(VMCS_GUEST_RFLAGS, 0x2);
+    vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
+    vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, 0);
+    vmcs_writenat(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    vmcs_write32(VMCS_GUEST_IA32_SYSENTER_CS, 0);
+    vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_ESP, 0);
+    vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_EIP, 0);
+    vmcs_write64(VMCS_LINK_POINTER, ~0ull);
+    vmcs_write32(VMCS_ENTRY_CONTROLS, entry);
+
+    v->regs.rax = b->rax;
+    v->regs.rbx = b->rbx;
+    v->regs.rdi = b->rdi;
+    v->regs.rdx = b->mode == GUEST_MODE_REAL16 ? 0x80 : 0; /* boot drive, as a BIOS would */
+}
+
+static void write_controls(struct vcpu *v)
+{
+    vmcs_write32(VMCS_PIN_BASED_CONTROLS, controls.pin);
+    vmcs_write32(VMCS_PROC_BASED_CONTROLS, controls.proc);
+    uint32_t proc2 = controls.proc2;
+    /* Real mode and paging-off protected mode need unrestricted guest; 64-bit guests
+     * are better off without it (fewer relaxed checks to reason about). */
+    if (v->vm->entry_kind == VM_ENTRY_ELF64)
+        proc2 &= ~VMX_PROC2_CTL_UNRESTRICTED_GUEST;
+    vmcs_write32(VMCS_PROC_BASED_CONTROLS2, proc2);
+    vmcs_write32(VMCS_EXIT_CONTROLS, controls.exit);
+    vmcs_write32(VMCS_EXCEPTION_BITMAP, 0);
+    vmcs_write32(VMCS_PF_ERROR_CODE_MASK, 0);
+    vmcs_write32(VMCS_PF_ERROR_CODE_MATCH, 0);
+    vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);
+    vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, 0);
+    vmcs_write32(VMCS_EXIT_MSR_LOAD_COUNT, 0);
+    vmcs_write32(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
+    vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+    vmcs_write64(VMCS_IO_BITMAP_A, io_bitmap_a);
+    vmcs_write64(VMCS_IO_BITMAP_B, io_bitmap_b);
+    vmcs_write64(VMCS_MSR_BITMAP, msr_bitmap);
+    vmcs_write64(VMCS_EPT_POINTER, v->vm->eptp);
+    vmcs_write16(VMCS_VPID, v->vpid);
+}
+
+/* Host state differs per CPU (GS base, TSS, GDT), so it is rewritten whenever the vCPU
+ * lands on a CPU other than the one it last ran on. */
+static void write_host_state(void)
+{
+    struct percpu *p = this_cpu();
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } PACKED idtr;
+    __asm__ volatile("sidt %0" : "=m"(idtr));
+    vmcs_writenat(VMCS_HOST_CR0, read_cr0());
+    vmcs_writenat(VMCS_HOST_CR3, read_cr3());
+    vmcs_writenat(VMCS_HOST_CR4, read_cr4());
+    vmcs_write16(VMCS_HOST_CS_SELECTOR, GDT_KCODE);
+    vmcs_write16(VMCS_HOST_SS_SELECTOR, GDT_KDATA);
+    vmcs_write16(VMCS_HOST_DS_SELECTOR, GDT_KDATA);
+    vmcs_write16(VMCS_HOST_ES_SELECTOR, GDT_KDATA);
+    vmcs_write16(VMCS_HOST_FS_SELECTOR, 0);
+    vmcs_write16(VMCS_HOST_GS_SELECTOR, 0);
+    vmcs_write16(VMCS_HOST_TR_SELECTOR, GDT_TSS);
+    vmcs_writenat(VMCS_HOST_FS_BASE, 0);
+    vmcs_writenat(VMCS_HOST_GS_BASE, (uint64_t)(uintptr_t)p);
+    vmcs_writenat(VMCS_HOST_TR_BASE, (uint64_t)(uintptr_t)&p->tss);
+    vmcs_writenat(VMCS_HOST_GDTR_BASE, (uint64_t)(uintptr_t)p->gdt);
+    vmcs_writenat(VMCS_HOST_IDTR_BASE, idtr.base);
+    vmcs_write32(VMCS_HOST_IA32_SYSENTER_CS, 0);
+    vmcs_writenat(VMCS_HOST_IA32_SYSENTER_ESP, 0);
+    vmcs_writenat(VMCS_HOST_IA32_SYSENTER_EIP, 0);
+    vmcs_write64(VMCS_HOST_IA32_EFER, rdmsr(MSR_IA32_EFER));
+    vmcs_write64(VMCS_HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
+    vmcs_writenat(VMCS_HOST_RIP, (uint64_t)(uintptr_t)vmx_exit_stub);
+}
+
+bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
+{
+    const struct vmx_caps *caps = vmx_boot_caps();
+    v->vm = vm;
+    v->loaded_cpu = -1;
+    v->launched = false;
+    v->vpid = alloc_vpid();
+    if (!v->vpid) {
+        kprintf("VM %s: no VPID left\n", vm->name);
+        return false;
+    }
+    v->vmcs = palloc(PAGE_SIZE, PAGE_SIZE, PALLOC_NO_LIMIT);
+    if (!v->vmcs) {
+        kprintf("VM %s: no memory for the VMCS\n", vm->name);
+        return false;
+    }
+    memset(hpa_to_hva(v->vmcs), 0, PAGE_SIZE);
+    *(uint32_t *)hpa_to_hva(v->vmcs) = vmx_vmcs_revision(caps);
+    v->xcr0 = 1; /* x87 only, the power-on value */
+    /* A fresh FPU image: FCW 0x37f and MXCSR 0x1f80 are the power-on defaults. */
+    memset(v->fpu, 0, sizeof(v->fpu));
+    *(uint16_t *)&v->fpu[0] = 0x37f;
+    *(uint32_t *)&v->fpu[24] = 0x1f80;
+
+    vmx_vmclear(v->vmcs);
+    vmx_vmptrld(v->vmcs);
+    write_controls(v);
+    write_guest_state(v, b);
+    write_host_state();
+    vmx_vmclear(v->vmcs); /* not yet bound to any CPU: the scheduler loads it */
+    this_cpu()->current_vmcs = 0;
+    return true;
+}
+
+void vcpu_skip_instruction(struct vcpu *v)
+{
+    (void)v;
+    uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP);
+    vmcs_writenat(VMCS_GUEST_RIP, rip + vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
+    /* Stepping over an instruction ends STI/MOV-SS blocking, as the CPU would. */
+    uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+    if (intr & 3)
+        vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
+}
+
+void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error)
+{
+    (void)v;
+    uint32_t info = ENTRY_INFO_VALID | ENTRY_TYPE_HW_EXCEPTION | vector;
+    if (has_error) {
+        info |= ENTRY_DELIVER_ERROR;
+        vmcs_write32(VMCS_ENTRY_EXCEPTION_ERROR_CODE, error);
+    }
+    vmcs_write32(VMCS_ENTRY_INTR_INFO, info);
+}
+
+uint64_t vcpu_guest_cr4(void)
+{
+    uint64_t mask = vmcs_readnat(VMCS_CR4_GUEST_HOST_MASK);
+    return (vmcs_readnat(VMCS_GUEST_CR4) & ~mask) | (vmcs_readnat(VMCS_CR4_READ_SHADOW) & mask);
+}
+
+bool vcpu_guest_64bit(void)
+{
+    return (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST) &&
+           (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13));
+}
+
+unsigned vcpu_guest_cpl(void)
+{
+    return (vmcs_read32(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
+}
+
+static inline void xsetbv(uint32_t idx, uint64_t v)
+{
+    __asm__ volatile("xsetbv" ::"c"(idx), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+/* Switches the per-CPU state that belongs to a guest but lives outside the VMCS. */
+static void swap_in(struct vcpu *v)
+{
+    struct percpu *p = this_cpu();
+    struct vcpu *prev = p->current_vcpu;
+    if (prev == v)
+        return;
+    if (prev) {
+        prev->msr_star = rdmsr(0xc0000081);
+        prev->msr_lstar = rdmsr(0xc0000082);
+        prev->msr_cstar = rdmsr(0xc0000083);
+        prev->msr_fmask = rdmsr(0xc0000084);
+        prev->msr_kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+        __asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
+    }
+    wrmsr(0xc0000081, v->msr_star);
+    wrmsr(0xc0000082, v->msr_lstar);
+    wrmsr(0xc0000083, v->msr_cstar);
+    wrmsr(0xc0000084, v->msr_fmask);
+    wrmsr(MSR_KERNEL_GS_BASE, v->msr_kernel_gs_base);
+    if (read_cr4() & BIT(18))
+        xsetbv(0, v->xcr0);
+    __asm__ volatile("fxrstor64 %0" ::"m"(v->fpu));
+    p->current_vcpu = v;
+}
+
+static void load_on_this_cpu(struct vcpu *v)
+{
+    struct percpu *p = this_cpu();
+    if (p->current_vmcs != v->vmcs) {
+        vmx_vmptrld(v->vmcs);
+        p->current_vmcs = v->vmcs;
+    }
+    if (v->loaded_cpu != (int32_t)p->cpu_id) {
+        write_host_state();
+        v->loaded_cpu = (int32_t)p->cpu_id;
+    }
+    swap_in(v);
+}
+
+void vcpu_unload(struct vcpu *v)
+{
+    struct percpu *p = this_cpu();
+    if (v->loaded_cpu != (int32_t)p->cpu_id)
+        return;
+    vmx_vmclear(v->vmcs);
+    if (p->current_vmcs == v->vmcs)
+        p->current_vmcs = 0;
+    v->loaded_cpu = -1;
+    v->launched = false;
+}
+
+static enum exit_action entry_failed(struct vcpu *v, int rc)
+{
+    v->vm->stats.entries_failed++;
+    if (rc == 1) {
+        vm_stop(v->vm, "VM entry failed: VMfailInvalid (no current VMCS); Keel bug");
+    } else {
+        uint32_t err = vmcs_read32(VMCS_VM_INSTRUCTION_ERROR);
+        vm_stop(v->vm, "VM entry failed: VM-instruction error %u (%s)", err, vmx_instruction_error_name(err));
+    }
+    return EXIT_STOPPED;
+}
+
+enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
+{
+    struct vm *vm = v->vm;
+    const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
+    load_on_this_cpu(v);
+    uint64_t slice_end = rdtsc() + slice_tsc;
+    for (;;) {
+        uint64_t now = rdtsc();
+        if (now >= slice_end)
+            return EXIT_YIELD;
+        /* The timer counts down only in the guest; reloading the remainder on every
+         * entry keeps a guest that exits often from stretching its slice. */
+        vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN((slice_end - now) >> rate, 0xffffffffull));
+        uint64_t t0 = rdtsc();
+        int rc = vmx_enter(&v->regs, v->launched);
+        uint64_t t1 = rdtsc();
+        if (rc)
+            return entry_failed(v, rc);
+        v->launched = true;
+        vm->stats.guest_tsc += t1 - t0;
+        enum exit_action a = exit_dispatch(v);
+        vm->stats.host_tsc += rdtsc() - t1;
+        if (a != EXIT_RESUME)
+            return a;
+    }
+}

@@ -1,0 +1,243 @@
+/* Creating VMs from the configuration, and stopping them with a report. A VM that
+ * cannot be created is reported and skipped; the others still start. */
+#include "vmm/vm.h"
+#include "vmm/vcpu.h"
+#include "vmm/sched.h"
+#include "vmm/exit_reasons.h"
+#include "vmm/guest_image.h"
+#include "vmm/console.h"
+#include "vmm/page_alloc.h"
+#include "vmm/string.h"
+#include "vmm/vuart.h"
+#include "arch/x86/paging.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/vmx_caps.h"
+
+struct vm *vms[VM_MAX];
+uint32_t vm_count;
+static volatile uint32_t running;
+
+uint32_t vms_running(void)
+{
+    return __atomic_load_n(&running, __ATOMIC_ACQUIRE);
+}
+
+static const struct boot_module *find_module(const struct bootinfo *bi, const char *name)
+{
+    for (uint32_t i = 0; i < bi->module_count; i++) {
+        const char *m = bi->modules[i].name;
+        const char *slash = m;
+        for (const char *c = m; *c; c++)
+            if (*c == '/')
+                slash = c + 1;
+        if (!strcmp(m, name) || !strcmp(slash, name))
+            return &bi->modules[i];
+    }
+    return NULL;
+}
+
+static enum guest_image_kind image_kind(uint32_t entry)
+{
+    switch (entry) {
+    case VM_ENTRY_REAL: return GUEST_IMAGE_REAL;
+    case VM_ENTRY_ELF64: return GUEST_IMAGE_ELF64;
+    default: return GUEST_IMAGE_MULTIBOOT;
+    }
+}
+
+static bool cpu_usable(int32_t cpu)
+{
+    return cpu >= 0 && cpu < MAX_CPUS && percpu_blocks[cpu] && percpu_blocks[cpu]->online &&
+           percpu_blocks[cpu]->vmx_state == VMX_STATE_ENABLED;
+}
+
+/* Unpinned VMs go to the usable CPU with the shortest queue. */
+static int32_t pick_cpu(void)
+{
+    int32_t best = -1;
+    for (int32_t c = 0; c < MAX_CPUS; c++)
+        if (cpu_usable(c) && (best < 0 || sched_queue_length(c) < sched_queue_length(best)))
+            best = c;
+    return best;
+}
+
+static void release_vm(struct vm *vm)
+{
+    if (vm->ept.pml4)
+        ept_destroy(&vm->ept);
+    if (vm->ram_hpa)
+        pfree(vm->ram_hpa, vm->ram_size);
+    if (vm->vcpu)
+        pfree((hpa_t)(uintptr_t)vm->vcpu, ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE));
+    pfree((hpa_t)(uintptr_t)vm, ALIGN_UP(sizeof(struct vm), PAGE_SIZE));
+}
+
+static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
+{
+    int32_t cpu = c->cpu;
+    if (cpu != CONFIG_CPU_ANY && !cpu_usable(cpu)) {
+        kprintf("VM %s: not started: CPU %d is not online with VMX\n", c->name, cpu);
+        return NULL;
+    }
+    if (cpu == CONFIG_CPU_ANY && (cpu = pick_cpu()) < 0) {
+        kprintf("VM %s: not started: no CPU can run guests\n", c->name);
+        return NULL;
+    }
+    if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT) && !vmm_unrestricted_guest()) {
+        kprintf("VM %s: not started: entry '%s' needs the CPU's unrestricted-guest feature, which it lacks\n",
+                c->name, config_entry_name(c->entry));
+        return NULL;
+    }
+    const struct boot_module *mod = find_module(bi, c->image);
+    if (!mod) {
+        kprintf("VM %s: not started: image '%s' was not loaded (no such module/file)\n", c->name, c->image);
+        return NULL;
+    }
+
+    hpa_t vm_pa = palloc(ALIGN_UP(sizeof(struct vm), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
+    if (!vm_pa) {
+        kprintf("VM %s: not started: out of memory for its bookkeeping\n", c->name);
+        return NULL;
+    }
+    struct vm *vm = hpa_to_hva(vm_pa);
+    memset(vm, 0, sizeof(*vm));
+    vm->id = id;
+    vm->cfg = c;
+    vm->entry_kind = c->entry;
+    kstrlcpy(vm->name, c->name, sizeof(vm->name));
+
+    /* Large alignment lets the EPT use 2 MiB / 1 GiB pages for the whole of RAM. */
+    uint64_t align = c->memory >= HUGE_PAGE_SIZE ? HUGE_PAGE_SIZE : c->memory >= LARGE_PAGE_SIZE ? LARGE_PAGE_SIZE : PAGE_SIZE;
+    vm->ram_hpa = palloc(c->memory, align, PALLOC_NO_LIMIT);
+    if (!vm->ram_hpa && align > LARGE_PAGE_SIZE)
+        vm->ram_hpa = palloc(c->memory, LARGE_PAGE_SIZE, PALLOC_NO_LIMIT);
+    if (!vm->ram_hpa) {
+        kprintf("VM %s: not started: needs %lu MiB of RAM, only %lu MiB free\n", c->name, c->memory >> 20,
+                palloc_free_bytes() >> 20);
+        release_vm(vm);
+        return NULL;
+    }
+    vm->ram_size = c->memory;
+    vm->ram = hpa_to_hva(vm->ram_hpa);
+    memset(vm->ram, 0, vm->ram_size);
+
+    struct guest_ram ram = {.hva = vm->ram, .size = vm->ram_size};
+    struct guest_boot boot;
+    char err[GUEST_ERR_LEN];
+    if (guest_load(image_kind(c->entry), &ram, hpa_to_hva(mod->base), mod->size, c->cmdline, &boot, err)) {
+        kprintf("VM %s: not started: image '%s': %s\n", c->name, c->image, err);
+        release_vm(vm);
+        return NULL;
+    }
+    if (boot.note[0])
+        kprintf("VM %s: note: %s\n", c->name, boot.note);
+
+    /* RAM only: no device MMIO is mapped, so any other guest-physical access is an
+     * EPT violation that stops the VM. */
+    int rc = ept_init(&vm->ept, &ept_palloc_ops, NULL);
+    if (!rc) {
+        ept_apply_caps(&vm->ept, vmx_boot_caps()->ept_vpid);
+        rc = ept_map(&vm->ept, 0, vm->ram_hpa, vm->ram_size, EPT_RWX, EPT_MT_WB);
+    }
+    if (rc) {
+        kprintf("VM %s: not started: building its EPT failed (%d)\n", c->name, rc);
+        release_vm(vm);
+        return NULL;
+    }
+    vm->eptp = ept_pointer(&vm->ept, false);
+
+    hpa_t vcpu_pa = palloc(ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
+    if (!vcpu_pa) {
+        kprintf("VM %s: not started: out of memory for its vCPU\n", c->name);
+        release_vm(vm);
+        return NULL;
+    }
+    vm->vcpu = hpa_to_hva(vcpu_pa);
+    memset(vm->vcpu, 0, sizeof(*vm->vcpu));
+    vm->vcpu->pinned_cpu = c->cpu;
+    if (!vcpu_create(vm, vm->vcpu, &boot)) {
+        release_vm(vm);
+        return NULL;
+    }
+    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, EPT %lu/%lu/%lu 4K/2M/1G pages, "
+            "VPID %u, on CPU %d\n",
+            vm->name, vm->ram_size >> 20, vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip,
+            vm->ept.leaves[EPT_LEAF_4K], vm->ept.leaves[EPT_LEAF_2M], vm->ept.leaves[EPT_LEAF_1G], vm->vcpu->vpid,
+            cpu);
+    vm->state = VM_RUNNING;
+    sched_enqueue((uint32_t)cpu, vm->vcpu);
+    return vm;
+}
+
+void vms_create(const struct keel_config *cfg, const struct bootinfo *bi)
+{
+    for (uint32_t i = 0; i < cfg->vm_count && vm_count < VM_MAX; i++) {
+        struct vm *vm = create_one(&cfg->vms[i], bi, vm_count);
+        if (vm) {
+            vms[vm_count++] = vm;
+            __atomic_add_fetch(&running, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    kprintf("VMM: %u of %u configured VMs started\n", vm_count, cfg->vm_count);
+}
+
+void vm_print_report(const struct vm *vm)
+{
+    const struct vm_stats *s = &vm->stats;
+    kprintf("VM %s: report: %s\n", vm->name, vm->stop_reason);
+    if (vm->has_exit_code)
+        kprintf("VM %s: exit code %u (0x%x)\n", vm->name, vm->exit_code, vm->exit_code);
+    kprintf("VM %s: %lu exits, guest time %lu TSC ticks, time in Keel %lu TSC ticks (%lu per exit)\n", vm->name,
+            s->total_exits, s->guest_tsc, s->host_tsc, s->total_exits ? s->host_tsc / s->total_exits : 0);
+    char line[200];
+    size_t used = 0;
+    line[0] = 0;
+    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++) {
+        if (!s->exits[r])
+            continue;
+        int n = ksnprintf(line + used, sizeof(line) - used, "%s%s %lu", used ? ", " : "", exit_reason_name(r),
+                          s->exits[r]);
+        if (n < 0 || used + (size_t)n >= sizeof(line) - 1) {
+            kprintf("VM %s: exits by reason: %s\n", vm->name, line);
+            used = 0;
+            line[0] = 0;
+            n = ksnprintf(line, sizeof(line), "%s %lu", exit_reason_name(r), s->exits[r]);
+        }
+        used += (size_t)n;
+    }
+    if (used)
+        kprintf("VM %s: exits by reason: %s\n", vm->name, line);
+}
+
+static void stop_common(struct vm *vm)
+{
+    if (vm->state == VM_STOPPED)
+        return;
+    vm->state = VM_STOPPED;
+    vuart_flush(vm);
+    vm_print_report(vm);
+    __atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
+}
+
+void vm_stop(struct vm *vm, const char *fmt, ...)
+{
+    if (vm->state == VM_STOPPED)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
+    va_end(ap);
+    kprintf("VM %s: stopped: %s\n", vm->name, vm->stop_reason);
+    stop_common(vm);
+}
+
+void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
+{
+    if (vm->state == VM_STOPPED)
+        return;
+    vm->has_exit_code = true;
+    vm->exit_code = code;
+    ksnprintf(vm->stop_reason, sizeof(vm->stop_reason), "exited with code %u via the %s", code, why);
+    kprintf("VM %s: stopped: %s\n", vm->name, vm->stop_reason);
+    stop_common(vm);
+}
