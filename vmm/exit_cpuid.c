@@ -2,41 +2,49 @@
  * Keel's own leaves. */
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
-#include "arch/x86/cpu.h"
 
 #define CPUID1_ECX_VMX BIT(5)
 #define CPUID1_ECX_OSXSAVE BIT(27)
 #define CPUID1_ECX_HYPERVISOR BIT(31)
 #define CR4_OSXSAVE BIT(18)
 
+/* Kept out of line so the common leaves need no saved registers. */
+static __attribute__((noinline)) uint32_t leaf1_ecx(uint32_t ecx)
+{
+    ecx &= ~CPUID1_ECX_VMX;
+    ecx |= CPUID1_ECX_HYPERVISOR;
+    /* OSXSAVE mirrors CR4 of whoever executes CPUID: here Keel, so recompute it. */
+    ecx &= ~CPUID1_ECX_OSXSAVE;
+    if (vcpu_guest_cr4() & CR4_OSXSAVE)
+        ecx |= CPUID1_ECX_OSXSAVE;
+    return ecx;
+}
+
+static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t leaf)
+{
+    r->rax = leaf == KEEL_CPUID_BASE ? KEEL_CPUID_MAX : leaf == KEEL_CPUID_ABI ? KEEL_ABI_VERSION : 0;
+    r->rbx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_EBX : 0;
+    r->rcx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_ECX : 0;
+    r->rdx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_EDX : 0;
+}
+
 enum exit_action handle_cpuid(struct vcpu *v, const struct vmexit *e)
 {
     (void)e;
     struct guest_regs *r = &v->regs;
-    uint32_t leaf = (uint32_t)r->rax, sub = (uint32_t)r->rcx;
-    struct cpuid_regs c;
-
-    if (leaf >= KEEL_CPUID_BASE && leaf <= KEEL_CPUID_BASE + 0xff) {
-        c = (struct cpuid_regs){0, 0, 0, 0};
-        if (leaf == KEEL_CPUID_BASE)
-            c = (struct cpuid_regs){KEEL_CPUID_MAX, KEEL_SIGNATURE_EBX, KEEL_SIGNATURE_ECX, KEEL_SIGNATURE_EDX};
-        else if (leaf == KEEL_CPUID_ABI)
-            c.eax = KEEL_ABI_VERSION;
+    uint32_t leaf = (uint32_t)r->rax;
+    if (leaf - KEEL_CPUID_BASE <= 0xff) {
+        keel_leaf(r, leaf);
     } else {
-        c = cpuid(leaf, sub);
-        if (leaf == 1) {
-            c.ecx &= ~CPUID1_ECX_VMX;
-            c.ecx |= CPUID1_ECX_HYPERVISOR;
-            /* OSXSAVE mirrors CR4 of whoever executes CPUID: here Keel, so recompute it. */
-            c.ecx &= ~CPUID1_ECX_OSXSAVE;
-            if (vcpu_guest_cr4() & CR4_OSXSAVE)
-                c.ecx |= CPUID1_ECX_OSXSAVE;
-        }
+        uint32_t a = leaf, b, c = (uint32_t)r->rcx, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        r->rax = a;
+        r->rbx = b;
+        r->rcx = c;
+        r->rdx = d;
+        if (leaf == 1)
+            r->rcx = leaf1_ecx(c);
     }
-    r->rax = c.eax;
-    r->rbx = c.ebx;
-    r->rcx = c.ecx;
-    r->rdx = c.edx;
     vcpu_skip_instruction(v);
     return EXIT_RESUME;
 }

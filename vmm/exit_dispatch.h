@@ -5,10 +5,32 @@
 #define KEEL_VMM_EXIT_DISPATCH_H
 
 #include "vmm/vcpu.h"
+#include "vmm/exit_reasons.h"
+#include "arch/x86/vmcs.h"
 
 typedef enum exit_action (*exit_handler_fn)(struct vcpu *v, const struct vmexit *e);
 
-enum exit_action exit_dispatch(struct vcpu *v);
+struct exit_handler {
+    exit_handler_fn fn;
+    bool needs_qualification;
+};
+
+extern const struct exit_handler exit_table[VMX_EXIT_REASON_COUNT];
+enum exit_action handle_unknown_exit_reason(struct vcpu *v, uint32_t raw_reason);
+
+/* Inlined into the run loop: on Keel's hottest path a call frame is a measurable cost. */
+static inline enum exit_action exit_dispatch(struct vcpu *v)
+{
+    uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
+    struct vmexit e = {.raw_reason = raw, .reason = EXIT_REASON_BASIC(raw)};
+    if (__builtin_expect(e.reason >= VMX_EXIT_REASON_COUNT, 0))
+        return handle_unknown_exit_reason(v, raw);
+    v->vm->stats.exits[e.reason]++;
+    const struct exit_handler *h = &exit_table[e.reason];
+    if (h->needs_qualification)
+        e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+    return h->fn(v, &e);
+}
 
 /* Every handler named in vmm/exit_reasons.h. */
 #define DECLARE_EXIT_HANDLER(h) enum exit_action h(struct vcpu *v, const struct vmexit *e);

@@ -410,12 +410,14 @@ static int mb_find(const struct image *im, struct mb_header *h, char *err)
         const uint8_t *p = im->p + off;
         h->off = off;
         h->flags = flags;
-        h->header_addr = le32(p + 12);
-        h->load_addr = le32(p + 16);
-        h->load_end_addr = le32(p + 20);
-        h->bss_end_addr = le32(p + 24);
-        h->entry_addr = le32(p + 28);
-        if (flags & MB_FLAG_VIDEO) {
+        if (len >= MB_HEADER_AOUT_LEN) {
+            h->header_addr = le32(p + 12);
+            h->load_addr = le32(p + 16);
+            h->load_end_addr = le32(p + 20);
+            h->bss_end_addr = le32(p + 24);
+            h->entry_addr = le32(p + 28);
+        }
+        if (len >= MB_HEADER_VIDEO_LEN) {
             h->mode_type = le32(p + 32);
             h->width = le32(p + 36);
             h->height = le32(p + 40);

@@ -288,17 +288,6 @@ bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
     return true;
 }
 
-void vcpu_skip_instruction(struct vcpu *v)
-{
-    (void)v;
-    uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP);
-    vmcs_writenat(VMCS_GUEST_RIP, rip + vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
-    /* Stepping over an instruction ends STI/MOV-SS blocking, as the CPU would. */
-    uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
-    if (intr & 3)
-        vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
-}
-
 void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error)
 {
     (void)v;
@@ -396,29 +385,47 @@ static enum exit_action entry_failed(struct vcpu *v, int rc)
     return EXIT_STOPPED;
 }
 
+/* The low 32 bits of the TSC are enough for one exit's worth of time (seconds even at
+ * several GHz, far beyond a slice) and skip the shift-and-or of a full read. */
+static inline uint32_t rdtsc32(void)
+{
+    uint32_t lo;
+    __asm__ volatile("rdtsc" : "=a"(lo)::"rdx");
+    return lo;
+}
+
 enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
 {
     struct vm *vm = v->vm;
     const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
     load_on_this_cpu(v);
     uint64_t slice_end = rdtsc() + slice_tsc;
+    /* With the timer value saved on exit it keeps counting down across exits, so it is
+     * set once per slice and only guest time is charged. Without that control it is
+     * reloaded with the remainder before each entry, or a guest that exits often would
+     * stretch its slice. */
+    vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(slice_tsc >> rate, 0xffffffffull));
+    const bool reload_timer = !controls.save_preemption_timer;
+    uint32_t t_host = rdtsc32();
     for (;;) {
-        uint64_t now = rdtsc();
-        if (now >= slice_end)
-            return EXIT_YIELD;
-        /* The timer counts down only in the guest; reloading the remainder on every
-         * entry keeps a guest that exits often from stretching its slice. */
-        vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN((slice_end - now) >> rate, 0xffffffffull));
-        uint64_t t0 = rdtsc();
+        if (reload_timer) {
+            uint64_t now = rdtsc();
+            if (now >= slice_end)
+                return EXIT_YIELD;
+            vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN((slice_end - now) >> rate, 0xffffffffull));
+        }
+        uint32_t t_entry = rdtsc32();
+        vm->stats.host_tsc += (uint32_t)(t_entry - t_host);
         int rc = vmx_enter(&v->regs, v->launched);
-        uint64_t t1 = rdtsc();
+        t_host = rdtsc32();
         if (rc)
             return entry_failed(v, rc);
         v->launched = true;
-        vm->stats.guest_tsc += t1 - t0;
+        vm->stats.guest_tsc += (uint32_t)(t_host - t_entry);
         enum exit_action a = exit_dispatch(v);
-        vm->stats.host_tsc += rdtsc() - t1;
-        if (a != EXIT_RESUME)
+        if (a != EXIT_RESUME) {
+            vm->stats.host_tsc += (uint32_t)(rdtsc32() - t_host);
             return a;
+        }
     }
 }

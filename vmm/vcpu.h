@@ -4,6 +4,7 @@
 
 #include "vmm/vm.h"
 #include "vmm/guest_image.h"
+#include "arch/x86/vmcs.h"
 
 enum exit_action {
     EXIT_RESUME = 0, /* re-enter the guest */
@@ -30,7 +31,16 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc);
 void vcpu_unload(struct vcpu *v);
 
 /* Helpers for exit handlers. */
-void vcpu_skip_instruction(struct vcpu *v);
+static inline void vcpu_skip_instruction(struct vcpu *v)
+{
+    (void)v;
+    uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP);
+    vmcs_writenat(VMCS_GUEST_RIP, rip + vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
+    /* Stepping over an instruction ends STI/MOV-SS blocking, as the CPU would. */
+    uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+    if (__builtin_expect(intr & 3, 0))
+        vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
+}
 void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error);
 static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, 13, true, 0); }
 static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, 6, false, 0); }

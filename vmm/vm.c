@@ -184,11 +184,13 @@ void vms_create(const struct keel_config *cfg, const struct bootinfo *bi)
 void vm_print_report(const struct vm *vm)
 {
     const struct vm_stats *s = &vm->stats;
-    kprintf("VM %s: report: %s\n", vm->name, vm->stop_reason);
+    uint64_t total = 0;
+    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
+        total += s->exits[r];
     if (vm->has_exit_code)
         kprintf("VM %s: exit code %u (0x%x)\n", vm->name, vm->exit_code, vm->exit_code);
-    kprintf("VM %s: %lu exits, guest time %lu TSC ticks, time in Keel %lu TSC ticks (%lu per exit)\n", vm->name,
-            s->total_exits, s->guest_tsc, s->host_tsc, s->total_exits ? s->host_tsc / s->total_exits : 0);
+    kprintf("VM %s: report: %lu exits, guest time %lu TSC ticks, time in Keel %lu TSC ticks (%lu per exit)\n", vm->name,
+            total, s->guest_tsc, s->host_tsc, total ? s->host_tsc / total : 0);
     char line[200];
     size_t used = 0;
     line[0] = 0;

@@ -84,6 +84,12 @@ void vmx_report_summary(void)
         kprintf("VMX: unavailable on the boot CPU; guests cannot run\n");
         return;
     }
+    kprintf("VMX: MSRs basic 0x%016lx pin 0x%016lx proc 0x%016lx proc2 0x%016lx\n", boot_caps.basic,
+            boot_caps.pinbased, boot_caps.procbased, boot_caps.procbased2);
+    kprintf("VMX: MSRs exit 0x%016lx entry 0x%016lx misc 0x%016lx ept_vpid 0x%016lx\n", boot_caps.exit,
+            boot_caps.entry, boot_caps.misc, boot_caps.ept_vpid);
+    kprintf("VMX: MSRs cr0 fixed 0x%lx/0x%lx cr4 fixed 0x%lx/0x%lx\n", boot_caps.cr0_fixed0, boot_caps.cr0_fixed1,
+            boot_caps.cr4_fixed0, boot_caps.cr4_fixed1);
     vmx_caps_summary(&boot_caps, line, sizeof(line));
     kprintf("VMX: %s\n", line);
     vmx_caps_ept_summary(&boot_caps, line, sizeof(line));

@@ -143,6 +143,7 @@ static inline hpa_t vmx_vmptrst(void)
     VMX_CHECKED("VMPTRST", vmx_vmptrst_safe(&pa), 0);
     return pa;
 }
+#ifdef KEEL_HOST_TEST
 static inline uint64_t vmx_vmread(uint32_t field)
 {
     uint64_t v = 0;
@@ -150,6 +151,28 @@ static inline uint64_t vmx_vmread(uint32_t field)
     return v;
 }
 static inline void vmx_vmwrite(uint32_t field, uint64_t value) { VMX_CHECKED("VMWRITE", vmx_vmwrite_safe(field, value), field); }
+#else
+/* VMREAD and VMWRITE sit on the exit path several times per exit: one JBE (CF or ZF)
+ * checks both failure kinds, and the failure path runs the instruction again through
+ * the _safe form to learn which one it was. */
+static inline uint64_t vmx_vmread(uint32_t field)
+{
+    uint64_t v;
+    __asm__ goto("vmread %[f], %[v]\n\tjbe %l[failed]" : [v] "=r"(v) : [f] "r"((uint64_t)field) : "cc" : failed);
+    return v;
+failed:
+    VMX_CHECKED("VMREAD", vmx_vmread_safe(field, &v), field);
+    return v;
+}
+static inline void vmx_vmwrite(uint32_t field, uint64_t value)
+{
+    __asm__ goto("vmwrite %[v], %[f]\n\tjbe %l[failed]" : : [f] "r"((uint64_t)field), [v] "rm"(value)
+                 : "cc", "memory" : failed);
+    return;
+failed:
+    VMX_CHECKED("VMWRITE", vmx_vmwrite_safe(field, value), field);
+}
+#endif
 static inline void vmx_invept_single(uint64_t eptp) { VMX_CHECKED("INVEPT single-context", vmx_invept_single_safe(eptp), eptp); }
 static inline void vmx_invept_all(void) { VMX_CHECKED("INVEPT all-context", vmx_invept_all_safe(), 0); }
 static inline void vmx_invvpid_addr(uint16_t vpid, gva_t linear)
