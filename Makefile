@@ -107,12 +107,18 @@ unit-tests: $(UNIT_BINS)
 
 test:
 	tools/install-deps.sh
-	$(MAKE) all iso usb $(UNIT_BINS)
+	$(MAKE) all iso usb guests $(UNIT_BINS)
 	tests/run-all.sh
 
+# Exit-latency figures in Bochs TSC ticks (exact: one tick per emulated instruction).
+bench: deps
+	$(MAKE) all guests
+	tests/system/bochs-bench.sh
+
 run: deps
-	$(MAKE) iso
-	tools/run-bochs.sh --cpus 2 --iso $(BUILD)/keel.iso
+	$(MAKE) all guests
+	tools/mkiso.sh $(BUILD)/keel-demo.iso $(BUILD)/keel.elf tools/demo.cfg "" $(GUEST_IMAGES)
+	tools/run-bochs.sh --cpus 2 --iso $(BUILD)/keel-demo.iso
 
 run-uefi: deps
 	$(MAKE) usb

@@ -47,3 +47,13 @@ bochs_boot() {
     [ $rc -eq 124 ] && fail "Bochs did not finish within ${4:-120}s (hang?)"
     return 0
 }
+
+# make_iso OUT.iso CONFIG [guest images...]: a Multiboot2 ISO with that keel.cfg.
+make_iso() {
+    local out=$1 cfg=$2
+    shift 2
+    "$ROOT/tools/mkiso.sh" "$out" "$BUILD/keel.elf" "$cfg" "" "$@" || fail "could not build $out"
+}
+
+# line_of LOG REGEX: number of the first matching line (0 if none).
+line_of() { grep -a -n -m1 -E "$2" "$1" | cut -d: -f1 | grep . || echo 0; }

@@ -79,10 +79,8 @@ static void put_number(uint64_t v, unsigned base, int negative, int width, int l
     put_field(buf + sizeof buf - n, n, width, left, zero && !left ? '0' : ' ');
 }
 
-void con_printf(const char *fmt, ...)
+void con_vprintf(const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     for (const char *p = fmt; *p; p++) {
         if (*p != '%') {
             con_putc(*p);
@@ -136,5 +134,12 @@ void con_printf(const char *fmt, ...)
             break;
         }
     }
+}
+
+void con_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    con_vprintf(fmt, ap);
     va_end(ap);
 }

@@ -13,10 +13,13 @@ global _start
 extern hello64_main
 
 _start:
-    ; hello64_main(info, magic, entry_rsp); SysV wants RSP+8 16-byte aligned at a call
-    ; target, which Keel provides at _start, so one more slot keeps it for the call.
+    ; hello64_main(info, magic, entry_rsp, entry_rflags). SysV wants RSP+8 16-byte
+    ; aligned at a call target, which Keel provides at _start, so one more slot keeps it
+    ; for the call.
     mov rsi, rax
     mov rdx, rsp
+    pushfq
+    pop rcx
     sub rsp, 8
     call hello64_main           ; does not return: it leaves through the debug-exit port
 .halt:

@@ -1,0 +1,142 @@
+/* hello64: the smallest ELF64 guest. Proves Keel's long-mode hand-off (the entry
+ * registers, a 64-bit code segment, EFER.LMA, paging, the loaded segments) and that
+ * VMCALL from 64-bit code takes and returns full 64-bit registers.
+ * Exit codes as for the 32-bit guests: 0 success, 1 a check failed, 3 not entered by
+ * Keel's ELF64 loader (wrong RAX). */
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "console.h"
+#include "cpu64.h"
+#include "vmm/guest_image.h"
+#include "vmm/hypercall_abi.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_BAD_BOOT 3
+#define DEBUG_EXIT_PORT 0xF4
+#define RFLAGS_DF (1ull << 10)
+#define FOUR_GIB ((uint64_t)1 << 32)
+
+_Static_assert(sizeof(void *) == 8 && sizeof(long) == 8, "hello64 must be built with -m64");
+
+/* Proves the loader copied .data from the file and zero-filled .bss. */
+static volatile uint64_t data_word = 0x0123456789abcdefull;
+static volatile uint64_t bss_words[64];
+
+static unsigned checks, failures;
+
+static void __attribute__((format(printf, 2, 3))) check(int ok, const char *fmt, ...)
+{
+    va_list ap;
+    checks++;
+    if (!ok)
+        failures++;
+    con_printf("hello64: %s: ", ok ? "ok" : "FAIL");
+    va_start(ap, fmt);
+    con_vprintf(fmt, ap);
+    va_end(ap);
+    con_printf("\n");
+}
+
+static void __attribute__((noreturn)) guest_exit(int code)
+{
+    con_drain();
+    outb(DEBUG_EXIT_PORT, (uint8_t)code);
+    halt_forever(); /* the debug-exit port is missing: stop here */
+}
+
+static void check_entry_state(uint64_t info, uint64_t entry_rsp, uint64_t entry_rflags)
+{
+    check(info == GUEST_MB_INFO, "RDI = 0x%lx, the Multiboot information structure at 0x%lx", info,
+          (uint64_t)GUEST_MB_INFO);
+    check((entry_rsp + 8) % 16 == 0 && entry_rsp > GUEST_HIGH_MEM,
+          "RSP = 0x%lx at entry: above 1 MiB and RSP+8 16-byte aligned", entry_rsp);
+    check(*(const uint64_t *)entry_rsp == 0, "zero return address at [RSP]");
+    check(!(entry_rflags & RFLAGS_DF), "RFLAGS = 0x%lx at entry, direction flag clear", entry_rflags);
+}
+
+static void check_long_mode(void)
+{
+    uint64_t efer = rdmsr(MSR_EFER);
+    check((efer & (EFER_LME | EFER_LMA)) == (EFER_LME | EFER_LMA), "EFER = 0x%lx: LME and LMA (bit 10) set", efer);
+    uint16_t cs = read_cs();
+    check(cs == GUEST_SEL_CODE64, "CS = 0x%x, the 64-bit code selector 0x%x", cs, GUEST_SEL_CODE64);
+    check(cs_decodes_64bit(), "the CPU decodes this code as 64-bit (CS.L = 1: byte 0x40 is a REX prefix)");
+    uint64_t cr0 = read_cr0(), cr3 = read_cr3(), cr4 = read_cr4();
+    check((cr0 & (CR0_PE | CR0_PG)) == (CR0_PE | CR0_PG) && (cr4 & CR4_PAE),
+          "CR0 = 0x%lx (PE, PG), CR4 = 0x%lx (PAE), CR3 = 0x%lx", cr0, cr4, cr3);
+
+    /* volatile keeps the arithmetic at run time, in 64-bit registers. */
+    volatile uint64_t wide = 0x123456789ull;
+    uint64_t shifted = wide << 8;
+    check(sizeof(void *) == 8 && shifted == 0x12345678900ull && (shifted >> 32) == 0x123,
+          "pointers are %u bytes; 0x123456789 << 8 = 0x%lx", (unsigned)sizeof(void *), shifted);
+
+    int bss_zero = 1;
+    for (unsigned i = 0; i < sizeof bss_words / sizeof bss_words[0]; i++)
+        bss_zero &= bss_words[i] == 0;
+    check(data_word == 0x0123456789abcdefull && bss_zero, ".data loaded (0x%lx) and .bss zero-filled",
+          (uint64_t)data_word);
+}
+
+static int under_keel(void)
+{
+    struct cpuid_regs r = cpuid(KEEL_CPUID_BASE, 0);
+    int keel = r.ebx == KEEL_SIGNATURE_EBX && r.ecx == KEEL_SIGNATURE_ECX && r.edx == KEEL_SIGNATURE_EDX;
+    check(keel, "CPUID 0x%x signature is KeelKeelKeel (ebx=0x%x ecx=0x%x edx=0x%x)", KEEL_CPUID_BASE, r.ebx, r.ecx,
+          r.edx);
+    return keel;
+}
+
+static void check_vm_info(uint64_t entry_rsp)
+{
+    struct keel_vm_info info;
+    __builtin_memset(&info, 0xff, sizeof info); /* so that fields Keel leaves alone show */
+    uint64_t gpa = (uint64_t)(uintptr_t)&info; /* identity-mapped: virtual = guest-physical */
+    int64_t rc = vmcall3(KEEL_HC_VM_INFO, gpa, sizeof info);
+    check(rc == 0, "VM_INFO hypercall returned %ld", rc);
+    if (rc != 0)
+        return;
+    int terminated = 0;
+    for (unsigned i = 0; i < sizeof info.name; i++)
+        terminated |= info.name[i] == 0;
+    check(terminated, "VM name is NUL-terminated");
+    con_printf("hello64: vm_info name=%s memory=%lu bytes (%lu MiB) vm=%u vcpu=%u host_cpu=%u tsc_hz=%lu\n",
+               terminated ? info.name : "(unterminated)", info.memory_bytes, info.memory_bytes >> 20, info.vm_id,
+               info.vcpu_id, info.host_cpu, info.tsc_hz);
+    check(info.abi_version == KEEL_ABI_VERSION, "ABI version %u", info.abi_version);
+    check(info.memory_bytes >= GUEST_MIN_RAM && info.memory_bytes % 4096 == 0 && entry_rsp < info.memory_bytes,
+          "memory size 0x%lx: at least 2 MiB, whole pages, and holds the boot stack", info.memory_bytes);
+
+    /* The same buffer 4 GiB higher: a Keel that truncated RBX to 32 bits, as it does
+     * for 32-bit guests, would accept it; a result truncated to EAX would not be -2. */
+    if (info.memory_bytes <= FOUR_GIB) {
+        rc = vmcall3(KEEL_HC_VM_INFO, gpa + FOUR_GIB, sizeof info);
+        check(rc == -(int64_t)KEEL_EFAULT, "VM_INFO at gpa 0x%lx (past RAM) returned %ld (-EFAULT, as 64 bits)",
+              gpa + FOUR_GIB, rc);
+    }
+}
+
+void __attribute__((noreturn)) hello64_main(uint64_t info, uint64_t magic, uint64_t entry_rsp, uint64_t entry_rflags);
+
+void hello64_main(uint64_t info, uint64_t magic, uint64_t entry_rsp, uint64_t entry_rflags)
+{
+    con_init();
+    con_printf("hello64: Hello from long mode\n");
+    if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {
+        con_printf("hello64: FAIL: RAX=0x%lx at entry, want 0x%x\n", magic, MULTIBOOT_BOOTLOADER_MAGIC);
+        guest_exit(EXIT_BAD_BOOT);
+    }
+    check_entry_state(info, entry_rsp, entry_rflags);
+    check_long_mode();
+    /* Outside Keel VMCALL raises #UD, and with no IDT that would reset the machine. */
+    if (under_keel())
+        check_vm_info(entry_rsp);
+    if (failures) {
+        con_printf("hello64: %u of %u checks FAILED\n", failures, checks);
+        guest_exit(EXIT_FAIL);
+    }
+    con_printf("hello64: done\n");
+    guest_exit(EXIT_OK);
+}

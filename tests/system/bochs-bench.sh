@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Exit-path cost, measured in Bochs TSC ticks (one tick per emulated instruction, so the
+# figures are exact and repeatable). Fails when a CPUID round trip (guest loop included)
+# costs more than BENCH_CPUID_MAX ticks. `make bench` prints the same figures.
+source "$(dirname "$0")/lib.sh"
+CPUID_MAX=${BENCH_CPUID_MAX:-150}
+make_iso "$WORK/bench.iso" "$ROOT/tests/system/configs/bench.cfg" "$BUILD/guests/bench.elf"
+log=$WORK/bench.log
+bochs_boot 1 "$WORK/bench.iso" "$log" 180
+cpuid=$(sed -n 's/.*bench: cpuid N=[0-9]* total=[0-9]* per_exit=\([0-9]*\).*/\1/p' "$log")
+vmcall=$(sed -n 's/.*bench: vmcall N=[0-9]* total=[0-9]* per_exit=\([0-9]*\).*/\1/p' "$log")
+if [ -z "$cpuid" ] || [ -z "$vmcall" ]; then
+    fail "bench guest printed no figures"
+else
+    echo "BENCH: CPUID exit round trip: $cpuid Bochs ticks (limit $CPUID_MAX)"
+    echo "BENCH: VMCALL exit round trip: $vmcall Bochs ticks"
+    [ "$cpuid" -le "$CPUID_MAX" ] && echo "  ok: CPUID round trip within $CPUID_MAX ticks" ||
+        fail "CPUID round trip costs $cpuid ticks, more than $CPUID_MAX"
+fi
+expect "$log" "VM bench: exit code 1 \(0x1\)" "bench guest completes"
+finish "$log"
