@@ -66,7 +66,12 @@ $(BUILD)/efi/%.o: %.c
 	@echo "  CC(efi) $<"
 	@$(CC) $(EFI_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/efi/%.asm.o: %.asm $(BUILD)/keel.elf
+# The loader embeds the core without its debug information (keel.elf keeps it for gdb
+# and addr2line).
+$(BUILD)/keel-core.elf: $(BUILD)/keel.elf
+	@$(OBJCOPY) --strip-debug $< $@
+
+$(BUILD)/efi/%.asm.o: %.asm $(BUILD)/keel-core.elf
 	@mkdir -p $(dir $@)
 	$(NASM) -f elf64 -I$(BUILD)/ -o $@ $<
 
