@@ -126,13 +126,16 @@ static void run_vms(const struct bootinfo *bi)
         return;
     sched_init(config.slice_ms);
     vms_create(&config, bi);
-    if (!vm_count)
+    if (!vm_count) {
+        vmx_cpu_off(this_cpu());
         return;
+    }
     sched_release_cpus();
     sched_run_this_cpu();
     /* The boot CPU also collects the end of the run: wait for the other CPUs' VMs. */
     while (vms_running())
         cpu_relax();
+    vmx_cpu_off(this_cpu());
     kprintf("Keel: all %u VMs have stopped\n", vm_count);
 }
 

@@ -1,5 +1,5 @@
-/* VMX control words from capability MSRs: Keel's policy against a Bochs 2.7
- * corei7_skylake_x-like CPU, and against synthetic CPUs that lack a required control,
+/* VMX control words from capability MSRs: Keel's policy against a measured Bochs 2.7
+ * corei7_skylake_x, and against CPUs derived from it that lack a required control,
  * force a control on, or report a contradictory MSR. */
 /* SOURCES: arch/x86/vmx_controls.c vmm/printf.c */
 #include <setjmp.h>
@@ -12,39 +12,51 @@
 #include "arch/x86/vmx_caps.h"
 #include "arch/x86/vmx_controls.h"
 
-/* BASIC, PROCBASED2, EPT_VPID_CAP and MISC are measured under Bochs 2.7 (see
- * /work/shared/notes/emulators.md). The TRUE pin/proc/exit/entry MSRs are SYNTHETIC:
- * allowed-0 halves are the SDM's default1 bits less those the TRUE MSRs may clear
- * (proc bits 15/16, exit and entry bit 2), allowed-1 halves follow the features Bochs
- * has (preemption timer yes, posted interrupts and monitor trap flag no). Replace them
- * with measured values when available. */
-#define BOCHS_PINBASED 0x0000007f00000016ull   /* synthetic */
-#define BOCHS_PROCBASED 0xf7f9fffe04006172ull  /* synthetic, no monitor trap flag */
-#define BOCHS_PROCBASED2 0x02177fff00000000ull /* measured allowed-1 */
-#define BOCHS_EXIT 0x007fffff00036dfbull       /* synthetic, up to save preemption timer */
-#define BOCHS_ENTRY 0x0000ffff000011fbull      /* synthetic, up to load IA32_EFER */
+/* Every capability MSR as Keel read it at boot under Bochs 2.7 with
+ * cpu: model=corei7_skylake_x (pin/proc/exit/entry are the TRUE_ variants, BASIC bit 55
+ * being set). The tests that take a bit away start from these. */
+#define BOCHS_BASIC 0x00d810000000002bull
+#define BOCHS_PINBASED 0x0000007f00000016ull
+#define BOCHS_PROCBASED 0xf7f9fffe04006172ull  /* no monitor trap flag */
+#define BOCHS_PROCBASED2 0x02177fff00000000ull
+#define BOCHS_EXIT 0x007fffff00036dfbull       /* up to save preemption timer */
+#define BOCHS_ENTRY 0x0000ffff000011fbull      /* up to load IA32_EFER */
+#define BOCHS_MISC 0x00000000600401e0ull
+#define BOCHS_EPT_VPID 0x00000f0106334141ull
+#define BOCHS_CR0_FIXED0 0x80000021ull
+#define BOCHS_CR0_FIXED1 0xffffffffull
+#define BOCHS_CR4_FIXED0 0x2000ull
+#define BOCHS_CR4_FIXED1 0x3727ffull
 
 static struct vmx_caps bochs_skylake(void)
 {
     struct vmx_caps c = {0};
-    c.basic = 0x00d810000000002bull;
+    c.basic = BOCHS_BASIC;
     c.pinbased = BOCHS_PINBASED;
     c.procbased = BOCHS_PROCBASED;
     c.procbased2 = BOCHS_PROCBASED2;
     c.exit = BOCHS_EXIT;
     c.entry = BOCHS_ENTRY;
-    c.ept_vpid = 0x00000f0106334141ull;
-    c.misc = 0x600401e0;
+    c.ept_vpid = BOCHS_EPT_VPID;
+    c.misc = BOCHS_MISC;
+    c.cr0_fixed0 = BOCHS_CR0_FIXED0;
+    c.cr0_fixed1 = BOCHS_CR0_FIXED1;
+    c.cr4_fixed0 = BOCHS_CR4_FIXED0;
+    c.cr4_fixed1 = BOCHS_CR4_FIXED1;
     return c;
 }
 
 static uint64_t without_allowed1(uint64_t cap, uint32_t bits) { return cap & ~((uint64_t)bits << 32); }
 
+/* Keel printed "pin 0x0000007f proc 0xb60065f2 proc2 0x001010aa exit 0x007feffb entry
+ * 0x0000d1fb" with unrestricted guest at boot on that Bochs: the host build must agree. */
 static void bochs_gets_policy_and_all_optional_features(void **state)
 {
     (void)state;
     struct vmx_caps caps = bochs_skylake();
     assert_true(vmx_has_true_ctls(&caps));
+    assert_int_equal(vmx_vmcs_revision(&caps), 0x2b);
+    assert_int_equal(vmx_preemption_timer_rate(&caps), 0);
     struct vmx_controls c;
     char err[200];
     assert_int_equal(vmx_controls_compute(&caps, &c, err, sizeof(err)), 0);

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every fatal attack the attacker guest knows (read and write past the end of its RAM,
+# read where Keel lives on the host, write to the local APIC page) stops only that VM,
+# with an EPT-violation report naming the address and access; an innocent VM on the same
+# CPUs completes, and Keel itself keeps running to a clean power-off.
+source "$(dirname "$0")/lib.sh"
+G=$BUILD/guests
+make_iso "$WORK/attacks.iso" "$ROOT/tests/system/configs/attacks-2cpu.cfg" "$G/attacker.elf" "$G/cpuid-msr-io.elf"
+log=$WORK/attacks.log
+bochs_boot 2 "$WORK/attacks.iso" "$log" 240
+expect "$log" "VMM: 5 of 5 configured VMs started" "all VMs started"
+expect "$log" "VM ram-write: stopped: EPT violation: write at guest-physical 0x400000 \(outside its RAM" "write past RAM stopped"
+expect "$log" "VM ram-read: stopped: EPT violation: read at guest-physical 0x200000 \(outside its RAM" "read past a 2 MiB RAM stopped"
+expect "$log" "VM host-read: stopped: EPT violation: read at guest-physical 0x[0-9a-f]+ \(outside its RAM" "read of host memory stopped"
+expect "$log" "VM lapic-write: stopped: EPT violation: write at guest-physical 0xfee00[0-9a-f]{3} \(outside its RAM" "local APIC page write stopped"
+expect_count "$log" "attacker: ([0-9]+) of \1 attempts blocked, 0 skipped" 4 "each attacker had every non-fatal attempt blocked"
+reject "$log" "NOT BLOCKED" "no attack got through"
+expect "$log" "bystander: cpuid-msr-io: all [0-9]+ checks passed" "the bystander VM is unharmed"
+expect "$log" "VM bystander: exit code 1 \(0x1\)" "the bystander completes"
+expect "$log" "Keel: all 5 VMs have stopped" "all VMs stopped"
+expect "$log" "powering off" "Keel powers off by itself"
+reject "$log" "EXCEPTION|PANIC|KEEL BUG" "no exception, panic or Keel bug"
+finish "$log"
