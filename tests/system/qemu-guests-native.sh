@@ -5,7 +5,7 @@
 # expected to fail here, and the test asserts that they fail cleanly rather than hang.
 # QEMU's exit status is (code << 1) | 1 for a debug-exit write, 0 for a reset with
 # -no-reboot, 124 for our timeout.
-source "$(dirname "$0")/../system/lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 make -C "$ROOT" -s guests || { fail "the guests do not build"; finish; }
 G=$BUILD/guests
