@@ -57,3 +57,16 @@ make_iso() {
 
 # line_of LOG REGEX: number of the first matching line (0 if none).
 line_of() { grep -a -n -m1 -E "$2" "$1" | cut -d: -f1 | grep . || echo 0; }
+
+# uefi_boot IMG CPUS LOG [TIMEOUT]: boots a USB image under QEMU + OVMF until the UEFI
+# shell prompt (the firmware is back in control after Keel returned) and writes the
+# serial output, without OVMF's terminal escape sequences, to LOG.
+uefi_boot() {
+    local img=$1 cpus=$2 log=$3 timeout_s=${4:-${KEEL_QEMU_TIMEOUT:-240}}
+    "$ROOT/tools/run-qemu-uefi.sh" --image "$img" --smp "$cpus" --serial "$log.raw" --timeout "$timeout_s" \
+        --until 'Shell> ' > "$WORK/qemu.out" 2>&1
+    local rc=$?
+    [ $rc -eq 124 ] && fail "the firmware did not reach the UEFI shell within ${timeout_s}s (hang?)"
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] && fail "QEMU failed (status $rc): $(head -c 300 "$WORK/qemu.out")"
+    sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$log.raw" > "$log" 2>/dev/null || : > "$log"
+}

@@ -7,7 +7,6 @@ source "$(dirname "$0")/lib.sh"
 
 EFI=${KEEL_EFI:-$BUILD/keel.efi}
 IMG=$WORK/badcfg.img
-RAW=$WORK/serial.raw
 LOG=$WORK/serial.log
 TIMEOUT=${KEEL_QEMU_TIMEOUT:-180}
 
@@ -28,12 +27,7 @@ if ! "$ROOT/tools/mkusb.sh" "$IMG" "$EFI" "$WORK/keel.cfg" > "$WORK/mkusb.out" 2
     finish
 fi
 
-"$ROOT/tools/run-qemu-uefi.sh" --image "$IMG" --smp 2 --serial "$RAW" --timeout "$TIMEOUT" \
-    --until 'Shell> ' > "$WORK/qemu.out" 2>&1
-rc=$?
-[ $rc -eq 124 ] && fail "the firmware did not reach the UEFI shell within ${TIMEOUT}s (hang?)"
-[ $rc -ne 0 ] && [ $rc -ne 124 ] && fail "QEMU failed (status $rc): $(head -c 300 "$WORK/qemu.out")"
-sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$RAW" > "$LOG"
+uefi_boot "$IMG" 2 "$LOG" "$TIMEOUT"
 
 expect "$LOG" 'Keel loader: started by' "the firmware started the Keel loader"
 expect "$LOG" 'Keel: keel\.cfg:3: .*memroy' "the error names keel.cfg, line 3 and the bad key"

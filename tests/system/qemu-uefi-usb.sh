@@ -7,7 +7,6 @@
 source "$(dirname "$0")/lib.sh"
 
 IMG=${KEEL_USB_IMG:-$BUILD/keel-usb.img}
-RAW=$WORK/serial.raw
 LOG=$WORK/serial.log
 TIMEOUT=${KEEL_QEMU_TIMEOUT:-240}
 
@@ -16,13 +15,7 @@ if [ ! -f "$IMG" ]; then
     finish
 fi
 
-"$ROOT/tools/run-qemu-uefi.sh" --image "$IMG" --smp 4 --serial "$RAW" --timeout "$TIMEOUT" \
-    --until 'Shell> ' > "$WORK/qemu.out" 2>&1
-rc=$?
-[ $rc -eq 124 ] && fail "the firmware did not reach the UEFI shell within ${TIMEOUT}s (hang?)"
-[ $rc -ne 0 ] && [ $rc -ne 124 ] && fail "QEMU failed (status $rc): $(head -c 300 "$WORK/qemu.out")"
-# OVMF's console output is full of terminal escape sequences and CRs.
-sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$RAW" > "$LOG"
+uefi_boot "$IMG" 4 "$LOG" "$TIMEOUT"
 
 expect "$LOG" 'Keel loader: started by' "the firmware started the Keel loader from the USB stick"
 expect "$LOG" 'Keel loader: keel\.cfg read' "the loader read keel.cfg"

@@ -5,17 +5,12 @@
 source "$(dirname "$0")/lib.sh"
 G=$BUILD/guests
 IMG=$WORK/vms.img
-RAW=$WORK/serial.raw
 LOG=$WORK/serial.log
 TIMEOUT=${KEEL_QEMU_TIMEOUT:-180}
 "$ROOT/tools/mkusb.sh" "$IMG" "$BUILD/keel.efi" "$ROOT/tests/system/configs/five-vms.cfg" \
     "$G/hello.elf" "$G/cpuid-msr-io.elf" "$G/spinner.elf" "$G/attacker.elf" > "$WORK/mkusb.out" 2>&1 ||
     { fail "mkusb.sh failed: $(cat "$WORK/mkusb.out")"; finish; }
-"$ROOT/tools/run-qemu-uefi.sh" --image "$IMG" --smp 4 --serial "$RAW" --timeout "$TIMEOUT" \
-    --until 'Shell> ' > "$WORK/qemu.out" 2>&1
-rc=$?
-[ $rc -eq 124 ] && fail "the firmware did not reach the UEFI shell within ${TIMEOUT}s (hang?)"
-sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$RAW" > "$LOG"
+uefi_boot "$IMG" 4 "$LOG" "$TIMEOUT"
 expect "$LOG" 'Keel loader: keel\.cfg read \([0-9]+ bytes, 5 VMs\)' "keel.cfg with 5 VMs read"
 for f in "hello-a.*hello.elf" "checker.*cpuid-msr-io.elf" "spinner.*spinner.elf" "attacker.*attacker.elf"; do
     expect "$LOG" "Keel loader: VM '$f" "image loaded from the stick: $f"
