@@ -33,7 +33,8 @@ void console_flush(void);
 /* Emits raw bytes, bypassing the line buffer; for use when the machine is dying. */
 void console_write_raw(const char *s, size_t n);
 
-/* Stops Keel after printing the message: every CPU halts (for use on broken invariants). */
+/* For broken invariants: prints the message and stops the calling CPU for good. Other
+ * CPUs carry on, so a panic on one core still leaves the others' reports readable. */
 NORETURN void panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 #endif

@@ -1,6 +1,7 @@
 /* One IDT shared by all CPUs; only the IST stacks behind it are per CPU. */
 #include "arch/x86/trap.h"
 #include "arch/x86/percpu.h"
+#include "drivers/lapic.h"
 #include "vmm/console.h"
 
 struct idt_gate {
@@ -67,7 +68,9 @@ void trap_dispatch(struct trap_frame *f)
         return;
     }
     /* The APIC needs no EOI for its spurious vector; anything else unexpected is
-     * reported, not ignored. */
-    if (f->vector != VECTOR_SPURIOUS)
-        kprintf("IRQ: unexpected interrupt vector %lu at rip 0x%lx, ignored\n", f->vector, f->rip);
+     * reported and acknowledged, so it cannot block lower-priority vectors. */
+    if (f->vector != VECTOR_SPURIOUS) {
+        kprintf("IRQ: unexpected interrupt vector %lu at rip 0x%lx, acknowledged and dropped\n", f->vector, f->rip);
+        lapic_eoi();
+    }
 }

@@ -68,6 +68,8 @@ int vprintf(const char *fmt, va_list ap)
             longs++;
             fmt++;
         }
+        /* 'll' is always 64-bit; 'l' only where long is (the 64-bit build). */
+        int wide = longs >= 2 || (longs == 1 && sizeof(long) == sizeof(int64_t));
 
         char buf[NUM_BUF], *end = buf + sizeof(buf), *p;
         uint64_t u;
@@ -87,7 +89,7 @@ int vprintf(const char *fmt, va_list ap)
             count += emit_padded(buf, 1, width, ' ', left);
             break;
         case 'd': {
-            int64_t v = longs >= 2 ? va_arg(ap, int64_t) : (int64_t)va_arg(ap, int32_t);
+            int64_t v = wide ? va_arg(ap, int64_t) : (int64_t)va_arg(ap, int32_t);
             u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
             p = format_u64(end, u, 10, 0);
             if (v < 0) {
@@ -105,7 +107,7 @@ int vprintf(const char *fmt, va_list ap)
         case 'u':
         case 'x':
         case 'X':
-            u = longs >= 2 ? va_arg(ap, uint64_t) : (uint64_t)va_arg(ap, uint32_t);
+            u = wide ? va_arg(ap, uint64_t) : (uint64_t)va_arg(ap, uint32_t);
             p = format_u64(end, u, *fmt == 'u' ? 10 : 16, *fmt == 'X');
             count += emit_padded(p, (int)(end - p), width, pad, left);
             break;

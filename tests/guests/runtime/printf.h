@@ -1,5 +1,6 @@
 /* Minimal printf to the UART: %s %c %d %u %x %X %%, with optional '0' / '-' flags, a
- * width, a precision for %s ("%.*s"), and the l / ll length modifiers (ll: 64-bit). */
+ * width, a precision for %s ("%.*s"), and the l / ll length modifiers (ll: 64-bit; l:
+ * long, which is 64-bit in the 64-bit build). */
 #ifndef GUEST_PRINTF_H
 #define GUEST_PRINTF_H
 

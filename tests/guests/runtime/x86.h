@@ -1,4 +1,7 @@
-/* Thin wrappers around x86 instructions the guests use (32-bit, ring 0). */
+/* Thin wrappers around x86 instructions the guests use (ring 0). Width-neutral: the
+ * 32-bit guests and the 64-bit hello64 both use it. Control registers are as wide as the
+ * mode (MOV to/from CRn takes a 64-bit register in long mode), hence uintptr_t, which
+ * is uint32_t in the 32-bit build. */
 #ifndef GUEST_X86_H
 #define GUEST_X86_H
 
@@ -73,29 +76,43 @@ static inline void outl(uint16_t port, uint32_t v)
     __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
 }
 
-static inline uint32_t read_cr0(void)
+static inline uintptr_t read_cr0(void)
 {
-    uint32_t v;
+    uintptr_t v;
     __asm__ volatile("mov %%cr0, %0" : "=r"(v));
     return v;
 }
 
-static inline uint32_t read_cr4(void)
+static inline uintptr_t read_cr3(void)
 {
-    uint32_t v;
+    uintptr_t v;
+    __asm__ volatile("mov %%cr3, %0" : "=r"(v));
+    return v;
+}
+
+static inline uintptr_t read_cr4(void)
+{
+    uintptr_t v;
     __asm__ volatile("mov %%cr4, %0" : "=r"(v));
     return v;
 }
 
-static inline void write_cr4(uint32_t v)
+static inline void write_cr4(uintptr_t v)
 {
     __asm__ volatile("mov %0, %%cr4" ::"r"(v) : "memory");
 }
 
-static inline uint32_t read_cr2(void)
+static inline uintptr_t read_cr2(void)
 {
-    uint32_t v;
+    uintptr_t v;
     __asm__ volatile("mov %%cr2, %0" : "=r"(v));
+    return v;
+}
+
+static inline uint16_t read_cs(void)
+{
+    uint16_t v;
+    __asm__ volatile("mov %%cs, %0" : "=r"(v));
     return v;
 }
 
@@ -118,6 +135,13 @@ static inline void hlt(void)
 #define MSR_GS_BASE 0xC0000101u
 
 #define FEATURE_CONTROL_LOCK (1u << 0)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+
+/* Control register bits (Intel SDM vol. 3, 2.5). */
+#define CR0_PE (1u << 0)
+#define CR0_PG (1u << 31)
+#define CR4_PAE (1u << 5)
 
 /* Exception vectors. */
 #define VEC_DE 0
