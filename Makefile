@@ -125,13 +125,17 @@ run: deps
 	tools/mkiso.sh $(BUILD)/keel-demo.iso $(BUILD)/keel.elf tools/demo.cfg "" $(GUEST_IMAGES)
 	tools/run-bochs.sh --cpus 2 --iso $(BUILD)/keel-demo.iso
 
+# Both boot a USB image carrying the demo guests of `make run`.
+$(BUILD)/keel-demo-usb.img: $(BUILD)/keel.efi tools/mkusb.sh tools/demo.cfg $(GUEST_IMAGES)
+	tools/mkusb.sh $@ $(BUILD)/keel.efi tools/demo.cfg $(GUEST_IMAGES)
+
 run-uefi: deps
-	$(MAKE) usb
-	tools/run-qemu-uefi.sh --image $(BUILD)/keel-usb.img
+	$(MAKE) $(BUILD)/keel-demo-usb.img
+	tools/run-qemu-uefi.sh --image $(BUILD)/keel-demo-usb.img
 
 run-kvm: deps
-	$(MAKE) usb
-	tools/run-qemu-uefi.sh --kvm --image $(BUILD)/keel-usb.img
+	$(MAKE) $(BUILD)/keel-demo-usb.img
+	tools/run-qemu-uefi.sh --kvm --image $(BUILD)/keel-demo-usb.img
 
 clean:
 	rm -rf $(BUILD)
