@@ -54,25 +54,29 @@ $(GUEST_OUT)/real.bin: $(GUEST_DIR)/real.asm
 	@echo "  NASM    $<"
 	@$(NASM) -f bin -o $@ $<
 
-# The ELF64 guest: 64-bit code with its own small runtime in tests/guests/hello64/ (the
-# shared runtime is 32-bit), objects kept apart in obj64/ so that the 32-bit pattern
-# rules above never apply to them.
+# The ELF64 guest: hello64/ plus the width-neutral part of the runtime (UART, printf,
+# string routines), built again for 64-bit. The rest of the runtime (Multiboot entry,
+# GDT, IDT and fault handling) is 32-bit only. Objects go to obj64/, apart from the
+# 32-bit ones in obj/, mirroring the source tree there.
 GUEST64_DIR     := $(GUEST_DIR)/hello64
 GUEST64_OBJDIR  := $(GUEST_OUT)/obj64
 GUEST64_CFLAGS  := -m64 -std=gnu11 -O2 $(WARN) -ffreestanding -fno-pic -fno-pie -static -nostdlib \
 	-fno-stack-protector -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
-	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) -I.
+	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
+	-I$(GUEST_DIR)/runtime -I.
 GUEST64_LDFLAGS := -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
 	--build-id=none -T $(GUEST64_DIR)/hello64.ld
-GUEST64_OBJS    := $(patsubst $(GUEST64_DIR)/%.c,$(GUEST64_OBJDIR)/%.o,$(sort $(wildcard $(GUEST64_DIR)/*.c))) \
-	$(GUEST64_OBJDIR)/entry.asm.o
+GUEST64_SRCS    := $(sort $(wildcard $(GUEST64_DIR)/*.c)) \
+	$(addprefix $(GUEST_DIR)/runtime/,uart.c printf.c string.c)
+GUEST64_OBJS    := $(GUEST64_SRCS:$(GUEST_DIR)/%.c=$(GUEST64_OBJDIR)/%.o) \
+	$(GUEST64_OBJDIR)/hello64/entry.asm.o
 
-$(GUEST64_OBJDIR)/%.o: $(GUEST64_DIR)/%.c
+$(GUEST64_OBJDIR)/%.o: $(GUEST_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC(g64) $<"
 	@$(CC) $(GUEST64_CFLAGS) -MMD -MP -c $< -o $@
 
-$(GUEST64_OBJDIR)/%.asm.o: $(GUEST64_DIR)/%.asm
+$(GUEST64_OBJDIR)/%.asm.o: $(GUEST_DIR)/%.asm
 	@mkdir -p $(dir $@)
 	@echo "  NASM    $<"
 	@$(NASM) -f elf64 -MD $@.d -o $@ $<

@@ -76,37 +76,24 @@ static inline void outl(uint16_t port, uint32_t v)
     __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
 }
 
-static inline uintptr_t read_cr0(void)
-{
-    uintptr_t v;
-    __asm__ volatile("mov %%cr0, %0" : "=r"(v));
-    return v;
-}
-
-static inline uintptr_t read_cr3(void)
-{
-    uintptr_t v;
-    __asm__ volatile("mov %%cr3, %0" : "=r"(v));
-    return v;
-}
-
-static inline uintptr_t read_cr4(void)
-{
-    uintptr_t v;
-    __asm__ volatile("mov %%cr4, %0" : "=r"(v));
-    return v;
-}
+/* read_cr0, read_cr2, read_cr3, read_cr4: the register number is part of the
+ * instruction, so there is one reader per register. */
+#define GUEST_DEFINE_READ_CR(n)                                 \
+    static inline uintptr_t read_cr##n(void)                    \
+    {                                                           \
+        uintptr_t v;                                            \
+        __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));       \
+        return v;                                               \
+    }
+GUEST_DEFINE_READ_CR(0)
+GUEST_DEFINE_READ_CR(2)
+GUEST_DEFINE_READ_CR(3)
+GUEST_DEFINE_READ_CR(4)
+#undef GUEST_DEFINE_READ_CR
 
 static inline void write_cr4(uintptr_t v)
 {
     __asm__ volatile("mov %0, %%cr4" ::"r"(v) : "memory");
-}
-
-static inline uintptr_t read_cr2(void)
-{
-    uintptr_t v;
-    __asm__ volatile("mov %%cr2, %0" : "=r"(v));
-    return v;
 }
 
 static inline uint16_t read_cs(void)
