@@ -1,5 +1,5 @@
 /* Host tests for the ACPI table parser (drivers/acpi.c) on synthetic tables.
- * SOURCES: drivers/acpi.c vmm/printf.c tests/unit/acpi_blobs.c
+ * SOURCES: drivers/acpi.c vmm/printf.c tests/unit/acpi_blobs.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,66 +12,7 @@
 
 #include "drivers/acpi.h"
 #include "tests/unit/acpi_blobs.h"
-#include "vmm/console.h"
-
-/* ---- kprintf stub: records every line so tests can assert on messages ---------------- */
-
-#define MAX_LINES 512
-static char lines[MAX_LINES][CONSOLE_LINE_MAX];
-static int nlines;
-
-void kvprintf(const char *fmt, va_list ap)
-{
-    char buf[1024];
-    kvsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = strlen(buf);
-    if (n && buf[n - 1] == '\n')
-        buf[--n] = 0;
-    if (getenv("TEST_VERBOSE"))
-        printf("    | %s\n", buf);
-    /* A line longer than the console's would be cut on the machine: catch it here. */
-    assert_true(n < CONSOLE_LINE_MAX);
-    if (nlines < MAX_LINES)
-        memcpy(lines[nlines++], buf, n + 1);
-}
-
-void kprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kvprintf(fmt, ap);
-    va_end(ap);
-}
-
-static bool logged(const char *needle)
-{
-    for (int i = 0; i < nlines; i++)
-        if (strstr(lines[i], needle))
-            return true;
-    return false;
-}
-
-static void dump_lines(void)
-{
-    for (int i = 0; i < nlines; i++)
-        fprintf(stderr, "  log: %s\n", lines[i]);
-}
-
-#define assert_logged(s)                                           \
-    do {                                                           \
-        if (!logged(s)) {                                          \
-            dump_lines();                                          \
-            fail_msg("expected a log line containing \"%s\"", s); \
-        }                                                          \
-    } while (0)
-
-#define assert_not_logged(s)                                       \
-    do {                                                           \
-        if (logged(s)) {                                           \
-            dump_lines();                                          \
-            fail_msg("unexpected log line containing \"%s\"", s);  \
-        }                                                          \
-    } while (0)
+#include "tests/unit/console_capture.h"
 
 /* Builds "ACPI: SIG at 0xADDR: rest" the way the parser names a table. */
 static const char *at(const char *sig, const void *table, const char *rest)
@@ -86,7 +27,7 @@ static const char *at(const char *sig, const void *table, const char *rest)
 static int setup(void **state)
 {
     (void)state;
-    nlines = 0;
+    capture_reset();
     return 0;
 }
 
@@ -178,9 +119,9 @@ static void test_good_platform(void **state)
     struct blob_platform p;
     blob_build_platform(&p, true, true);
     assert_int_equal(parse(&p), 0);
-    if (nlines)
-        dump_lines();
-    assert_int_equal(nlines, 0); /* a clean platform parses silently */
+    if (capture_count())
+        capture_dump();
+    assert_int_equal(capture_count(), 0); /* a clean platform parses silently */
 
     assert_int_equal(info.rsdp, blob_pa(p.rsdp));
     assert_int_equal(info.rsdp_revision, 2);
@@ -273,7 +214,7 @@ static void test_rsdp_rev0_uses_rsdt(void **state)
     /* A 20-byte blob: reading the v2 fields would hit the guard page. */
     p.rsdp = blob_rsdp(0, p.rsdt, NULL);
     assert_int_equal(parse(&p), 0);
-    assert_int_equal(nlines, 0);
+    assert_int_equal(capture_count(), 0);
     assert_int_equal(info.rsdp_revision, 0);
     assert_false(info.use_xsdt);
     assert_int_equal(info.root_table, blob_pa(p.rsdt));
@@ -423,7 +364,7 @@ static void test_bad_hpet_skipped(void **state)
     check_madt(&info);
     check_fadt(&info, &p);
     assert_true(info.have_mcfg);
-    nlines = 0;
+    capture_reset();
     acpi_report(&info);
     assert_logged("ACPI: no HPET table");
 }
@@ -440,7 +381,7 @@ static void test_bad_madt_skipped(void **state)
     assert_int_equal(info.cpu_count, 0);
     check_fadt(&info, &p);
     assert_true(info.have_hpet && info.have_mcfg);
-    nlines = 0;
+    capture_reset();
     acpi_report(&info);
     assert_logged("ACPI: no MADT table");
 }
@@ -790,7 +731,7 @@ static void test_s5_absent(void **state)
     assert_true(info.have_fadt);
     assert_false(info.s5_valid);
     assert_logged(at("DSDT", p.dsdt, "no \\_S5_ object, ACPI power-off unavailable"));
-    nlines = 0;
+    capture_reset();
     acpi_report(&info);
     assert_logged("S5 SLP_TYP unknown");
 }

@@ -2,7 +2,7 @@
  * pages whose host address stands in for the host-physical one; a countdown makes the
  * allocator fail on demand. Every test checks the tables by walking them itself, so the
  * statistics in struct ept are verified, not trusted.
- * SOURCES: arch/x86/ept.c vmm/page_alloc.c vmm/string.c
+ * SOURCES: arch/x86/ept.c vmm/page_alloc.c vmm/string.c vmm/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,27 +14,12 @@
 #include <cmocka.h>
 
 #include "arch/x86/ept.h"
+#include "tests/unit/console_capture.h"
 #include "vmm/page_alloc.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
 #define GiB (1024ull * MiB)
-
-void kprintf(const char *fmt, ...)
-{
-    (void)fmt;
-}
-
-void panic(const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    fail_msg("panic: %s", buf);
-    abort();
-}
 
 /* ---- table source ---- */
 

@@ -1,6 +1,6 @@
 /* Host tests for the physical page allocator (vmm/page_alloc.c). The allocator never
  * touches the memory it manages, so the maps below use arbitrary addresses.
- * SOURCES: vmm/page_alloc.c vmm/string.c
+ * SOURCES: vmm/page_alloc.c vmm/string.c vmm/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,37 +11,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "tests/unit/console_capture.h"
 #include "vmm/page_alloc.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
 #define GiB (1024ull * MiB)
-
-/* kprintf stub: keeps every line so tests can assert on the messages. */
-static char log_lines[64][256];
-static size_t log_count;
-
-void kprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(log_lines[log_count % 64], sizeof(log_lines[0]), fmt, ap);
-    va_end(ap);
-    log_count++;
-}
-
-static void log_clear(void)
-{
-    log_count = 0;
-}
-
-static bool log_has(const char *needle)
-{
-    for (size_t i = 0; i < log_count && i < 64; i++)
-        if (strstr(log_lines[i], needle))
-            return true;
-    return false;
-}
 
 static struct mem_region R(uint64_t base, uint64_t length, uint32_t type)
 {
@@ -88,7 +63,7 @@ static void test_simple_map(void **state)
         R(0xf0000, 0x10000, MEM_RESERVED),
         R(0x100000, 127 * MiB, MEM_USABLE),
     };
-    log_clear();
+    capture_reset();
     assert_int_equal(palloc_init(map, ARRAY_SIZE(map), NULL, 0), 0);
     assert_int_equal(palloc_range_count(), 2);
     expect_range(0, 0x1000, 0x9e000);          /* page 0 gone, 0x9fc00 edge trimmed */
@@ -97,10 +72,10 @@ static void test_simple_map(void **state)
     assert_int_equal(palloc_total_bytes(), total);
     assert_int_equal(palloc_free_bytes(), total);
     /* Exactly one summary line. */
-    assert_int_equal(log_count, 1);
+    assert_int_equal(capture_count(), 1);
     char want[64];
     snprintf(want, sizeof(want), "MEM: %llu KiB usable in 2 ranges", (unsigned long long)(total >> 10));
-    assert_true(log_has(want));
+    assert_true(capture_contains(want));
     check_invariants();
 }
 
@@ -159,9 +134,9 @@ static void test_exclusions_split(void **state)
     check_invariants();
 
     /* Excluded memory can be handed back once its user is done with it. */
-    log_clear();
+    capture_reset();
     pfree(0x800000, PAGE_SIZE);
-    assert_int_equal(log_count, 0);
+    assert_int_equal(capture_count(), 0);
     assert_int_equal(palloc_range_count(), 2);
     expect_range(1, 0x324000, 0xfff0000 - 0x324000);
     check_invariants();
@@ -178,9 +153,9 @@ static void test_page_zero_never_returned(void **state)
     assert_int_equal(palloc(PAGE_SIZE, PAGE_SIZE, PALLOC_NO_LIMIT), 0);
 
     /* Page 0 cannot be freed into the pool either. */
-    log_clear();
+    capture_reset();
     pfree(0, PAGE_SIZE);
-    assert_true(log_has("not memory Keel owns"));
+    assert_true(capture_contains("not memory Keel owns"));
     assert_int_equal(palloc_free_bytes(), 0);
 }
 
@@ -235,9 +210,9 @@ static void test_alignment(void **state)
     assert_int_equal(palloc(PAGE_SIZE, PAGE_SIZE, PALLOC_NO_LIMIT), 0x5000);
     check_invariants();
 
-    log_clear();
+    capture_reset();
     assert_int_equal(palloc(PAGE_SIZE, 3 * PAGE_SIZE, PALLOC_NO_LIMIT), 0);
-    assert_true(log_has("not a power of two"));
+    assert_true(capture_contains("not a power of two"));
     assert_int_equal(palloc(0, PAGE_SIZE, PALLOC_NO_LIMIT), 0);
     assert_int_equal(palloc(UINT64_MAX, PAGE_SIZE, PALLOC_NO_LIMIT), 0);
     assert_int_equal(palloc(PAGE_SIZE, 1ull << 63, PALLOC_NO_LIMIT), 0);
@@ -310,7 +285,7 @@ static void test_free_merge_reuse(void **state)
     assert_int_equal(c, 0x3000);
     expect_range(0, 0x4000, 0x1000);
 
-    log_clear();
+    capture_reset();
     pfree(b, PAGE_SIZE);
     assert_int_equal(palloc_range_count(), 2);
     expect_range(0, 0x2000, 0x1000);
@@ -321,7 +296,7 @@ static void test_free_merge_reuse(void **state)
     assert_int_equal(palloc_range_count(), 1);
     expect_range(0, 0x1000, 0x4000);
     assert_int_equal(palloc_free_bytes(), palloc_total_bytes());
-    assert_int_equal(log_count, 0);
+    assert_int_equal(capture_count(), 0);
     check_invariants();
 
     /* The merged block serves a request none of the pieces could. */
@@ -357,19 +332,19 @@ static void test_bad_frees_rejected(void **state)
         {0x101000, UINT64_MAX, "bad range"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-        log_clear();
+        capture_reset();
         pfree(bad[i].base, bad[i].size);
-        if (!log_has(bad[i].msg))
+        if (!capture_contains(bad[i].msg))
             fail_msg("pfree(%#lx, %#lx): expected '%s', got '%s'", (unsigned long)bad[i].base,
-                     (unsigned long)bad[i].size, bad[i].msg, log_count ? log_lines[0] : "");
+                     (unsigned long)bad[i].size, bad[i].msg, capture_line(0));
         assert_int_equal(palloc_range_count(), ranges);
         assert_int_equal(palloc_free_bytes(), bytes);
         check_invariants();
     }
     /* The one good page is still usable and still freeable once. */
-    log_clear();
+    capture_reset();
     pfree(p + PAGE_SIZE, PAGE_SIZE);
-    assert_int_equal(log_count, 0);
+    assert_int_equal(capture_count(), 0);
     assert_int_equal(palloc_free_bytes(), 1 * MiB);
 }
 
@@ -382,22 +357,22 @@ static void test_bad_map_entries(void **state)
         R(0xffffffffff000000ull, 0x2000000, MEM_USABLE), /* wraps: ignored */
         R(0x300000, UINT64_MAX, MEM_RESERVED),            /* wraps: reserves to the top */
     };
-    log_clear();
+    capture_reset();
     assert_int_equal(palloc_init(map, ARRAY_SIZE(map), NULL, 0), 0);
-    assert_true(log_has("entry 0"));
-    assert_true(log_has("length 0"));
-    assert_true(log_has("entry 2"));
-    assert_true(log_has("entry 3"));
-    assert_true(log_has("reserved to the top"));
+    assert_true(capture_contains("entry 0"));
+    assert_true(capture_contains("length 0"));
+    assert_true(capture_contains("entry 2"));
+    assert_true(capture_contains("entry 3"));
+    assert_true(capture_contains("reserved to the top"));
     assert_int_equal(palloc_range_count(), 1);
     expect_range(0, 0x100000, 0x200000);
     check_invariants();
 
     /* No usable memory at all. */
     struct mem_region none[] = {R(0, 1 * MiB, MEM_RESERVED), R(0x500, 0x400, MEM_USABLE)};
-    log_clear();
+    capture_reset();
     assert_int_equal(palloc_init(none, ARRAY_SIZE(none), NULL, 0), -1);
-    assert_true(log_has("no usable memory"));
+    assert_true(capture_contains("no usable memory"));
     assert_int_equal(palloc(PAGE_SIZE, PAGE_SIZE, PALLOC_NO_LIMIT), 0);
     assert_int_equal(palloc_init(NULL, 0, NULL, 0), -1);
 }
@@ -410,10 +385,10 @@ static void test_too_many_fragments(void **state)
     struct mem_region *map = calloc(n, sizeof(*map));
     for (size_t i = 0; i < n; i++)
         map[i] = R(0x100000 + 2 * i * PAGE_SIZE, PAGE_SIZE, MEM_USABLE);
-    log_clear();
+    capture_reset();
     assert_int_equal(palloc_init(map, n, NULL, 0), -1);
-    assert_true(log_has("free list full"));
-    assert_true(log_has("300 fragments"));
+    assert_true(capture_contains("free list full"));
+    assert_true(capture_contains("300 fragments"));
     assert_int_equal(palloc_range_count(), PALLOC_MAX_RANGES);
     /* The lowest ranges are the ones kept. */
     expect_range(0, 0x100000, PAGE_SIZE);
@@ -429,9 +404,9 @@ static void test_too_many_fragments(void **state)
     struct phys_range *ex = calloc(nex, sizeof(*ex));
     for (size_t i = 0; i < nex; i++)
         ex[i] = (struct phys_range){0x200000 + i * 2 * PAGE_SIZE, PAGE_SIZE};
-    log_clear();
+    capture_reset();
     assert_int_equal(palloc_init(big, 1, ex, nex), -1);
-    assert_true(log_has("free list full"));
+    assert_true(capture_contains("free list full"));
     assert_int_equal(palloc_range_count(), PALLOC_MAX_RANGES);
     expect_range(0, 0x100000, 0x100000);
     expect_range(1, 0x201000, PAGE_SIZE);
@@ -447,19 +422,19 @@ static void test_too_many_fragments(void **state)
     check_invariants();
 
     /* A free that needs a new slot in a full list is reported, and the list survives. */
-    log_clear();
+    capture_reset();
     uint64_t bytes = palloc_free_bytes();
     pfree(0x100000 + 1 * GiB - PAGE_SIZE, PAGE_SIZE);
-    assert_true(log_has("leaked"));
+    assert_true(capture_contains("leaked"));
     assert_int_equal(palloc_free_bytes(), bytes);
     assert_int_equal(palloc_range_count(), PALLOC_MAX_RANGES);
     check_invariants();
 
     /* Frees that merge need no slot: the list shrinks again. */
-    log_clear();
+    capture_reset();
     pfree(0x1fe000, 2 * PAGE_SIZE);
     pfree(0x200000, PAGE_SIZE); /* an exclusion page, joining two ranges */
-    assert_int_equal(log_count, 0);
+    assert_int_equal(capture_count(), 0);
     assert_int_equal(palloc_range_count(), PALLOC_MAX_RANGES - 1);
     expect_range(0, 0x101000, 0x101000);
     check_invariants();
@@ -507,7 +482,7 @@ static void test_random_against_model(void **state)
     struct { hpa_t base; size_t pages; } live[256];
     size_t nlive = 0;
     srand(12345);
-    log_clear();
+    capture_reset();
     for (int step = 0; step < 20000; step++) {
         if (nlive < ARRAY_SIZE(live) && (rand() % 3 != 0 || nlive == 0)) {
             size_t pages = 1 + rand() % 12;
@@ -533,7 +508,7 @@ static void test_random_against_model(void **state)
         if (step % 97 == 0)
             check_invariants();
     }
-    assert_int_equal(log_count, 0);
+    assert_int_equal(capture_count(), 0);
     while (nlive) {
         nlive--;
         pfree(live[nlive].base, live[nlive].pages * PAGE_SIZE);

@@ -1,6 +1,6 @@
 /* Host tests for PCI config decoding and ECAM enumeration (drivers/pci.c). A heap
  * buffer stands in for the ECAM window; the port path needs real hardware.
- * SOURCES: drivers/pci.c vmm/printf.c
+ * SOURCES: drivers/pci.c vmm/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,32 +13,7 @@
 
 #include "drivers/pci.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
-
-#define MAX_LINES 256
-static char lines[MAX_LINES][CONSOLE_LINE_MAX];
-static int nlines;
-
-void kvprintf(const char *fmt, va_list ap)
-{
-    char buf[CONSOLE_LINE_MAX];
-    kvsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = strlen(buf);
-    if (n && buf[n - 1] == '\n')
-        buf[--n] = 0;
-    if (getenv("TEST_VERBOSE"))
-        printf("    | %s\n", buf);
-    if (nlines < MAX_LINES)
-        memcpy(lines[nlines++], buf, n + 1);
-}
-
-void kprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kvprintf(fmt, ap);
-    va_end(ap);
-}
+#include "tests/unit/console_capture.h"
 
 static bool map_ok = true;
 static hpa_t mapped_base;
@@ -50,23 +25,6 @@ bool paging_map_mmio(hpa_t base, uint64_t size)
     mapped_size = size;
     return map_ok;
 }
-
-static int line_index(const char *s)
-{
-    for (int i = 0; i < nlines; i++)
-        if (strcmp(lines[i], s) == 0)
-            return i;
-    return -1;
-}
-
-#define assert_line(s)                                                   \
-    do {                                                                 \
-        if (line_index(s) < 0) {                                         \
-            for (int i_ = 0; i_ < nlines; i_++)                          \
-                fprintf(stderr, "  log: %s\n", lines[i_]);               \
-            fail_msg("expected log line \"%s\"", s);                    \
-        }                                                                \
-    } while (0)
 
 /* ---- fake ECAM ---------------------------------------------------------------------------- */
 
@@ -93,7 +51,7 @@ static void put_fn(uint8_t bus_index, uint8_t dev, uint8_t fn, uint16_t vendor, 
 static int setup(void **state)
 {
     (void)state;
-    nlines = 0;
+    capture_reset();
     map_ok = true;
     ecam_size = 2u << 20; /* buses 0 and 1 */
     ecam = malloc(ecam_size);
@@ -177,17 +135,17 @@ static void test_enumerate_ecam(void **state)
     assert_int_equal(mapped_base, ecam_pa());
     assert_int_equal(mapped_size, 2u << 20);
 
-    nlines = 0;
+    capture_reset();
     assert_int_equal(pci_enumerate(), 6);
-    assert_int_equal(nlines, 7);
+    assert_int_equal(capture_count(), 7);
     /* Scan order: bus, device, function. */
-    assert_string_equal(lines[0], "PCI: 0000:00:00.0 8086:29c0 class 06.00.00");
-    assert_string_equal(lines[1], "PCI: 0000:00:02.0 1234:1111 class 03.00.00");
-    assert_string_equal(lines[2], "PCI: 0000:00:1f.0 8086:2918 class 06.01.00");
-    assert_string_equal(lines[3], "PCI: 0000:00:1f.2 8086:2922 class 01.06.01");
-    assert_string_equal(lines[4], "PCI: 0000:00:1f.3 8086:2930 class 0c.05.00");
-    assert_string_equal(lines[5], "PCI: 0000:01:00.0 1af4:1041 class 02.00.00");
-    assert_string_equal(lines[6], "PCI: 6 devices");
+    assert_string_equal(capture_line(0), "PCI: 0000:00:00.0 8086:29c0 class 06.00.00");
+    assert_string_equal(capture_line(1), "PCI: 0000:00:02.0 1234:1111 class 03.00.00");
+    assert_string_equal(capture_line(2), "PCI: 0000:00:1f.0 8086:2918 class 06.01.00");
+    assert_string_equal(capture_line(3), "PCI: 0000:00:1f.2 8086:2922 class 01.06.01");
+    assert_string_equal(capture_line(4), "PCI: 0000:00:1f.3 8086:2930 class 0c.05.00");
+    assert_string_equal(capture_line(5), "PCI: 0000:01:00.0 1af4:1041 class 02.00.00");
+    assert_string_equal(capture_line(6), "PCI: 6 devices");
 
     assert_int_equal(pci_device_count(), 6);
     const struct pci_device *d = pci_device_at(2);
@@ -248,9 +206,9 @@ static void test_ecam_start_bus(void **state)
     pci_init(&a);
     assert_int_equal(mapped_base, ecam_pa());
     assert_int_equal(mapped_size, 2u << 20);
-    nlines = 0;
+    capture_reset();
     assert_int_equal(pci_enumerate(), 1);
-    assert_string_equal(lines[0], "PCI: 0002:21:05.0 8086:10d3 class 02.00.00");
+    assert_string_equal(capture_line(0), "PCI: 0002:21:05.0 8086:10d3 class 02.00.00");
 }
 
 static void test_map_failure(void **state)
@@ -263,8 +221,8 @@ static void test_map_failure(void **state)
     char want[CONSOLE_LINE_MAX];
     snprintf(want, sizeof want, "PCI: cannot map ECAM for segment 0 at 0x%lx (2 MiB), segment "
              "skipped", (unsigned long)ecam_pa());
-    assert_line(want);
-    assert_line("PCI: no usable ECAM window, using configuration ports 0xcf8/0xcfc");
+    assert_logged_line(want);
+    assert_logged_line("PCI: no usable ECAM window, using configuration ports 0xcf8/0xcfc");
 }
 
 static void test_no_mcfg(void **state)
@@ -272,7 +230,7 @@ static void test_no_mcfg(void **state)
     (void)state;
     pci_init(NULL);
     assert_false(pci_using_ecam());
-    assert_line("PCI: no MCFG, using configuration ports 0xcf8/0xcfc");
+    assert_logged_line("PCI: no MCFG, using configuration ports 0xcf8/0xcfc");
 }
 
 int main(void)

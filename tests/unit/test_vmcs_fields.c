@@ -5,7 +5,7 @@
  * compile; build this file with -DVMCS_EXPECT_COMPILE_ERROR=1..3 to see each misuse
  * rejected by the compiler:
  *   gcc -std=gnu11 -I. -DKEEL_HOST_TEST -DVMCS_EXPECT_COMPILE_ERROR=1 -fsyntax-only tests/unit/test_vmcs_fields.c */
-/* SOURCES: arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/printf.c */
+/* SOURCES: arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,44 +14,7 @@
 #include <string.h>
 
 #include "arch/x86/vmcs.h"
-#include "vmm/console.h"
-
-/* ---- console stubs: record the last line and the panic message ---- */
-static char last_line[512];
-static char panic_msg[512];
-static jmp_buf panic_jmp;
-static bool panic_armed;
-
-void kprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(last_line, sizeof(last_line), fmt, ap);
-    va_end(ap);
-}
-
-NORETURN void panic(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(panic_msg, sizeof(panic_msg), fmt, ap);
-    va_end(ap);
-    if (!panic_armed)
-        fail_msg("unexpected panic: %s", panic_msg);
-    panic_armed = false;
-    longjmp(panic_jmp, 1);
-}
-
-#define EXPECT_PANIC(stmt)                               \
-    do {                                                 \
-        panic_msg[0] = 0;                                \
-        panic_armed = true;                              \
-        if (setjmp(panic_jmp) == 0) {                    \
-            stmt;                                        \
-            panic_armed = false;                         \
-            fail_msg("no panic from: %s", #stmt);        \
-        }                                                \
-    } while (0)
+#include "tests/unit/console_capture.h"
 
 /* ---- fake VMCS: one slot per listed field, hardware-like width truncation ---- */
 static struct {
@@ -66,7 +29,7 @@ static void fake_reset(void)
 {
     memset(&fake, 0, sizeof(fake));
     fake.loaded = true;
-    last_line[0] = 0;
+    capture_reset();
 }
 
 static uint64_t *slot(uint32_t full)
@@ -282,7 +245,7 @@ static void safe_accessors_report_failure(void **state)
     uint32_t got = 1;
     assert_int_equal(vmcs_read32_safe(f, &got), VMX_FAIL_VALID);
     assert_int_equal(vmx_vmread(VMCS_VM_INSTRUCTION_ERROR), VMXERR_UNSUPPORTED_COMPONENT);
-    assert_string_equal(last_line, "");
+    assert_string_equal(capture_last(), "");
 }
 
 static void runtime_width_mismatch_panics_before_vmread(void **state)
@@ -290,20 +253,20 @@ static void runtime_width_mismatch_panics_before_vmread(void **state)
     (void)state;
     fake_reset();
     uint32_t field = VMCS_GUEST_RIP; /* not a constant: checked at run time */
-    EXPECT_PANIC((void)vmcs_read16(field));
-    assert_string_equal(panic_msg, "VMCS: 16-bit read of natural-width field VMCS_GUEST_RIP (0x681e)");
+    expect_panic((void)vmcs_read16(field));
+    assert_string_equal(capture_panic_message(), "VMCS: 16-bit read of natural-width field VMCS_GUEST_RIP (0x681e)");
     assert_int_equal(fake.vmreads, 0);
 
     field = VMCS_EPT_POINTER;
-    EXPECT_PANIC(vmcs_write32(field, 1));
-    assert_string_equal(panic_msg, "VMCS: 32-bit write of 64-bit field VMCS_EPT_POINTER (0x201a)");
+    expect_panic(vmcs_write32(field, 1));
+    assert_string_equal(capture_panic_message(), "VMCS: 32-bit write of 64-bit field VMCS_EPT_POINTER (0x201a)");
     field = VMCS_HIGH(VMCS_EPT_POINTER);
-    EXPECT_PANIC((void)vmcs_read64(field));
-    assert_string_equal(panic_msg, "VMCS: 64-bit read of 32-bit field VMCS_EPT_POINTER_HIGH (0x201b)");
+    expect_panic((void)vmcs_read64(field));
+    assert_string_equal(capture_panic_message(), "VMCS: 64-bit read of 32-bit field VMCS_EPT_POINTER_HIGH (0x201b)");
     uint16_t sel;
     field = VMCS_EXIT_QUALIFICATION;
-    EXPECT_PANIC(vmcs_read16_safe(field, &sel));
-    assert_string_equal(panic_msg, "VMCS: 16-bit read of natural-width field VMCS_EXIT_QUALIFICATION (0x6400)");
+    expect_panic(vmcs_read16_safe(field, &sel));
+    assert_string_equal(capture_panic_message(), "VMCS: 16-bit read of natural-width field VMCS_EXIT_QUALIFICATION (0x6400)");
     assert_int_equal(fake.vmreads + fake.vmwrites, 0);
 }
 
@@ -312,27 +275,28 @@ static void runtime_write_to_read_only_panics(void **state)
     (void)state;
     fake_reset();
     uint32_t field = VMCS_EXIT_REASON;
-    EXPECT_PANIC(vmcs_write32(field, 1));
-    assert_string_equal(panic_msg, "VMCS: write to read-only field VMCS_EXIT_REASON (0x4402)");
+    expect_panic(vmcs_write32(field, 1));
+    assert_string_equal(capture_panic_message(), "VMCS: write to read-only field VMCS_EXIT_REASON (0x4402)");
     assert_int_equal(fake.vmwrites, 0);
     /* Reading it is fine. */
     assert_int_equal(vmcs_read32(field), 0);
 }
 
 /* ---- VMX failure reports ---- */
+/* capture_last() sees only finished lines, so these also check each report ends in '\n'. */
 static void failed_vmwrite_names_field_and_error(void **state)
 {
     (void)state;
     fake_reset();
-    EXPECT_PANIC(vmx_vmwrite(0x482c, 1));
-    assert_string_equal(last_line, "VMX: VMWRITE(0x482c unknown VMCS field) failed: VMfailValid, VM-instruction error "
-                                   "12 (VMREAD/VMWRITE from/to unsupported VMCS component)\n");
-    assert_string_equal(panic_msg, "VMX instruction VMWRITE failed");
+    expect_panic(vmx_vmwrite(0x482c, 1));
+    assert_string_equal(capture_last(), "VMX: VMWRITE(0x482c unknown VMCS field) failed: VMfailValid, VM-instruction error "
+                                        "12 (VMREAD/VMWRITE from/to unsupported VMCS component)");
+    assert_string_equal(capture_panic_message(), "VMX instruction VMWRITE failed");
 
     fake_reset();
-    EXPECT_PANIC(vmx_vmwrite(VMCS_GUEST_PHYSICAL_ADDRESS, 1));
-    assert_string_equal(last_line, "VMX: VMWRITE(0x2400 VMCS_GUEST_PHYSICAL_ADDRESS) failed: VMfailValid, "
-                                   "VM-instruction error 13 (VMWRITE to read-only VMCS component)\n");
+    expect_panic(vmx_vmwrite(VMCS_GUEST_PHYSICAL_ADDRESS, 1));
+    assert_string_equal(capture_last(), "VMX: VMWRITE(0x2400 VMCS_GUEST_PHYSICAL_ADDRESS) failed: VMfailValid, "
+                                        "VM-instruction error 13 (VMWRITE to read-only VMCS component)");
 }
 
 static void failure_reports_per_status(void **state)
@@ -340,26 +304,26 @@ static void failure_reports_per_status(void **state)
     (void)state;
     fake_reset();
     set_instruction_error(VMXERR_ENTRY_INVALID_CONTROL);
-    EXPECT_PANIC(vmx_insn_failed("VMPTRLD", VMX_FAIL_VALID, 0x1000));
-    assert_string_equal(last_line, "VMX: VMPTRLD(0x1000) failed: VMfailValid, VM-instruction error 7 (VM entry "
-                                   "with invalid control field(s))\n");
+    expect_panic(vmx_insn_failed("VMPTRLD", VMX_FAIL_VALID, 0x1000));
+    assert_string_equal(capture_last(), "VMX: VMPTRLD(0x1000) failed: VMfailValid, VM-instruction error 7 (VM entry "
+                                        "with invalid control field(s))");
 
-    EXPECT_PANIC(vmx_insn_failed("VMCLEAR", VMX_FAIL_INVALID, 0x2000));
-    assert_string_equal(last_line, "VMX: VMCLEAR(0x2000) failed: VMfailInvalid (no current VMCS, or an invalid operand)\n");
-    assert_string_equal(panic_msg, "VMX instruction VMCLEAR failed");
+    expect_panic(vmx_insn_failed("VMCLEAR", VMX_FAIL_INVALID, 0x2000));
+    assert_string_equal(capture_last(), "VMX: VMCLEAR(0x2000) failed: VMfailInvalid (no current VMCS, or an invalid operand)");
+    assert_string_equal(capture_panic_message(), "VMX instruction VMCLEAR failed");
 
     fake.loaded = false; /* the error number itself cannot be read */
-    EXPECT_PANIC(vmx_insn_failed("INVEPT single-context", VMX_FAIL_VALID, 0x5000));
-    assert_string_equal(last_line, "VMX: INVEPT single-context(0x5000) failed: VMfailValid, VM-instruction error "
-                                   "unreadable\n");
+    expect_panic(vmx_insn_failed("INVEPT single-context", VMX_FAIL_VALID, 0x5000));
+    assert_string_equal(capture_last(), "VMX: INVEPT single-context(0x5000) failed: VMfailValid, VM-instruction error "
+                                        "unreadable");
 
     fake.loaded = true;
     set_instruction_error(99);
-    EXPECT_PANIC(vmx_insn_failed(NULL, VMX_FAIL_VALID, 0));
-    assert_string_equal(last_line, "VMX: VMX instruction(0x0) failed: VMfailValid, VM-instruction error 99 (unknown "
-                                   "VM-instruction error)\n");
-    EXPECT_PANIC(vmx_insn_failed("VMXON", (enum vmx_status)7, 0));
-    assert_string_equal(last_line, "VMX: VMXON(0x0) failed: invalid status\n");
+    expect_panic(vmx_insn_failed(NULL, VMX_FAIL_VALID, 0));
+    assert_string_equal(capture_last(), "VMX: VMX instruction(0x0) failed: VMfailValid, VM-instruction error 99 (unknown "
+                                        "VM-instruction error)");
+    expect_panic(vmx_insn_failed("VMXON", (enum vmx_status)7, 0));
+    assert_string_equal(capture_last(), "VMX: VMXON(0x0) failed: invalid status");
 }
 
 static void instruction_error_names(void **state)
