@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Keel's build, run and test targets need, when missing.
 set -euo pipefail
-pkgs=(build-essential nasm gnu-efi libcmocka-dev qemu-system-x86 ovmf bochs bochsbios vgabios
-      grub-pc-bin grub-common xorriso mtools dosfstools gdisk python3)
+# bochs-term satisfies bochs's "some GUI" dependency without pulling in wxWidgets.
+pkgs=(build-essential nasm gnu-efi libcmocka-dev qemu-system-x86 ovmf seabios bochs bochsbios vgabios
+      grub-pc-bin grub-common xorriso mtools dosfstools gdisk bochs-term)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
