@@ -20,6 +20,7 @@ enum key {
     K_PLATFORM_CHECK,
     K_AP_TIMEOUT_MS,
     K_SLICE_MS,
+    K_FAULT_TEST_CPU,
     K_MEMORY,
     K_IMAGE,
     K_ENTRY,
@@ -38,6 +39,7 @@ static const struct {
     [K_PLATFORM_CHECK] = {"platform_check", false},
     [K_AP_TIMEOUT_MS] = {"ap_timeout_ms", false},
     [K_SLICE_MS] = {"slice_ms", false},
+    [K_FAULT_TEST_CPU] = {"fault_test_cpu", false},
     [K_MEMORY] = {"memory", true},
     [K_IMAGE] = {"image", true},
     [K_ENTRY] = {"entry", true},
@@ -386,6 +388,11 @@ static int set_key(struct parser *p, const char *key, char *v)
             return -1;
         c->slice_ms = (uint32_t)n;
         return 0;
+    case K_FAULT_TEST_CPU:
+        if (number_value(p, K_FAULT_TEST_CPU, v, false, 0, CONFIG_CPU_MAX, "0..63", &n) < 0)
+            return -1;
+        c->fault_test_cpu = (int32_t)n;
+        return 0;
     case K_MEMORY:
         if (number_value(p, K_MEMORY, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_MAX, "1M..64G",
                          &n) < 0)
@@ -514,6 +521,7 @@ void config_defaults(struct keel_config *c)
     c->platform_check = true;
     c->ap_timeout_ms = 200;
     c->slice_ms = 10;
+    c->fault_test_cpu = CONFIG_CPU_ANY;
 }
 
 static struct keel_config scratch;

@@ -13,6 +13,8 @@
  *                             # report the platform before returning to firmware
  *     ap_timeout_ms = 200     # how long to wait for an AP to report in, 1..10000
  *     slice_ms = 10           # vCPU time slice, 1..1000
+ *     fault_test_cpu = 1      # that CPU executes UD2 once online, to show (and test)
+ *                             # Keel's exception report; unset: no CPU does
  *
  *     [vm hello]              # a VM; name: letters, digits, '-', '_', 1..31 of them
  *     memory = 16M            # bytes, or a K/M/G suffix; 1M..64G, whole 4K pages
@@ -76,6 +78,7 @@ struct keel_config {
     bool platform_check;
     uint32_t ap_timeout_ms;
     uint32_t slice_ms;
+    int32_t fault_test_cpu;  /* CONFIG_CPU_ANY: none */
     uint32_t vm_count;
     struct vm_config vms[MAX_VMS];
 };

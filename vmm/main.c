@@ -174,6 +174,7 @@ int keel_entry64(struct bootinfo *bi)
         ioapic_init(&acpi);
 
     vmx_detect_this_cpu(this_cpu());
+    cpu_fault_test = config.fault_test_cpu;
     smp_start_aps(&acpi, config.ap_timeout_ms, bi->ap_trampoline);
     vmx_report_summary();
 

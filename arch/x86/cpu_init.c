@@ -11,6 +11,7 @@
 #include "vmm/string.h"
 
 struct percpu *percpu_blocks[MAX_CPUS];
+int32_t cpu_fault_test = -1;
 
 struct gdt_pointer {
     uint16_t limit;
@@ -110,11 +111,20 @@ void cpu_init_this(struct percpu *p)
     percpu_install(p, p->cpu_id, p->apic_id);
 }
 
+void cpu_fault_test_point(struct percpu *p)
+{
+    if ((int32_t)p->cpu_id != cpu_fault_test)
+        return;
+    kprintf("FAULT TEST: CPU %u executes UD2 as keel.cfg asks (fault_test_cpu)\n", p->cpu_id);
+    __asm__ volatile("ud2");
+}
+
 NORETURN void ap_main(struct percpu *p)
 {
     cpu_init_this(p);
     lapic_init_ap();
     vmx_detect_this_cpu(p);
     p->online = 1;
+    cpu_fault_test_point(p);
     sched_ap_idle();
 }

@@ -67,6 +67,7 @@ static void test_defaults(void **state)
     assert_true(c.platform_check);
     assert_int_equal(c.ap_timeout_ms, 200);
     assert_int_equal(c.slice_ms, 10);
+    assert_int_equal(c.fault_test_cpu, CONFIG_CPU_ANY);
     assert_int_equal(c.vm_count, 0);
 
     /* An empty file (or none) gives the defaults. */
@@ -191,6 +192,8 @@ static void test_limits_accepted(void **state)
     memcpy(line + 255, "\r\n", 3);
     assert_int_equal(parse(line, &c, &e), 0);
     assert_int_equal(c.slice_ms, 7);
+    assert_int_equal(config_parse_cmdline("fault_test_cpu=3", &c, &e), 0);
+    assert_int_equal(c.fault_test_cpu, 3);
 
     /* Sixteen VMs is the maximum, and allowed. */
     char many[4096];
@@ -297,6 +300,8 @@ static void test_number_errors(void **state)
 
     static const struct { const char *line; const char *msg; } globals[] = {
         {"slice_ms = 0", "slice_ms '0' is out of range (1..1000)"},
+        {"fault_test_cpu = 64", "fault_test_cpu '64' is out of range (0..63)"},
+        {"fault_test_cpu = -1", "bad number '-1' for fault_test_cpu (digits only)"},
         {"slice_ms = 1001", "slice_ms '1001' is out of range (1..1000)"},
         {"slice_ms = 10ms", "bad number '10ms' for slice_ms (digits only)"},
         {"ap_timeout_ms = 10001", "ap_timeout_ms '10001' is out of range (1..10000)"},
