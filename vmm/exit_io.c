@@ -56,8 +56,10 @@ enum exit_action handle_io(struct vcpu *v, const struct vmexit *e)
         log_unclaimed_once(vm, port, in, size);
     }
 
+    /* IN AL/AX merge into RAX; IN EAX is a 32-bit register write, which clears the
+     * upper half of RAX. */
     if (in)
-        v->regs.rax = (v->regs.rax & ~(uint64_t)mask) | (result & mask);
+        v->regs.rax = (size == 4 ? 0 : v->regs.rax & ~(uint64_t)mask) | (result & mask);
     vcpu_skip_instruction(v);
     return EXIT_RESUME;
 }

@@ -6,6 +6,12 @@
 #include "arch/x86/msr.h"
 #include "arch/x86/vmcs.h"
 
+#ifdef KEEL_HOST_TEST
+/* WRMSR faults in a host process: host tests record the write-through instead. */
+void host_test_wrmsr(uint32_t msr, uint64_t val);
+#define wrmsr host_test_wrmsr
+#endif
+
 #define MSR_TSC 0x10
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175

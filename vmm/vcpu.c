@@ -30,9 +30,6 @@ static spinlock_t vpid_lock = SPINLOCK_INIT;
 #define AR_DATA32 0xc093
 #define AR_DATA16 0x0093
 #define AR_TSS_BUSY 0x008b
-#define ENTRY_INFO_VALID BIT(31)
-#define ENTRY_TYPE_HW_EXCEPTION (3u << 8)
-#define ENTRY_DELIVER_ERROR BIT(11)
 
 bool vmm_unrestricted_guest(void)
 {
@@ -286,34 +283,6 @@ bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
     vmx_vmclear(v->vmcs); /* not yet bound to any CPU: the scheduler loads it */
     this_cpu()->current_vmcs = 0;
     return true;
-}
-
-void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error)
-{
-    (void)v;
-    uint32_t info = ENTRY_INFO_VALID | ENTRY_TYPE_HW_EXCEPTION | vector;
-    if (has_error) {
-        info |= ENTRY_DELIVER_ERROR;
-        vmcs_write32(VMCS_ENTRY_EXCEPTION_ERROR_CODE, error);
-    }
-    vmcs_write32(VMCS_ENTRY_INTR_INFO, info);
-}
-
-uint64_t vcpu_guest_cr4(void)
-{
-    uint64_t mask = vmcs_readnat(VMCS_CR4_GUEST_HOST_MASK);
-    return (vmcs_readnat(VMCS_GUEST_CR4) & ~mask) | (vmcs_readnat(VMCS_CR4_READ_SHADOW) & mask);
-}
-
-bool vcpu_guest_64bit(void)
-{
-    return (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST) &&
-           (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13));
-}
-
-unsigned vcpu_guest_cpl(void)
-{
-    return (vmcs_read32(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
 }
 
 static inline void xsetbv(uint32_t idx, uint64_t v)

@@ -1,0 +1,1333 @@
+/* The VM-exit handlers, run through the real dispatcher against a fake VMCS (a table
+ * indexed by field encoding) and a VM whose guest RAM is a malloc'd buffer.
+ *
+ * Hardware and other subsystems are stood in for here: vm_stop records the reason, the
+ * CPU's CPUID answers and WRMSR write-through go through the KEEL_HOST_TEST hooks of
+ * exit_cpuid.c and exit_msr.c, and GS points at a fake per-CPU block (arch_prctl), so
+ * the real this_cpu() works as it does in Keel. */
+/* SOURCES: vmm/exit_io.c vmm/vuart.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_dispatch.c vmm/exit_reasons.c vmm/vcpu_guest.c arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/string.c vmm/printf.c tests/unit/console_capture.c */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <asm/prctl.h>
+
+#include "vmm/exit_dispatch.h"
+#include "vmm/hypercall_abi.h"
+#include "vmm/vuart.h"
+#include "arch/x86/cpu.h" /* for the CR0 and CR4 bit names */
+#include "arch/x86/msr.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/trap.h"
+#include "arch/x86/vmx_controls.h"
+#include "drivers/timer.h"
+#include "tests/unit/console_capture.h"
+
+#define RAM_SIZE 0x100000ull
+#define RIP0 0x1000ull
+#define GP_INFO 0x80000b0du /* valid, hardware exception, error code delivered, vector 13 */
+#define UD_INFO 0x80000306u /* valid, hardware exception, vector 6 */
+#define SENTINEL_ERROR 0xdeadu
+
+#define AR_CODE64 0xa09bu
+#define AR_CODE32 0xc09bu
+#define AR_DATA 0xc093u
+
+/* Guest-visible CR0/CR4 with what vcpu_real_cr0/cr4 add (stand-ins for VMX fixed bits). */
+#define FAKE_CR0_FIXED 0x20ull        /* NE */
+#define FAKE_CR4_FIXED 0x2000ull      /* VMXE */
+
+#define CR0_TS BIT(3)
+#define CR4_OSXSAVE BIT(18)
+#define CR4_SMXE BIT(14)
+
+/* ---- fake VMCS ---- */
+static uint64_t vmcs[0x8000];
+
+static uint64_t vget(uint32_t f) { return vmcs[f & 0x7ffe]; }
+static void vset(uint32_t f, uint64_t v) { vmcs[f & 0x7ffe] = v; }
+
+static uint64_t width_mask(uint32_t enc)
+{
+    switch (VMCS_ACCESS_WIDTH(enc)) {
+    case VMCS_WIDTH_16: return 0xffff;
+    case VMCS_WIDTH_32: return 0xffffffff;
+    default: return ~0ull;
+    }
+}
+
+enum vmx_status vmx_vmread_safe(uint32_t field, uint64_t *value)
+{
+    if (!vmcs_field_known(field))
+        fail_msg("VMREAD of unknown VMCS field 0x%x", field);
+    uint64_t v = vget(field);
+    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & width_mask(field);
+    return VMX_OK;
+}
+
+enum vmx_status vmx_vmwrite_safe(uint32_t field, uint64_t value)
+{
+    if (!vmcs_field_known(field) || VMCS_ENC_TYPE(field) == VMCS_TYPE_READ_ONLY)
+        fail_msg("VMWRITE of unknown or read-only VMCS field 0x%x", field);
+    if (VMCS_ENC_IS_HIGH(field))
+        vset(field, (vget(field) & 0xffffffffull) | (value << 32));
+    else
+        vset(field, value & width_mask(field));
+    return VMX_OK;
+}
+
+/* ---- stand-ins for other subsystems and for the hardware ---- */
+static int stops;
+
+void vm_stop(struct vm *vm, const char *fmt, ...)
+{
+    if (vm->state == VM_STOPPED)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
+    va_end(ap);
+    vm->state = VM_STOPPED;
+    stops++;
+}
+
+void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
+{
+    if (vm->state == VM_STOPPED)
+        return;
+    vm->has_exit_code = true;
+    vm->exit_code = code;
+    ksnprintf(vm->stop_reason, sizeof(vm->stop_reason), "exited with code %u via the %s", code, why);
+    vm->state = VM_STOPPED;
+    stops++;
+}
+
+uint64_t vcpu_real_cr0(uint64_t guest_view) { return guest_view | FAKE_CR0_FIXED; }
+uint64_t vcpu_real_cr4(uint64_t guest_view) { return guest_view | FAKE_CR4_FIXED; }
+
+static bool calibrated;
+bool timer_calibrated(void) { return calibrated; }
+uint64_t tsc_hz(void) { return 2400000000ull; }
+
+static int traps;
+static uint64_t trap_vector;
+void trap_dispatch(struct trap_frame *f)
+{
+    traps++;
+    trap_vector = f->vector;
+}
+
+static gpa_t leaf_asked;
+uint64_t ept_leaf_entry(const struct ept *ept, gpa_t gpa, uint64_t *page_size)
+{
+    (void)ept;
+    leaf_asked = gpa;
+    *page_size = PAGE_SIZE;
+    return 0x123007ull;
+}
+
+static int wrmsrs;
+static uint32_t wrmsr_last;
+static uint64_t wrmsr_value;
+void host_test_wrmsr(uint32_t msr, uint64_t val)
+{
+    wrmsrs++;
+    wrmsr_last = msr;
+    wrmsr_value = val;
+}
+
+#define HOST_LEAF1_EAX 0x000906eau
+#define HOST_LEAF1_EBX 0x00100800u
+#define HOST_LEAF1_ECX (BIT(0) | BIT(5) | BIT(27)) /* SSE3, VMX, OSXSAVE; no hypervisor bit */
+#define HOST_LEAF1_EDX 0x178bfbffu
+static int cpuids;
+static uint32_t cpuid_leaf, cpuid_subleaf;
+void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    cpuids++;
+    cpuid_leaf = *a;
+    cpuid_subleaf = *c;
+    if (*a == 1) {
+        *a = HOST_LEAF1_EAX;
+        *b = HOST_LEAF1_EBX;
+        *c = (uint32_t)HOST_LEAF1_ECX;
+        *d = HOST_LEAF1_EDX;
+    } else {
+        *b = 0xb0000000u | cpuid_leaf;
+        *c = 0xc0000000u | cpuid_subleaf;
+        *d = 0xd0000000u | cpuid_leaf;
+        *a = 0xa0000000u | cpuid_leaf;
+    }
+}
+
+static struct percpu cpu_block;
+
+/* ---- the VM under test ---- */
+static struct vm *vm;
+static struct vcpu *vcpu;
+
+static void guest_long_mode(void)
+{
+    vset(VMCS_ENTRY_CONTROLS, VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, AR_CODE64);
+    vset(VMCS_GUEST_IA32_EFER, EFER_LME | EFER_LMA);
+    vset(VMCS_CR0_READ_SHADOW, CR0_PG | CR0_ET | CR0_PE);
+    vset(VMCS_GUEST_CR0, CR0_PG | CR0_ET | CR0_PE | FAKE_CR0_FIXED);
+    vset(VMCS_CR4_READ_SHADOW, CR4_PAE);
+    vset(VMCS_GUEST_CR4, CR4_PAE | FAKE_CR4_FIXED);
+}
+
+/* Flat 32-bit protected mode, paging off. */
+static void guest_protected32(void)
+{
+    vset(VMCS_ENTRY_CONTROLS, 0);
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, AR_CODE32);
+    vset(VMCS_GUEST_IA32_EFER, 0);
+    vset(VMCS_CR0_READ_SHADOW, CR0_ET | CR0_PE);
+    vset(VMCS_GUEST_CR0, CR0_ET | CR0_PE | FAKE_CR0_FIXED);
+    vset(VMCS_CR4_READ_SHADOW, 0);
+    vset(VMCS_GUEST_CR4, FAKE_CR4_FIXED);
+}
+
+static void set_cpl(unsigned cpl)
+{
+    vset(VMCS_GUEST_SS_ACCESS_RIGHTS, AR_DATA | (cpl << 5));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(vmcs, 0, sizeof(vmcs));
+    vm = calloc(1, sizeof(*vm));
+    vcpu = calloc(1, sizeof(*vcpu));
+    assert_non_null(vm);
+    assert_non_null(vcpu);
+    vm->ram = malloc(RAM_SIZE);
+    assert_non_null(vm->ram);
+    memset(vm->ram, 0xcc, RAM_SIZE);
+    vm->ram_size = RAM_SIZE;
+    vm->id = 2;
+    strcpy(vm->name, "demo");
+    vm->state = VM_RUNNING;
+    vm->vcpu = vcpu;
+    vcpu->vm = vm;
+    vcpu->id = 0;
+
+    /* Every CR0/CR4 bit trapped, so the guest's view is the read shadow. */
+    vset(VMCS_CR0_GUEST_HOST_MASK, 0xffffffffull);
+    vset(VMCS_CR4_GUEST_HOST_MASK, 0xffffffffull);
+    vset(VMCS_GUEST_RFLAGS, 0x202);
+    vset(VMCS_GUEST_IA32_PAT, 0x0007040600070406ull);
+    set_cpl(0);
+    guest_long_mode();
+
+    memset(&cpu_block, 0, sizeof(cpu_block));
+    cpu_block.self = &cpu_block;
+    cpu_block.cpu_id = 3;
+    assert_int_equal(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block), 0);
+
+    stops = traps = wrmsrs = cpuids = 0;
+    calibrated = true;
+    capture_reset();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free(vm->ram);
+    free(vm);
+    free(vcpu);
+    return 0;
+}
+
+/* One exit through the real dispatcher, from RIP0 with an instruction of length len. */
+static enum exit_action run_exit(uint32_t reason, uint64_t qual, uint32_t len)
+{
+    vset(VMCS_EXIT_REASON, reason);
+    vset(VMCS_EXIT_QUALIFICATION, qual);
+    vset(VMCS_EXIT_INSTRUCTION_LENGTH, len);
+    vset(VMCS_GUEST_RIP, RIP0);
+    vset(VMCS_ENTRY_INTR_INFO, 0);
+    vset(VMCS_ENTRY_EXCEPTION_ERROR_CODE, SENTINEL_ERROR);
+    return exit_dispatch(vcpu);
+}
+
+static void assert_skipped(uint32_t len)
+{
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0 + len);
+    assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), 0);
+}
+
+/* #GP(0) injected, the faulting instruction not skipped. */
+static void assert_gp(void)
+{
+    assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), GP_INFO);
+    assert_int_equal(vget(VMCS_ENTRY_EXCEPTION_ERROR_CODE), 0);
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+    assert_int_equal(vm->state, VM_RUNNING);
+}
+
+static void assert_running(void)
+{
+    if (vm->state != VM_RUNNING)
+        fail_msg("VM stopped: %s", vm->stop_reason);
+    assert_int_equal(stops, 0);
+}
+
+/* Lets the same test stop the VM again. */
+static void restart_vm(void)
+{
+    vm->state = VM_RUNNING;
+    vm->has_exit_code = false;
+    vm->exit_code = 0;
+    vm->stop_reason[0] = 0;
+    stops = 0;
+}
+
+/* ---- port I/O ---- */
+#define IOQ_IN BIT(3)
+#define IOQ_STRING BIT(4)
+#define IOQ_REP BIT(5)
+#define IOQ_IMM BIT(6)
+
+static uint64_t ioq(uint16_t port, unsigned size, bool in)
+{
+    return (uint64_t)(size - 1) | (in ? IOQ_IN : 0) | ((uint64_t)port << 16);
+}
+
+static enum exit_action io_out(uint16_t port, unsigned size, uint64_t rax)
+{
+    vcpu->regs.rax = rax;
+    return run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(port, size, false), 1);
+}
+
+static uint64_t io_in(uint16_t port, unsigned size, uint64_t rax)
+{
+    vcpu->regs.rax = rax;
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(port, size, true), 1), EXIT_RESUME);
+    assert_skipped(1);
+    return vcpu->regs.rax;
+}
+
+static void uart_puts(const char *s)
+{
+    for (; *s; s++)
+        assert_int_equal(io_out(VUART_BASE, 1, 0xffffff00u | (uint8_t)*s), EXIT_RESUME);
+}
+
+static void io_qualification_decoding(void **state)
+{
+    (void)state;
+    /* Port from bits 31:16, direction from bit 3, size from bits 2:0. */
+    assert_int_equal(io_in(VUART_BASE + 5, 1, 0x1122334455667788ull), 0x1122334455667760ull);
+    assert_int_equal(io_in(VUART_BASE + 5, 2, 0x1122334455667788ull), 0x1122334455660060ull);
+    /* IN EAX is a 32-bit register write: the upper half of RAX is cleared. */
+    assert_int_equal(io_in(VUART_BASE + 5, 4, 0x1122334455667788ull), 0x60ull);
+
+    /* OUT: only the low `size` bytes of RAX count; the register itself is untouched. */
+    assert_int_equal(io_out(VUART_BASE + 7, 1, 0x123456789abcdef5ull), EXIT_RESUME);
+    assert_skipped(1);
+    assert_int_equal(vcpu->regs.rax, 0x123456789abcdef5ull);
+    assert_int_equal(io_in(VUART_BASE + 7, 1, 0), 0xf5);
+
+    /* The immediate-operand and REP bits do not disturb the decoding. */
+    vcpu->regs.rax = 0x42;
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(VUART_BASE + 7, 1, false) | IOQ_IMM, 2),
+                     EXIT_RESUME);
+    assert_skipped(2);
+    vcpu->regs.rax = 0;
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(VUART_BASE + 7, 1, true) | IOQ_IMM, 2),
+                     EXIT_RESUME);
+    assert_skipped(2);
+    assert_int_equal(vcpu->regs.rax, 0x42);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_IO_INSTRUCTION], 7);
+    assert_int_equal(capture_count(), 0);
+    assert_running();
+}
+
+static void io_skip_ends_sti_blocking(void **state)
+{
+    (void)state;
+    /* STI and MOV-SS blocking end with the instruction; NMI blocking (bit 3) stays. */
+    vset(VMCS_GUEST_INTERRUPTIBILITY, 0x9);
+    io_in(VUART_BASE + 5, 1, 0);
+    assert_int_equal(vget(VMCS_GUEST_INTERRUPTIBILITY), 0x8);
+    vset(VMCS_GUEST_INTERRUPTIBILITY, 0x2);
+    io_in(VUART_BASE + 5, 1, 0);
+    assert_int_equal(vget(VMCS_GUEST_INTERRUPTIBILITY), 0);
+}
+
+/* ---- the virtual UART ---- */
+static void vuart_output_becomes_console_lines(void **state)
+{
+    (void)state;
+    uart_puts("Hello, Keel");
+    assert_int_equal(capture_count(), 0); /* nothing until the line ends */
+    uart_puts("\r\n");
+    assert_int_equal(capture_count(), 1);
+    assert_string_equal(capture_line(0), "demo: Hello, Keel");
+
+    uart_puts("\n");
+    assert_string_equal(capture_line(1), "demo: ");
+
+    /* A partial line comes out when the VM stops. */
+    uart_puts("bye");
+    vuart_flush(vm);
+    assert_string_equal(capture_last(), "demo: bye");
+    vuart_flush(vm);
+    assert_int_equal(capture_count(), 3);
+    assert_running();
+}
+
+static void vuart_control_characters_replaced(void **state)
+{
+    (void)state;
+    /* ESC sequences, BEL, DEL, a tab and bytes >= 0x80 could forge or garble Keel's lines. */
+    static const uint8_t bytes[] = {0x1b, '[', '2', 'J', 0x07, 0x7f, 0x80, 0xff, '\t', 0x00, 'x', '\n'};
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        io_out(VUART_BASE, 1, bytes[i]);
+    assert_int_equal(capture_count(), 1);
+    assert_string_equal(capture_line(0), "demo: ?[2J??????x");
+}
+
+static void vuart_long_line_split(void **state)
+{
+    (void)state;
+    char line[VUART_LINE_MAX * 2 + 41];
+    for (size_t i = 0; i < sizeof(line) - 1; i++)
+        line[i] = (char)('a' + i % 26);
+    line[sizeof(line) - 1] = 0;
+    uart_puts(line);
+    /* Two full lines went out as soon as they filled. */
+    assert_int_equal(capture_count(), 2);
+    uart_puts("\n");
+    assert_int_equal(capture_count(), 3);
+    char expect[VUART_LINE_MAX + 16];
+    for (int l = 0; l < 3; l++) {
+        size_t n = l < 2 ? VUART_LINE_MAX : 40;
+        snprintf(expect, sizeof(expect), "demo: %.*s", (int)n, line + l * VUART_LINE_MAX);
+        assert_string_equal(capture_line(l), expect);
+    }
+}
+
+static void vuart_registers(void **state)
+{
+    (void)state;
+    const uint16_t b = VUART_BASE;
+    assert_int_equal(io_in(b + 5, 1, 0), 0x60); /* LSR: THR empty, transmitter empty */
+    assert_int_equal(io_in(b + 2, 1, 0), 0x01); /* IIR: nothing pending */
+    assert_int_equal(io_in(b + 0, 1, 0), 0x00); /* RBR: nothing received */
+
+    /* IER keeps its four defined bits, MCR its five. */
+    io_out(b + 1, 1, 0xff);
+    assert_int_equal(io_in(b + 1, 1, 0), 0x0f);
+    io_out(b + 1, 1, 0x05);
+    assert_int_equal(io_in(b + 1, 1, 0), 0x05);
+    io_out(b + 4, 1, 0xff);
+    assert_int_equal(io_in(b + 4, 1, 0), 0x1f);
+    io_out(b + 4, 1, 0x0b);
+    assert_int_equal(io_in(b + 4, 1, 0), 0x0b);
+    io_out(b + 7, 1, 0xa5);
+    assert_int_equal(io_in(b + 7, 1, 0), 0xa5);
+    io_out(b + 3, 1, 0x1b);
+    assert_int_equal(io_in(b + 3, 1, 0), 0x1b);
+
+    /* DLAB: offsets 0 and 1 become the divisor latch; no output, IER untouched. */
+    io_out(b + 3, 1, 0x83);
+    io_out(b + 0, 1, 0x0c);
+    io_out(b + 1, 1, 0x01);
+    assert_int_equal(io_in(b + 0, 1, 0), 0x0c);
+    assert_int_equal(io_in(b + 1, 1, 0), 0x01);
+    assert_int_equal(io_in(b + 3, 1, 0), 0x83);
+    io_out(b + 3, 1, 0x03);
+    assert_int_equal(io_in(b + 1, 1, 0), 0x05);
+    assert_int_equal(io_in(b + 0, 1, 0), 0x00);
+    assert_int_equal(vm->uart.len, 0);
+
+    /* LSR and MSR are read-only; FCR writes change nothing visible. */
+    io_out(b + 5, 1, 0x00);
+    io_out(b + 2, 1, 0xc7);
+    assert_int_equal(io_in(b + 5, 1, 0), 0x60);
+    assert_int_equal(io_in(b + 2, 1, 0), 0x01);
+    assert_int_equal(capture_count(), 0);
+    assert_running();
+}
+
+static void debug_exit_port_stops_with_code(void **state)
+{
+    (void)state;
+    assert_int_equal(io_out(0xf4, 1, 0xffffff10u), EXIT_STOPPED);
+    assert_int_equal(vm->state, VM_STOPPED);
+    assert_true(vm->has_exit_code);
+    assert_int_equal(vm->exit_code, 0x21);
+    assert_string_equal(vm->stop_reason, "exited with code 33 via the debug-exit port");
+    assert_int_equal(stops, 1);
+
+    restart_vm();
+    assert_int_equal(io_out(0xf4, 1, 0), EXIT_STOPPED);
+    assert_int_equal(vm->exit_code, 1);
+
+    /* isa-debug-exit decodes four ports and takes 32-bit writes. */
+    restart_vm();
+    assert_int_equal(io_out(0xf7, 4, 0xffffffff00001234ull), EXIT_STOPPED);
+    assert_int_equal(vm->exit_code, (0x1234u << 1) | 1);
+
+    /* Reading it stops nothing, and the port next to it is an ordinary unclaimed one. */
+    restart_vm();
+    assert_int_equal(io_in(0xf4, 1, 0), 0xff);
+    assert_int_equal(io_out(0xf8, 1, 1), EXIT_RESUME);
+    assert_running();
+    assert_logged_line("VM demo: write of 1 byte(s) at unclaimed port 0xf8 (reads all-ones, writes ignored; "
+                       "logged once)");
+}
+
+static void unclaimed_ports_read_all_ones_logged_once(void **state)
+{
+    (void)state;
+    assert_int_equal(io_in(0x80, 1, 0x1111111111111100ull), 0x11111111111111ffull);
+    assert_int_equal(io_in(0x80, 2, 0x1111111111110000ull), 0x111111111111ffffull);
+    assert_int_equal(io_in(0x80, 4, 0x1111111100000000ull), 0xffffffffull);
+    assert_int_equal(io_out(0x80, 1, 0x55), EXIT_RESUME);
+    assert_skipped(1);
+    assert_int_equal(capture_count(), 1);
+    assert_string_equal(capture_line(0), "VM demo: read of 1 byte(s) at unclaimed port 0x80 (reads all-ones, "
+                                         "writes ignored; logged once)");
+    /* Each port is logged once on its own, the top port included. */
+    assert_int_equal(io_in(0x81, 2, 0), 0xffff);
+    assert_int_equal(io_in(0xffff, 4, 0), 0xffffffffull);
+    assert_int_equal(io_in(0xffff, 4, 0), 0xffffffffull);
+    assert_int_equal(io_out(0xcf8, 4, 0x80000000u), EXIT_RESUME);
+    assert_int_equal(capture_count(), 4);
+    assert_logged("read of 2 byte(s) at unclaimed port 0x81 ");
+    assert_logged("read of 4 byte(s) at unclaimed port 0xffff ");
+    assert_logged("write of 4 byte(s) at unclaimed port 0xcf8 ");
+    assert_running();
+}
+
+static void string_io_stops_vm(void **state)
+{
+    (void)state;
+    vcpu->regs.rax = 'x';
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(VUART_BASE, 1, false) | IOQ_STRING | IOQ_REP, 2),
+                     EXIT_STOPPED);
+    assert_int_equal(vm->state, VM_STOPPED);
+    assert_false(vm->has_exit_code);
+    assert_string_equal(vm->stop_reason, "string I/O (OUTS) at port 0x3f8 is not supported");
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+    assert_int_equal(vm->uart.len, 0);
+
+    restart_vm();
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(0x1f0, 2, true) | IOQ_STRING, 1), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "string I/O (INS) at port 0x1f0 is not supported");
+}
+
+/* ---- hypercalls ---- */
+static enum exit_action hypercall(uint64_t fn, uint64_t a1, uint64_t a2)
+{
+    vcpu->regs.rax = fn;
+    vcpu->regs.rbx = a1;
+    vcpu->regs.rcx = a2;
+    vcpu->regs.rdx = 0x5555;
+    return run_exit(EXIT_REASON_VMCALL, 0, 3);
+}
+
+/* Result of a call that returned to the guest. */
+static int64_t hc_result(uint64_t fn, uint64_t a1, uint64_t a2)
+{
+    uint64_t rbx = a1, rcx = a2;
+    assert_int_equal(hypercall(fn, a1, a2), EXIT_RESUME);
+    assert_skipped(3);
+    /* Only RAX changes. */
+    assert_int_equal(vcpu->regs.rbx, rbx);
+    assert_int_equal(vcpu->regs.rcx, rcx);
+    assert_int_equal(vcpu->regs.rdx, 0x5555);
+    return (int64_t)vcpu->regs.rax;
+}
+
+static void hc_console_write(void **state)
+{
+    (void)state;
+    memcpy(vm->ram + 0x2000, "hello\nwor\x1bld", 12);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 12), 12);
+    assert_int_equal(capture_count(), 1);
+    assert_string_equal(capture_line(0), "demo: hello");
+    vuart_flush(vm);
+    assert_string_equal(capture_line(1), "demo: wor?ld");
+
+    /* Empty writes succeed; the last byte of RAM is fine. */
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 0), 0);
+    vm->ram[RAM_SIZE - 1] = '!';
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE - 1, 1), 1);
+    vuart_flush(vm);
+    assert_string_equal(capture_last(), "demo: !");
+
+    /* Exactly KEEL_CONSOLE_MAX bytes: 25 full lines of 160 and 96 left over. */
+    memset(vm->ram + 0x10000, 'k', KEEL_CONSOLE_MAX);
+    capture_reset();
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x10000, KEEL_CONSOLE_MAX), KEEL_CONSOLE_MAX);
+    assert_int_equal(capture_count(), KEEL_CONSOLE_MAX / VUART_LINE_MAX);
+    assert_int_equal(vm->uart.len, KEEL_CONSOLE_MAX % VUART_LINE_MAX);
+    assert_running();
+}
+
+static void hc_console_write_rejects_bad_buffers(void **state)
+{
+    (void)state;
+    memset(vm->ram, 'x', RAM_SIZE);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, 1), -(int64_t)KEEL_EFAULT);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, 0), -(int64_t)KEEL_EFAULT);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0xfee00000ull, 16), -(int64_t)KEEL_EFAULT);
+    /* Straddling the end of RAM. */
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE - 4, 8), -(int64_t)KEEL_EFAULT);
+    /* An address + length that wraps past 2^64 back into RAM. */
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0xffffffffffffff00ull, 0x200), -(int64_t)KEEL_EFAULT);
+    /* Over the limit: refused before the address is even looked at. */
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0, KEEL_CONSOLE_MAX + 1), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0, ~0ull), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, KEEL_CONSOLE_MAX + 1), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(capture_count(), 0);
+    assert_int_equal(vm->uart.len, 0);
+    assert_running();
+}
+
+static void hc_vm_info(void **state)
+{
+    (void)state;
+    const gpa_t at = 0x3000;
+    struct keel_vm_info info;
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, at, sizeof(info)), 0);
+    memcpy(&info, vm->ram + at, sizeof(info));
+    assert_int_equal(info.abi_version, KEEL_ABI_VERSION);
+    assert_int_equal(info.vm_id, 2);
+    assert_int_equal(info.vcpu_id, 0);
+    assert_int_equal(info.host_cpu, 3);
+    assert_int_equal(info.memory_bytes, RAM_SIZE);
+    assert_int_equal(info.tsc_hz, 2400000000ull);
+    assert_string_equal(info.name, "demo");
+    for (size_t i = strlen("demo"); i < sizeof(info.name); i++)
+        assert_int_equal(info.name[i], 0);
+    /* A bigger buffer is fine, and only the struct is written. */
+    assert_int_equal(vm->ram[at - 1], 0xcc);
+    assert_int_equal(vm->ram[at + sizeof(info)], 0xcc);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x4000, 4096), 0);
+    assert_int_equal(vm->ram[0x4000 + sizeof(info)], 0xcc);
+
+    /* Uncalibrated TSC reads 0; a name filling the field stays terminated. */
+    calibrated = false;
+    memset(vm->name, 'n', VM_NAME_MAX - 1);
+    vm->name[VM_NAME_MAX - 1] = 0;
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, RAM_SIZE - sizeof(info), sizeof(info)), 0);
+    memcpy(&info, vm->ram + RAM_SIZE - sizeof(info), sizeof(info));
+    assert_int_equal(info.tsc_hz, 0);
+    assert_int_equal(strnlen(info.name, sizeof(info.name)), sizeof(info.name) - 1);
+    assert_running();
+}
+
+static void hc_vm_info_rejects_bad_buffers(void **state)
+{
+    (void)state;
+    const uint64_t sz = sizeof(struct keel_vm_info);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x3000, sz - 1), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x3000, 0), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, RAM_SIZE, sz), -(int64_t)KEEL_EFAULT);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, RAM_SIZE - sz + 1, sz), -(int64_t)KEEL_EFAULT);
+    /* The caller's size does not let the write run past RAM either. */
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, RAM_SIZE - 8, 8), -(int64_t)KEEL_EINVAL);
+    /* 2^64 - 32: address + size wraps to 32, inside RAM, yet the buffer is not. */
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0 - 32ull, sz), -(int64_t)KEEL_EFAULT);
+    for (uint64_t i = 0; i < RAM_SIZE; i++)
+        if (vm->ram[i] != 0xcc)
+            fail_msg("guest RAM changed at 0x%lx", (unsigned long)i);
+    assert_running();
+}
+
+static void hc_unknown_yield_and_exit(void **state)
+{
+    (void)state;
+    assert_int_equal(hc_result(0, 0, 0), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(99, 0x2000, 1), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(0xffffffffu, 0, 0), -(int64_t)KEEL_EINVAL);
+    /* The function number is EAX: the upper half of RAX is not part of it. */
+    assert_int_equal(hc_result(0xabcd000000000000ull | KEEL_HC_VM_INFO, 0x3000, 64), 0);
+
+    assert_int_equal(hypercall(KEEL_HC_YIELD, 0, 0), EXIT_YIELD);
+    assert_int_equal(vcpu->regs.rax, 0);
+    assert_skipped(3);
+    assert_running();
+
+    assert_int_equal(hypercall(KEEL_HC_EXIT, 7, 0), EXIT_STOPPED);
+    assert_int_equal(vm->state, VM_STOPPED);
+    assert_true(vm->has_exit_code);
+    assert_int_equal(vm->exit_code, 7);
+    assert_string_equal(vm->stop_reason, "exited with code 7 via the exit hypercall");
+    assert_int_equal(vm->stats.exits[EXIT_REASON_VMCALL], 6);
+}
+
+static void hc_from_ring3_is_refused(void **state)
+{
+    (void)state;
+    memcpy(vm->ram + 0x2000, "hi\n", 3);
+    for (unsigned cpl = 1; cpl <= 3; cpl++) {
+        set_cpl(cpl);
+        assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 3), -(int64_t)KEEL_EPERM);
+        assert_int_equal(hc_result(KEEL_HC_EXIT, 1, 0), -(int64_t)KEEL_EPERM);
+        assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x3000, 64), -(int64_t)KEEL_EPERM);
+        assert_int_equal(hc_result(KEEL_HC_YIELD, 0, 0), -(int64_t)KEEL_EPERM);
+    }
+    assert_int_equal(vm->ram[0x3000], 0xcc);
+    assert_int_equal(capture_count(), 0);
+    assert_int_equal(vm->uart.len, 0);
+    assert_running();
+    /* 32-bit guest: the error is a 32-bit value in EAX. */
+    guest_protected32();
+    vcpu->regs.rax = 0xffffffff00000000ull | KEEL_HC_EXIT;
+    assert_int_equal(run_exit(EXIT_REASON_VMCALL, 0, 3), EXIT_RESUME);
+    assert_int_equal(vcpu->regs.rax, (uint32_t)-(int32_t)KEEL_EPERM);
+}
+
+static void hc_32bit_guest_ignores_upper_halves(void **state)
+{
+    (void)state;
+    guest_protected32();
+    memcpy(vm->ram + 0x2000, "32-bit\n", 7);
+    assert_int_equal(hc_result(0xdeadbeef00000000ull | KEEL_HC_CONSOLE_WRITE, 0xdead000000002000ull,
+                               0x1234567800000007ull),
+                     7);
+    assert_string_equal(capture_last(), "demo: 32-bit");
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0xffffffff00003000ull, 0xffffffff00000040ull), 0);
+    assert_int_equal(vm->ram[0x3000], KEEL_ABI_VERSION);
+    /* Errors come back as 32-bit values, RAX's upper half cleared. */
+    assert_int_equal((uint64_t)hc_result(0x1234, 0, 0), (uint32_t)-(int32_t)KEEL_EINVAL);
+    assert_int_equal((uint64_t)hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, 1), (uint32_t)-(int32_t)KEEL_EFAULT);
+
+    /* Compatibility mode (IA-32e, CS.L clear) is a 32-bit guest too. */
+    guest_long_mode();
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, AR_CODE32);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0xdead000000002000ull, 7), 7);
+
+    /* A 64-bit guest's registers are taken whole. */
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, AR_CODE64);
+    assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0xdead000000002000ull, 7), -(int64_t)KEEL_EFAULT);
+    assert_int_equal(vcpu->regs.rax, (uint64_t)-(int64_t)KEEL_EFAULT);
+
+    guest_protected32();
+    assert_int_equal(hypercall(KEEL_HC_EXIT, 0xffffffff00000005ull, 0), EXIT_STOPPED);
+    assert_int_equal(vm->exit_code, 5);
+}
+
+/* ---- MSRs ---- */
+#define MSR_SYSENTER_CS 0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_FMASK 0xc0000084
+#define NON_CANONICAL 0x0000800000000000ull
+#define HIGH_CANONICAL 0xffff800000001000ull
+
+static enum exit_action wrmsr_exit(uint64_t rcx, uint64_t val)
+{
+    vcpu->regs.rcx = rcx;
+    vcpu->regs.rax = 0x7777777700000000ull | (uint32_t)val; /* upper halves are not part of it */
+    vcpu->regs.rdx = 0x8888888800000000ull | (val >> 32);
+    return run_exit(EXIT_REASON_WRMSR, 0, 2);
+}
+
+static void assert_wrmsr_ok(uint64_t rcx, uint64_t val)
+{
+    assert_int_equal(wrmsr_exit(rcx, val), EXIT_RESUME);
+    assert_skipped(2);
+}
+
+static void assert_wrmsr_gp(uint64_t rcx, uint64_t val)
+{
+    assert_int_equal(wrmsr_exit(rcx, val), EXIT_RESUME);
+    assert_gp();
+}
+
+static uint64_t rdmsr_ok(uint64_t rcx)
+{
+    vcpu->regs.rcx = rcx;
+    vcpu->regs.rax = vcpu->regs.rdx = ~0ull;
+    assert_int_equal(run_exit(EXIT_REASON_RDMSR, 0, 2), EXIT_RESUME);
+    assert_skipped(2);
+    /* RDMSR writes EAX and EDX, clearing the upper halves. */
+    assert_int_equal(vcpu->regs.rax >> 32, 0);
+    assert_int_equal(vcpu->regs.rdx >> 32, 0);
+    return vcpu->regs.rdx << 32 | vcpu->regs.rax;
+}
+
+static void assert_rdmsr_gp(uint64_t rcx)
+{
+    vcpu->regs.rcx = rcx;
+    vcpu->regs.rax = vcpu->regs.rdx = 0x1234;
+    assert_int_equal(run_exit(EXIT_REASON_RDMSR, 0, 2), EXIT_RESUME);
+    assert_gp();
+    assert_int_equal(vcpu->regs.rax, 0x1234);
+    assert_int_equal(vcpu->regs.rdx, 0x1234);
+}
+
+static void msr_efer(void **state)
+{
+    (void)state;
+    assert_int_equal(rdmsr_ok(MSR_IA32_EFER), EFER_LME | EFER_LMA);
+    /* LMA stays what the mode says, whatever the guest writes into it. */
+    assert_wrmsr_ok(MSR_IA32_EFER, EFER_SCE | EFER_LME | EFER_NXE);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
+    /* ECX's upper half is not part of the MSR number. */
+    assert_int_equal(rdmsr_ok(0xffffffff00000000ull | MSR_IA32_EFER), EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
+
+    /* Reserved bits, and clearing LME while long mode is active, are #GP. */
+    assert_wrmsr_gp(MSR_IA32_EFER, EFER_LME | BIT(1));
+    assert_wrmsr_gp(MSR_IA32_EFER, EFER_LME | BIT(32));
+    assert_wrmsr_gp(MSR_IA32_EFER, EFER_SCE);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);
+
+    guest_protected32();
+    assert_wrmsr_ok(MSR_IA32_EFER, EFER_LME | EFER_LMA);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME);
+    assert_wrmsr_ok(MSR_IA32_EFER, 0);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), 0);
+    assert_int_equal(wrmsrs, 0);
+}
+
+static void msr_pat(void **state)
+{
+    (void)state;
+    assert_int_equal(rdmsr_ok(MSR_IA32_PAT), 0x0007040600070406ull);
+    assert_wrmsr_ok(MSR_IA32_PAT, 0x0706050401000607ull);
+    assert_int_equal(vget(VMCS_GUEST_IA32_PAT), 0x0706050401000607ull);
+    assert_int_equal(rdmsr_ok(MSR_IA32_PAT), 0x0706050401000607ull);
+    /* Types 2, 3 and anything above 7 are reserved, in any of the eight entries. */
+    assert_wrmsr_gp(MSR_IA32_PAT, 0x0000000000000002ull);
+    assert_wrmsr_gp(MSR_IA32_PAT, 0x0300000000000000ull);
+    assert_wrmsr_gp(MSR_IA32_PAT, 0x0000000800000000ull);
+    assert_wrmsr_gp(MSR_IA32_PAT, 0x0000000000001000ull);
+    assert_int_equal(vget(VMCS_GUEST_IA32_PAT), 0x0706050401000607ull);
+}
+
+static void msr_sysenter_and_segment_bases(void **state)
+{
+    (void)state;
+    assert_wrmsr_ok(MSR_SYSENTER_CS, 0xffffffff00000010ull);
+    assert_int_equal(vget(VMCS_GUEST_IA32_SYSENTER_CS), 0x10);
+    assert_int_equal(rdmsr_ok(MSR_SYSENTER_CS), 0x10);
+
+    static const struct { uint32_t msr, field; } bases[] = {
+        {MSR_SYSENTER_ESP, VMCS_GUEST_IA32_SYSENTER_ESP},
+        {MSR_SYSENTER_EIP, VMCS_GUEST_IA32_SYSENTER_EIP},
+        {MSR_FS_BASE, VMCS_GUEST_FS_BASE},
+        {MSR_GS_BASE, VMCS_GUEST_GS_BASE},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
+        assert_wrmsr_ok(bases[i].msr, HIGH_CANONICAL + i);
+        assert_int_equal(vget(bases[i].field), HIGH_CANONICAL + i);
+        assert_int_equal(rdmsr_ok(bases[i].msr), HIGH_CANONICAL + i);
+        assert_wrmsr_ok(bases[i].msr, 0x00007ffffffff000ull);
+        assert_wrmsr_gp(bases[i].msr, NON_CANONICAL);
+        assert_wrmsr_gp(bases[i].msr, 0xfff0000000000000ull);
+        assert_int_equal(vget(bases[i].field), 0x00007ffffffff000ull);
+    }
+    assert_int_equal(wrmsrs, 0);
+}
+
+static void msr_syscall_msrs_live_in_vcpu(void **state)
+{
+    (void)state;
+    assert_wrmsr_ok(MSR_LSTAR, HIGH_CANONICAL);
+    assert_int_equal(vcpu->msr_lstar, HIGH_CANONICAL);
+    assert_int_equal(wrmsrs, 1);
+    assert_int_equal(wrmsr_last, MSR_LSTAR);
+    assert_int_equal(wrmsr_value, HIGH_CANONICAL);
+    assert_int_equal(rdmsr_ok(MSR_LSTAR), HIGH_CANONICAL);
+
+    assert_wrmsr_ok(MSR_CSTAR, 0x1000);
+    assert_int_equal(vcpu->msr_cstar, 0x1000);
+    assert_wrmsr_ok(MSR_KERNEL_GS_BASE, HIGH_CANONICAL + 8);
+    assert_int_equal(vcpu->msr_kernel_gs_base, HIGH_CANONICAL + 8);
+    assert_int_equal(rdmsr_ok(MSR_KERNEL_GS_BASE), HIGH_CANONICAL + 8);
+    assert_wrmsr_ok(MSR_STAR, 0x0023001000000000ull);
+    assert_int_equal(vcpu->msr_star, 0x0023001000000000ull);
+    assert_int_equal(rdmsr_ok(MSR_STAR), 0x0023001000000000ull);
+    /* FMASK is 32 bits wide. */
+    assert_wrmsr_ok(MSR_FMASK, 0xffffffff00047700ull);
+    assert_int_equal(vcpu->msr_fmask, 0x47700);
+    assert_int_equal(wrmsr_value, 0x47700);
+    assert_int_equal(wrmsrs, 5);
+
+    /* Refused writes reach neither the vCPU nor the CPU. */
+    assert_wrmsr_gp(MSR_LSTAR, NON_CANONICAL);
+    assert_wrmsr_gp(MSR_CSTAR, NON_CANONICAL);
+    assert_wrmsr_gp(MSR_KERNEL_GS_BASE, NON_CANONICAL);
+    assert_int_equal(vcpu->msr_lstar, HIGH_CANONICAL);
+    assert_int_equal(vcpu->msr_cstar, 0x1000);
+    assert_int_equal(vcpu->msr_kernel_gs_base, HIGH_CANONICAL + 8);
+    assert_int_equal(wrmsrs, 5);
+}
+
+static void msr_feature_control_and_unknown(void **state)
+{
+    (void)state;
+    /* Locked with VMX disabled: what a machine without usable VT-x shows. */
+    assert_int_equal(rdmsr_ok(MSR_IA32_FEATURE_CONTROL), FEATURE_CONTROL_LOCK);
+    assert_wrmsr_gp(MSR_IA32_FEATURE_CONTROL, FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+    assert_wrmsr_gp(MSR_IA32_FEATURE_CONTROL, 0);
+    assert_int_equal(rdmsr_ok(MSR_IA32_APIC_BASE) & ~0xfffull, 0xfee00000ull);
+    assert_true(rdmsr_ok(MSR_IA32_APIC_BASE) & BIT(8)); /* vCPU 0 is the bootstrap processor */
+
+    assert_rdmsr_gp(0x12345678);
+    assert_rdmsr_gp(MSR_IA32_VMX_BASIC);
+    assert_rdmsr_gp(0xc0010000);
+    assert_wrmsr_gp(0x12345678, 1);
+    assert_wrmsr_gp(0x10, 0); /* the TSC belongs to Keel */
+    assert_wrmsr_gp(MSR_IA32_APIC_BASE, 0xfee00900ull);
+    assert_wrmsr_gp(MSR_IA32_VMX_BASIC, 0);
+    assert_int_equal(wrmsrs, 0);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_RDMSR] + vm->stats.exits[EXIT_REASON_WRMSR], 12);
+    assert_int_equal(capture_count(), 0);
+}
+
+/* ---- CPUID ---- */
+static void cpuid_exit(uint64_t rax, uint64_t rcx)
+{
+    vcpu->regs.rax = rax;
+    vcpu->regs.rcx = rcx;
+    vcpu->regs.rbx = vcpu->regs.rdx = ~0ull;
+    assert_int_equal(run_exit(EXIT_REASON_CPUID, 0, 2), EXIT_RESUME);
+    assert_skipped(2);
+}
+
+static void cpuid_leaf1_hides_vmx(void **state)
+{
+    (void)state;
+    cpuid_exit(1, 0);
+    assert_int_equal(cpuids, 1);
+    assert_int_equal(vcpu->regs.rax, HOST_LEAF1_EAX);
+    assert_int_equal(vcpu->regs.rbx, HOST_LEAF1_EBX);
+    assert_int_equal(vcpu->regs.rdx, HOST_LEAF1_EDX);
+    /* VMX cleared, hypervisor set, OSXSAVE as the guest's CR4 says (clear here). */
+    assert_int_equal(vcpu->regs.rcx, BIT(0) | BIT(31));
+
+    /* Guest CR4.OSXSAVE owned by the guest (not in the mask): read from GUEST_CR4. */
+    vset(VMCS_CR4_GUEST_HOST_MASK, FAKE_CR4_FIXED);
+    vset(VMCS_GUEST_CR4, CR4_PAE | CR4_OSXSAVE | FAKE_CR4_FIXED);
+    cpuid_exit(0xffffffff00000001ull, 0);
+    assert_int_equal(vcpu->regs.rcx, BIT(0) | BIT(27) | BIT(31));
+}
+
+static void cpuid_keel_leaves(void **state)
+{
+    (void)state;
+    cpuid_exit(KEEL_CPUID_BASE, 0);
+    assert_int_equal(vcpu->regs.rax, KEEL_CPUID_ABI);
+    char sig[13] = {0};
+    uint32_t regs[3] = {(uint32_t)vcpu->regs.rbx, (uint32_t)vcpu->regs.rcx, (uint32_t)vcpu->regs.rdx};
+    memcpy(sig, regs, 12);
+    assert_string_equal(sig, "KeelKeelKeel");
+
+    cpuid_exit(KEEL_CPUID_ABI, 0);
+    assert_int_equal(vcpu->regs.rax, KEEL_ABI_VERSION);
+    assert_int_equal(vcpu->regs.rbx, 0);
+    assert_int_equal(vcpu->regs.rcx, 0);
+    assert_int_equal(vcpu->regs.rdx, 0);
+
+    /* The rest of Keel's 256-leaf range reads as zeros; the hardware is not asked. */
+    cpuid_exit(0x400000ff, 0);
+    assert_int_equal(vcpu->regs.rax | vcpu->regs.rbx | vcpu->regs.rcx | vcpu->regs.rdx, 0);
+    assert_int_equal(cpuids, 0);
+}
+
+static void cpuid_other_leaves_pass_through(void **state)
+{
+    (void)state;
+    cpuid_exit(0x40000100, 0);
+    assert_int_equal(cpuids, 1);
+    assert_int_equal(vcpu->regs.rax, 0xa0000000u | 0x40000100u);
+
+    /* Subleaf from ECX; upper halves ignored, results zero-extended. */
+    cpuid_exit(0x5555555500000007ull, 0x6666666600000001ull);
+    assert_int_equal(cpuid_leaf, 7);
+    assert_int_equal(cpuid_subleaf, 1);
+    assert_int_equal(vcpu->regs.rax, 0xa0000007u);
+    assert_int_equal(vcpu->regs.rbx, 0xb0000007u);
+    assert_int_equal(vcpu->regs.rcx, 0xc0000001u);
+    assert_int_equal(vcpu->regs.rdx, 0xd0000007u);
+    cpuid_exit(0, 0);
+    assert_int_equal(cpuid_leaf, 0);
+    assert_int_equal(vcpu->regs.rax, 0xa0000000u);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_CPUID], 3);
+}
+
+/* ---- control registers ---- */
+#define CR_MOV_TO 0
+#define CR_MOV_FROM 1
+#define CR_CLTS 2
+#define CR_LMSW 3
+#define REG_RAX 0
+#define REG_RCX 1
+#define REG_RBX 3
+#define REG_RSP 4
+#define REG_R9 9
+
+static uint64_t crq(unsigned cr, unsigned type, unsigned reg)
+{
+    return cr | type << 4 | reg << 8;
+}
+
+static enum exit_action cr_exit(uint64_t q)
+{
+    return run_exit(EXIT_REASON_CR_ACCESS, q, 3);
+}
+
+static void cr0_writes_update_shadow(void **state)
+{
+    (void)state;
+    guest_protected32();
+    vcpu->regs.rbx = CR0_ET | CR0_PE | CR0_MP;
+    assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_RBX)), EXIT_RESUME);
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | CR0_MP);
+    assert_int_equal(vget(VMCS_GUEST_CR0), CR0_ET | CR0_PE | CR0_MP | FAKE_CR0_FIXED);
+
+    /* Reserved combinations and upper bits are #GP, nothing changed. */
+    static const uint64_t bad[] = {CR0_PG | CR0_ET, CR0_NW | CR0_PE, BIT(32) | CR0_PE};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        vcpu->regs.r9 = bad[i];
+        assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_R9)), EXIT_RESUME);
+        assert_gp();
+    }
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | CR0_MP);
+
+    /* From RSP, which lives in the VMCS. */
+    vset(VMCS_GUEST_RSP, CR0_ET | CR0_PE | CR0_CD | CR0_NW);
+    assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_RSP)), EXIT_RESUME);
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | CR0_CD | CR0_NW);
+    assert_running();
+}
+
+static void cr0_paging_switches_long_mode(void **state)
+{
+    (void)state;
+    guest_protected32();
+    vset(VMCS_GUEST_IA32_EFER, EFER_LME);
+    /* Paging with LME but without PAE is #GP. */
+    vcpu->regs.rax = CR0_PG | CR0_ET | CR0_PE;
+    cr_exit(crq(0, CR_MOV_TO, REG_RAX));
+    assert_gp();
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME);
+
+    vset(VMCS_CR4_READ_SHADOW, CR4_PAE);
+    cr_exit(crq(0, CR_MOV_TO, REG_RAX));
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME | EFER_LMA);
+    assert_true(vget(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_PG | CR0_ET | CR0_PE);
+
+    /* And back out when paging goes off. */
+    vcpu->regs.rax = CR0_ET | CR0_PE;
+    cr_exit(crq(0, CR_MOV_TO, REG_RAX));
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME);
+    assert_false(vget(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+
+    /* Paging without LME stays 32-bit. */
+    vset(VMCS_GUEST_IA32_EFER, 0);
+    vcpu->regs.rax = CR0_PG | CR0_ET | CR0_PE;
+    cr_exit(crq(0, CR_MOV_TO, REG_RAX));
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), 0);
+    assert_false(vget(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+}
+
+static void cr4_writes(void **state)
+{
+    (void)state;
+    vcpu->regs.rcx = CR4_PAE | CR4_PGE | CR4_OSFXSR;
+    assert_int_equal(cr_exit(crq(4, CR_MOV_TO, REG_RCX)), EXIT_RESUME);
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PAE | CR4_PGE | CR4_OSFXSR);
+    assert_int_equal(vget(VMCS_GUEST_CR4), CR4_PAE | CR4_PGE | CR4_OSFXSR | FAKE_CR4_FIXED);
+
+    /* The guest has no VMX nor SMX; long mode needs PAE; CR4 is 32 bits. */
+    static const uint64_t bad[] = {CR4_PAE | CR4_VMXE, CR4_PAE | CR4_SMXE, CR4_PGE, CR4_PAE | BIT(40)};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        vcpu->regs.rcx = bad[i];
+        assert_int_equal(cr_exit(crq(4, CR_MOV_TO, REG_RCX)), EXIT_RESUME);
+        assert_gp();
+        assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PAE | CR4_PGE | CR4_OSFXSR);
+    }
+    /* Without long mode, PAE may go. */
+    guest_protected32();
+    vcpu->regs.rcx = CR4_PGE;
+    cr_exit(crq(4, CR_MOV_TO, REG_RCX));
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PGE);
+}
+
+static void cr_clts_lmsw_cr8(void **state)
+{
+    (void)state;
+    guest_protected32();
+    vset(VMCS_CR0_READ_SHADOW, CR0_ET | CR0_PE | CR0_TS | CR0_MP);
+    assert_int_equal(cr_exit(crq(0, CR_CLTS, 0)), EXIT_RESUME);
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | CR0_MP);
+    assert_int_equal(vget(VMCS_GUEST_CR0), CR0_ET | CR0_PE | CR0_MP | FAKE_CR0_FIXED);
+
+    /* LMSW loads bits 3:0 from its source, but never clears PE. */
+    cr_exit(crq(0, CR_LMSW, 0) | (uint64_t)0xfff8 << 16);
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | CR0_TS);
+    cr_exit(crq(0, CR_LMSW, 0) | (uint64_t)0x6 << 16);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | 0x6);
+    vset(VMCS_CR0_READ_SHADOW, CR0_ET);
+    cr_exit(crq(0, CR_LMSW, 0) | (uint64_t)0x1 << 16);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE);
+
+    /* CR8: TPR values accepted, reads as 0; above 15 is #GP. */
+    vcpu->regs.rbx = 15;
+    cr_exit(crq(8, CR_MOV_TO, REG_RBX));
+    assert_skipped(3);
+    vcpu->regs.rbx = 16;
+    cr_exit(crq(8, CR_MOV_TO, REG_RBX));
+    assert_gp();
+    vcpu->regs.r9 = 0x1234;
+    cr_exit(crq(8, CR_MOV_FROM, REG_R9));
+    assert_skipped(3);
+    assert_int_equal(vcpu->regs.r9, 0);
+    vset(VMCS_GUEST_RSP, 0x8000);
+    cr_exit(crq(8, CR_MOV_FROM, REG_RSP));
+    assert_int_equal(vget(VMCS_GUEST_RSP), 0);
+
+    /* CR3 and CR0 reads never exit with Keel's controls: #GP rather than a guess. */
+    cr_exit(crq(3, CR_MOV_TO, REG_RAX));
+    assert_gp();
+    cr_exit(crq(0, CR_MOV_FROM, REG_RAX));
+    assert_gp();
+    assert_running();
+}
+
+/* ---- instructions and events ---- */
+static void vmx_instructions_raise_ud(void **state)
+{
+    (void)state;
+    static const uint32_t reasons[] = {
+        EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST,
+        EXIT_REASON_VMREAD,  EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF,
+        EXIT_REASON_VMXON,   EXIT_REASON_INVEPT,   EXIT_REASON_INVVPID, EXIT_REASON_VMFUNC,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(reasons); i++) {
+        assert_int_equal(run_exit(reasons[i], 0, 3), EXIT_RESUME);
+        assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), UD_INFO);
+        assert_int_equal(vget(VMCS_ENTRY_EXCEPTION_ERROR_CODE), SENTINEL_ERROR); /* #UD has none */
+        assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+        assert_int_equal(vm->stats.exits[reasons[i]], 1);
+    }
+    assert_running();
+}
+
+static void hlt_yields_or_stops(void **state)
+{
+    (void)state;
+    vset(VMCS_GUEST_INTERRUPTIBILITY, 1); /* STI; HLT */
+    assert_int_equal(run_exit(EXIT_REASON_HLT, 0, 1), EXIT_YIELD);
+    assert_skipped(1);
+    assert_int_equal(vget(VMCS_GUEST_INTERRUPTIBILITY), 0);
+    assert_running();
+
+    vset(VMCS_GUEST_RFLAGS, 0x2);
+    assert_int_equal(run_exit(EXIT_REASON_HLT, 0, 1), EXIT_STOPPED);
+    assert_int_equal(vm->state, VM_STOPPED);
+    assert_false(vm->has_exit_code);
+    assert_string_equal(vm->stop_reason, "halted with interrupts disabled (HLT at rip 0x1000)");
+}
+
+static void ept_violation_reports_gpa_and_access(void **state)
+{
+    (void)state;
+    static const struct { uint64_t q, gpa; const char *reason; } cases[] = {
+        {0x1, 0xfee000f0, "EPT violation: read at guest-physical 0xfee000f0 (outside its RAM, RAM is 0x100000 "
+                          "bytes) at rip 0x1000"},
+        {0x2 | 0x1, 0x100000, "EPT violation: write at guest-physical 0x100000 (outside its RAM, RAM is 0x100000 "
+                              "bytes) at rip 0x1000"},
+        {0x4, 0xb8000, "EPT violation: instruction fetch at guest-physical 0xb8000 (inside its RAM but not "
+                       "permitted, RAM is 0x100000 bytes) at rip 0x1000"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        restart_vm();
+        vset(VMCS_GUEST_PHYSICAL_ADDRESS, cases[i].gpa);
+        assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, cases[i].q, 3), EXIT_STOPPED);
+        assert_int_equal(vm->state, VM_STOPPED);
+        assert_string_equal(vm->stop_reason, cases[i].reason);
+    }
+
+    restart_vm();
+    vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0x5000);
+    assert_int_equal(run_exit(EXIT_REASON_EPT_MISCONFIG, 0, 3), EXIT_STOPPED);
+    assert_int_equal(leaf_asked, 0x5000);
+    assert_logged("KEEL BUG: EPT misconfiguration at guest-physical 0x5000: leaf 0x0000000000123007 (page size "
+                  "0x1000)");
+    assert_string_equal(vm->stop_reason, "EPT misconfiguration at guest-physical 0x5000 (a Keel bug, see the dump "
+                                         "above)");
+}
+
+static void events(void **state)
+{
+    (void)state;
+    /* Host interrupt: handed to Keel's own handler. */
+    vset(VMCS_EXIT_INTR_INFO, 0x80000030u);
+    assert_int_equal(run_exit(EXIT_REASON_EXTERNAL_INTERRUPT, 0, 0), EXIT_RESUME);
+    assert_int_equal(traps, 1);
+    assert_int_equal(trap_vector, 0x30);
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+    vset(VMCS_EXIT_INTR_INFO, 0x30);
+    run_exit(EXIT_REASON_EXTERNAL_INTERRUPT, 0, 0);
+    assert_int_equal(traps, 1);
+
+    assert_int_equal(run_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0), EXIT_YIELD);
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+
+    vset(VMCS_EXIT_INTR_INFO, 0x80000202u);
+    assert_int_equal(run_exit(EXIT_REASON_EXCEPTION_NMI, 0, 0), EXIT_RESUME);
+    assert_logged_line("VM demo: host NMI during guest execution, ignored");
+    assert_running();
+
+    vset(VMCS_EXIT_INTR_INFO, 0x80000b0eu);
+    assert_int_equal(run_exit(EXIT_REASON_EXCEPTION_NMI, 0, 0), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "unexpected guest exception vector 14 (interruption info 0x80000b0e) at "
+                                         "rip 0x1000");
+
+    restart_vm();
+    vset(VMCS_CR0_READ_SHADOW, 0x11);
+    assert_int_equal(run_exit(EXIT_REASON_TRIPLE_FAULT, 0, 0), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "triple fault (the guest could not deliver an exception) at rip 0x1000, "
+                                         "cr0 0x11");
+}
+
+static void unexpected_exits_stop_with_name(void **state)
+{
+    (void)state;
+    assert_int_equal(run_exit(EXIT_REASON_RDTSC, 0x99, 2), EXIT_STOPPED);
+    /* RDTSC has no qualification: the field is not even read. */
+    assert_string_equal(vm->stop_reason, "unhandled VM exit 16 (RDTSC), qualification 0x0, at rip 0x1000");
+
+    restart_vm();
+    assert_int_equal(run_exit(EXIT_REASON_DR_ACCESS, 0x13, 3), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "unhandled VM exit 29 (DR_ACCESS), qualification 0x13, at rip 0x1000");
+
+    restart_vm();
+    assert_int_equal(run_exit(71, 0, 0), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "unhandled VM exit 71 (UNUSED_71), qualification 0x0, at rip 0x1000");
+
+    /* A reason past the table: reported, never used as an index. */
+    restart_vm();
+    uint64_t before = 0;
+    for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
+        before += vm->stats.exits[i];
+    assert_int_equal(run_exit(0x1234, 0x77, 0), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "unhandled VM exit 4660 (UNKNOWN), qualification 0x77, at rip 0x1000");
+    uint64_t after = 0;
+    for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
+        after += vm->stats.exits[i];
+    assert_int_equal(after, before);
+
+    /* Failed entries carry bit 31; the basic reason picks the handler. */
+    restart_vm();
+    vset(VMCS_GUEST_CR0, 0x80000031);
+    vset(VMCS_GUEST_CR4, 0x2020);
+    assert_int_equal(run_exit(EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_ENTRY_INVALID_GUEST_STATE, 4, 0),
+                     EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "VM entry failed: invalid VMCS link pointer (exit reason 33 "
+                                         "ENTRY_INVALID_GUEST_STATE, qualification 0x4); guest rip 0x1000 cr0 "
+                                         "0x80000031 cr4 0x2020");
+    assert_int_equal(vm->stats.exits[EXIT_REASON_ENTRY_INVALID_GUEST_STATE], 1);
+}
+
+static void dispatch_routes_and_counts(void **state)
+{
+    (void)state;
+    for (uint32_t r = 0; r < VMX_EXIT_REASON_COUNT; r++)
+        if (!exit_table[r].fn)
+            fail_msg("exit reason %u has no handler", r);
+    assert_ptr_equal(exit_table[EXIT_REASON_IO_INSTRUCTION].fn, handle_io);
+    assert_true(exit_table[EXIT_REASON_IO_INSTRUCTION].needs_qualification);
+    assert_ptr_equal(exit_table[EXIT_REASON_CPUID].fn, handle_cpuid);
+    assert_false(exit_table[EXIT_REASON_CPUID].needs_qualification);
+    assert_ptr_equal(exit_table[EXIT_REASON_VMCALL].fn, handle_vmcall);
+    assert_ptr_equal(exit_table[EXIT_REASON_EPT_VIOLATION].fn, handle_ept_violation);
+    assert_ptr_equal(exit_table[EXIT_REASON_GETSEC].fn, handle_unexpected_exit);
+
+    for (int i = 0; i < 3; i++)
+        cpuid_exit(KEEL_CPUID_BASE, 0);
+    io_in(VUART_BASE + 5, 1, 0);
+    io_in(VUART_BASE + 5, 1, 0);
+    assert_int_equal(run_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0), EXIT_YIELD);
+    vcpu->regs.rcx = MSR_IA32_EFER;
+    run_exit(EXIT_REASON_RDMSR, 0, 2);
+    /* Flag bits above bit 15 do not change the route (or the counter). */
+    vcpu->regs.rax = KEEL_CPUID_ABI;
+    assert_int_equal(run_exit(EXIT_REASON_PENDING_MTF | EXIT_REASON_CPUID, 0, 2), EXIT_RESUME);
+    assert_int_equal(vcpu->regs.rax, KEEL_ABI_VERSION);
+
+    uint64_t total = 0;
+    for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
+        total += vm->stats.exits[i];
+    assert_int_equal(vm->stats.exits[EXIT_REASON_CPUID], 4);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_IO_INSTRUCTION], 2);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_PREEMPTION_TIMER], 1);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_RDMSR], 1);
+    assert_int_equal(total, 8);
+    assert_running();
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(io_qualification_decoding),
+        T(io_skip_ends_sti_blocking),
+        T(vuart_output_becomes_console_lines),
+        T(vuart_control_characters_replaced),
+        T(vuart_long_line_split),
+        T(vuart_registers),
+        T(debug_exit_port_stops_with_code),
+        T(unclaimed_ports_read_all_ones_logged_once),
+        T(string_io_stops_vm),
+        T(hc_console_write),
+        T(hc_console_write_rejects_bad_buffers),
+        T(hc_vm_info),
+        T(hc_vm_info_rejects_bad_buffers),
+        T(hc_unknown_yield_and_exit),
+        T(hc_from_ring3_is_refused),
+        T(hc_32bit_guest_ignores_upper_halves),
+        T(msr_efer),
+        T(msr_pat),
+        T(msr_sysenter_and_segment_bases),
+        T(msr_syscall_msrs_live_in_vcpu),
+        T(msr_feature_control_and_unknown),
+        T(cpuid_leaf1_hides_vmx),
+        T(cpuid_keel_leaves),
+        T(cpuid_other_leaves_pass_through),
+        T(cr0_writes_update_shadow),
+        T(cr0_paging_switches_long_mode),
+        T(cr4_writes),
+        T(cr_clts_lmsw_cr8),
+        T(vmx_instructions_raise_ud),
+        T(hlt_yields_or_stops),
+        T(ept_violation_reports_gpa_and_access),
+        T(events),
+        T(unexpected_exits_stop_with_name),
+        T(dispatch_routes_and_counts),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
