@@ -215,6 +215,9 @@ static void write_controls(struct vcpu *v)
     vmcs_write64(VMCS_IO_BITMAP_B, io_bitmap_b);
     vmcs_write64(VMCS_MSR_BITMAP, msr_bitmap);
     vmcs_write64(VMCS_EPT_POINTER, v->vm->eptp);
+    /* Fields of enabled features must be written: a fresh VMCS holds undefined values. */
+    if (controls.xsaves)
+        vmcs_write64(VMCS_XSS_EXITING_BITMAP, 0);
     vmcs_write16(VMCS_VPID, v->vpid);
 }
 
