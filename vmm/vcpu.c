@@ -21,6 +21,7 @@ int vmx_enter(struct guest_regs *regs, int launched);
 static struct vmx_controls controls;
 static hpa_t io_bitmap_a, io_bitmap_b, msr_bitmap;
 static uint16_t next_vpid = 1;
+static uint32_t fpu_area_size; /* XSAVE area for all components, 0: FXSAVE only */
 static spinlock_t vpid_lock = SPINLOCK_INIT;
 
 #define AR_UNUSABLE BIT(16)
@@ -30,6 +31,11 @@ static spinlock_t vpid_lock = SPINLOCK_INIT;
 #define AR_DATA32 0xc093
 #define AR_DATA16 0x0093
 #define AR_TSS_BUSY 0x008b
+
+static uint64_t fpu_alloc_size(void)
+{
+    return ALIGN_UP(MAX(fpu_area_size, 512u), PAGE_SIZE);
+}
 
 bool vmm_unrestricted_guest(void)
 {
@@ -67,6 +73,8 @@ bool vmm_global_init(void)
         kprintf("VMM: cannot run guests: %s\n", err);
         return false;
     }
+    if (cpuid(1, 0).ecx & BIT(26))
+        fpu_area_size = cpuid(0xd, 0).ecx;
     /* Every port traps: each is either emulated or reads as all-ones. */
     io_bitmap_a = alloc_page_filled(0xff);
     io_bitmap_b = alloc_page_filled(0xff);
@@ -273,10 +281,18 @@ bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
     memset(hpa_to_hva(v->vmcs), 0, PAGE_SIZE);
     *(uint32_t *)hpa_to_hva(v->vmcs) = vmx_vmcs_revision(caps);
     v->xcr0 = 1; /* x87 only, the power-on value */
-    /* A fresh FPU image: FCW 0x37f and MXCSR 0x1f80 are the power-on defaults. */
-    memset(v->fpu, 0, sizeof(v->fpu));
-    *(uint16_t *)&v->fpu[0] = 0x37f;
-    *(uint32_t *)&v->fpu[24] = 0x1f80;
+    uint64_t fpu_size = fpu_alloc_size();
+    hpa_t fpu = palloc(fpu_size, PAGE_SIZE, PALLOC_NO_LIMIT);
+    if (!fpu) {
+        kprintf("VM %s: no memory for the vCPU's FPU state\n", vm->name);
+        return false;
+    }
+    /* FCW 0x37f and MXCSR 0x1f80 are the power-on values; a zero XSAVE header means
+     * every other component starts in its initial state. */
+    v->fpu = hpa_to_hva(fpu);
+    memset(v->fpu, 0, fpu_size);
+    *(uint16_t *)v->fpu = 0x37f;
+    *(uint32_t *)((uint8_t *)v->fpu + 24) = 0x1f80;
 
     vmx_vmclear(v->vmcs);
     vmx_vmptrld(v->vmcs);
@@ -286,6 +302,16 @@ bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
     vmx_vmclear(v->vmcs); /* not yet bound to any CPU: the scheduler loads it */
     this_cpu()->current_vmcs = 0;
     return true;
+}
+
+void vcpu_release(struct vcpu *v)
+{
+    if (v->vmcs)
+        pfree(v->vmcs, PAGE_SIZE);
+    if (v->fpu)
+        pfree((hpa_t)(uintptr_t)v->fpu, fpu_alloc_size());
+    v->vmcs = 0;
+    v->fpu = NULL;
 }
 
 static inline void xsetbv(uint32_t idx, uint64_t v)
@@ -306,16 +332,23 @@ static void swap_in(struct vcpu *v)
         prev->msr_cstar = rdmsr(0xc0000083);
         prev->msr_fmask = rdmsr(0xc0000084);
         prev->msr_kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-        __asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
+        /* XCR0 still holds prev's value here, so XSAVE stores exactly its components. */
+        if (fpu_area_size)
+            __asm__ volatile("xsave64 (%0)" ::"r"(prev->fpu), "a"(~0u), "d"(~0u) : "memory");
+        else
+            __asm__ volatile("fxsave64 (%0)" ::"r"(prev->fpu) : "memory");
     }
     wrmsr(0xc0000081, v->msr_star);
     wrmsr(0xc0000082, v->msr_lstar);
     wrmsr(0xc0000083, v->msr_cstar);
     wrmsr(0xc0000084, v->msr_fmask);
     wrmsr(MSR_KERNEL_GS_BASE, v->msr_kernel_gs_base);
-    if (read_cr4() & BIT(18))
+    if (fpu_area_size) {
         xsetbv(0, v->xcr0);
-    __asm__ volatile("fxrstor64 %0" ::"m"(v->fpu));
+        __asm__ volatile("xrstor64 (%0)" ::"r"(v->fpu), "a"(~0u), "d"(~0u) : "memory");
+    } else {
+        __asm__ volatile("fxrstor64 (%0)" ::"r"(v->fpu) : "memory");
+    }
     p->current_vcpu = v;
 }
 

@@ -25,6 +25,8 @@ bool vmm_unrestricted_guest(void);
 
 /* Allocates and fills the VMCS for a vCPU whose VM has been loaded. */
 bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *boot);
+/* Frees what vcpu_create allocated (for a VM that never ran). */
+void vcpu_release(struct vcpu *v);
 /* Runs the vCPU on the calling CPU until its slice ends, it yields, or its VM stops. */
 enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc);
 /* Releases the VMCS from the calling CPU (VMCLEAR): needed before another CPU may load it. */

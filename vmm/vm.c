@@ -67,8 +67,10 @@ static void release_vm(struct vm *vm)
         ept_destroy(&vm->ept);
     if (vm->ram_hpa)
         pfree(vm->ram_hpa, vm->ram_size);
-    if (vm->vcpu)
+    if (vm->vcpu) {
+        vcpu_release(vm->vcpu);
         pfree((hpa_t)(uintptr_t)vm->vcpu, ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE));
+    }
     pfree((hpa_t)(uintptr_t)vm, ALIGN_UP(sizeof(struct vm), PAGE_SIZE));
 }
 

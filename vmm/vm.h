@@ -82,7 +82,10 @@ struct vcpu {
     /* MSRs the VMCS does not switch and Keel does not use: swapped on vCPU switch. */
     uint64_t msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kernel_gs_base;
     uint64_t xcr0;
-    uint8_t fpu[512] ALIGNED(16); /* FXSAVE image: Keel itself never touches FPU/SSE */
+    /* The guest's x87/SSE/AVX... registers while another vCPU owns the CPU (Keel itself
+     * never touches them): an XSAVE area sized for every component the CPU has, or a
+     * 512-byte FXSAVE image on CPUs without XSAVE. */
+    void *fpu;
 };
 
 /* Guest RAM access with bounds checks: true when [gpa, gpa+len) lies inside. */
