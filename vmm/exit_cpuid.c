@@ -3,6 +3,7 @@
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
 
+#define CPUID1_ECX_MONITOR BIT(3)
 #define CPUID1_ECX_VMX BIT(5)
 #define CPUID1_ECX_OSXSAVE BIT(27)
 #define CPUID1_ECX_HYPERVISOR BIT(31)
@@ -16,7 +17,7 @@ void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d);
 /* Kept out of line so the common leaves need no saved registers. */
 static __attribute__((noinline)) uint32_t leaf1_ecx(uint32_t ecx)
 {
-    ecx &= ~CPUID1_ECX_VMX;
+    ecx &= ~(CPUID1_ECX_VMX | CPUID1_ECX_MONITOR);
     ecx |= CPUID1_ECX_HYPERVISOR;
     /* OSXSAVE mirrors CR4 of whoever executes CPUID: here Keel, so recompute it. */
     ecx &= ~CPUID1_ECX_OSXSAVE;

@@ -58,6 +58,15 @@ enum exit_action handle_xsetbv(struct vcpu *v, const struct vmexit *e)
     return EXIT_RESUME;
 }
 
+enum exit_action handle_monitor_mwait(struct vcpu *v, const struct vmexit *e)
+{
+    (void)e;
+    /* CPUID hides MONITOR/MWAIT: a guest must not park a physical CPU Keel schedules
+     * on, so it gets what such a CPU gives, #UD. */
+    vcpu_inject_ud(v);
+    return EXIT_RESUME;
+}
+
 enum exit_action handle_vmx_instruction(struct vcpu *v, const struct vmexit *e)
 {
     (void)e;

@@ -56,10 +56,10 @@
     X(33, ENTRY_INVALID_GUEST_STATE, "VM-entry failure due to invalid guest state", handle_entry_failure, true) \
     X(34, ENTRY_MSR_LOADING, "VM-entry failure due to MSR loading", handle_entry_failure, true)        \
     X(35, UNUSED_35, "Undefined exit reason 35", handle_unexpected_exit, false)                        \
-    X(36, MWAIT, "MWAIT", handle_unexpected_exit, true)                                                \
+    X(36, MWAIT, "MWAIT", handle_monitor_mwait, true)                                                   \
     X(37, MONITOR_TRAP_FLAG, "Monitor trap flag", handle_unexpected_exit, false)                       \
     X(38, UNUSED_38, "Undefined exit reason 38", handle_unexpected_exit, false)                        \
-    X(39, MONITOR, "MONITOR", handle_unexpected_exit, false)                                           \
+    X(39, MONITOR, "MONITOR", handle_monitor_mwait, false)                                              \
     X(40, PAUSE, "PAUSE", handle_unexpected_exit, false)                                               \
     X(41, ENTRY_MACHINE_CHECK, "VM-entry failure due to machine-check event", handle_entry_failure, false) \
     X(42, UNUSED_42, "Undefined exit reason 42", handle_unexpected_exit, false)                        \

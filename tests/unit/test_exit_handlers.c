@@ -144,7 +144,7 @@ void host_test_wrmsr(uint32_t msr, uint64_t val)
 
 #define HOST_LEAF1_EAX 0x000906eau
 #define HOST_LEAF1_EBX 0x00100800u
-#define HOST_LEAF1_ECX (BIT(0) | BIT(5) | BIT(27)) /* SSE3, VMX, OSXSAVE; no hypervisor bit */
+#define HOST_LEAF1_ECX (BIT(0) | BIT(3) | BIT(5) | BIT(27)) /* SSE3, MONITOR, VMX, OSXSAVE; no hypervisor bit */
 #define HOST_LEAF1_EDX 0x178bfbffu
 static int cpuids;
 static uint32_t cpuid_leaf, cpuid_subleaf;
@@ -913,7 +913,7 @@ static void cpuid_leaf1_hides_vmx(void **state)
     assert_int_equal(vcpu->regs.rax, HOST_LEAF1_EAX);
     assert_int_equal(vcpu->regs.rbx, HOST_LEAF1_EBX);
     assert_int_equal(vcpu->regs.rdx, HOST_LEAF1_EDX);
-    /* VMX cleared, hypervisor set, OSXSAVE as the guest's CR4 says (clear here). */
+    /* VMX and MONITOR cleared, hypervisor set, OSXSAVE as the guest's CR4 says (clear here). */
     assert_int_equal(vcpu->regs.rcx, BIT(0) | BIT(31));
 
     /* Guest CR4.OSXSAVE owned by the guest (not in the mask): read from GUEST_CR4. */
@@ -1117,13 +1117,14 @@ static void cr_clts_lmsw_cr8(void **state)
 }
 
 /* ---- instructions and events ---- */
-static void vmx_instructions_raise_ud(void **state)
+static void vmx_and_monitor_instructions_raise_ud(void **state)
 {
     (void)state;
     static const uint32_t reasons[] = {
         EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST,
         EXIT_REASON_VMREAD,  EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF,
         EXIT_REASON_VMXON,   EXIT_REASON_INVEPT,   EXIT_REASON_INVVPID, EXIT_REASON_VMFUNC,
+        EXIT_REASON_MONITOR, EXIT_REASON_MWAIT, /* hidden by CPUID like VMX, so #UD too */
     };
     for (size_t i = 0; i < ARRAY_SIZE(reasons); i++) {
         assert_int_equal(run_exit(reasons[i], 0, 3), EXIT_RESUME);
@@ -1321,7 +1322,7 @@ int main(void)
         T(cr0_paging_switches_long_mode),
         T(cr4_writes),
         T(cr_clts_lmsw_cr8),
-        T(vmx_instructions_raise_ud),
+        T(vmx_and_monitor_instructions_raise_ud),
         T(hlt_yields_or_stops),
         T(ept_violation_reports_gpa_and_access),
         T(events),

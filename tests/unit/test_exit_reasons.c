@@ -24,6 +24,7 @@ STUB(handle_hlt)
 STUB(handle_invd)
 STUB(handle_vmcall)
 STUB(handle_vmx_instruction)
+STUB(handle_monitor_mwait)
 STUB(handle_cr_access)
 STUB(handle_io)
 STUB(handle_rdmsr)
@@ -77,6 +78,7 @@ static void specific_handlers_sit_at_sdm_numbers(void **state)
     for (int r = 19; r <= 27; r++)
         expect[r] = "handle_vmx_instruction";
     expect[50] = expect[53] = expect[59] = "handle_vmx_instruction";
+    expect[36] = expect[39] = "handle_monitor_mwait";
     expect[28] = "handle_cr_access";
     expect[30] = "handle_io";
     expect[31] = "handle_rdmsr";
