@@ -95,9 +95,8 @@ static void init_boot_cpu(void)
 static uint32_t count_vmx_ready_cpus(void)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < MAX_CPUS; i++)
-        if (percpu_blocks[i] && percpu_blocks[i]->online && percpu_blocks[i]->vmx_state == VMX_STATE_ENABLED)
-            n++;
+    for (int32_t i = 0; i < MAX_CPUS; i++)
+        n += cpu_can_run_guests(i);
     return n;
 }
 

@@ -10,6 +10,7 @@
 #include "vmm/string.h"
 #include "vmm/vuart.h"
 #include "arch/x86/paging.h"
+#include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/vmx_caps.h"
 
@@ -45,18 +46,12 @@ static enum guest_image_kind image_kind(uint32_t entry)
     }
 }
 
-static bool cpu_usable(int32_t cpu)
-{
-    return cpu >= 0 && cpu < MAX_CPUS && percpu_blocks[cpu] && percpu_blocks[cpu]->online &&
-           percpu_blocks[cpu]->vmx_state == VMX_STATE_ENABLED;
-}
-
 /* Unpinned VMs go to the usable CPU with the shortest queue. */
 static int32_t pick_cpu(void)
 {
     int32_t best = -1;
     for (int32_t c = 0; c < MAX_CPUS; c++)
-        if (cpu_usable(c) && (best < 0 || sched_queue_length(c) < sched_queue_length(best)))
+        if (cpu_can_run_guests(c) && (best < 0 || sched_queue_length(c) < sched_queue_length(best)))
             best = c;
     return best;
 }
@@ -77,7 +72,7 @@ static void release_vm(struct vm *vm)
 static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
 {
     int32_t cpu = c->cpu;
-    if (cpu != CONFIG_CPU_ANY && !cpu_usable(cpu)) {
+    if (cpu != CONFIG_CPU_ANY && !cpu_can_run_guests(cpu)) {
         kprintf("VM %s: not started: CPU %d is not online with VMX\n", c->name, cpu);
         return NULL;
     }

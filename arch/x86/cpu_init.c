@@ -111,6 +111,12 @@ void cpu_init_this(struct percpu *p)
     percpu_install(p, p->cpu_id, p->apic_id);
 }
 
+bool cpu_can_run_guests(int32_t cpu)
+{
+    return cpu >= 0 && cpu < MAX_CPUS && percpu_blocks[cpu] && percpu_blocks[cpu]->online &&
+           percpu_blocks[cpu]->vmx_state == VMX_STATE_ENABLED;
+}
+
 void cpu_fault_test_point(struct percpu *p)
 {
     if ((int32_t)p->cpu_id != cpu_fault_test)

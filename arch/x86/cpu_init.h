@@ -13,6 +13,9 @@ void cpu_init_this(struct percpu *p);
  * with RSP = p->stack_top. Reports in, checks VT-x, then parks. */
 NORETURN void ap_main(struct percpu *p);
 
+/* True when CPU `cpu` is online and may enter VMX operation. */
+bool cpu_can_run_guests(int32_t cpu);
+
 /* The CPU that deliberately faults once online (keel.cfg fault_test_cpu), or -1. */
 extern int32_t cpu_fault_test;
 /* Executes UD2 if the calling CPU is cpu_fault_test. */
