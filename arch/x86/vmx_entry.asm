@@ -70,13 +70,7 @@ vmx_enter:
     mov eax, 2                      ; VMfailValid (ZF)
 .out:
     pop rdi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
-    ret
+    jmp vmx_restore_host            ; the exit path's epilogue; the jump is paid only here
 
 ; HOST_RIP: the CPU arrives here on every VM exit with RSP = the frame above.
 align 16
@@ -100,11 +94,12 @@ vmx_exit_stub:
     pop rax
     mov [rdi + R_RDI], rax
     pop rdi
+    xor eax, eax
+vmx_restore_host:
     pop r15
     pop r14
     pop r13
     pop r12
     pop rbx
     pop rbp
-    xor eax, eax
     ret
