@@ -39,24 +39,32 @@ const char *mem_type_name(uint32_t type)
 }
 
 /* Configuration: the file first, the command line on top. A broken file is reported
- * and ignored as a whole, so Keel never runs half of what the user wrote. */
-static bool load_config(const struct bootinfo *bi)
+ * and ignored as a whole, so Keel never runs half of what the user wrote. The errors
+ * are kept until the console exists: which console to open is itself configuration. */
+static struct config_error file_error, cmdline_error;
+static bool file_bad, cmdline_bad;
+
+static void load_config(const struct bootinfo *bi)
 {
-    struct config_error err;
-    bool ok = true;
     config_defaults(&config);
-    if (bi->config && bi->config_len) {
-        if (config_parse(hpa_to_hva(bi->config), bi->config_len, &config, &err)) {
-            kprintf("CONFIG: %s\n", err.msg);
-            kprintf("CONFIG: keel.cfg rejected; fix it and boot again\n");
-            ok = false;
-        }
+    if (bi->config && bi->config_len)
+        file_bad = config_parse(hpa_to_hva(bi->config), bi->config_len, &config, &file_error) != 0;
+    if (bi->cmdline[0])
+        cmdline_bad = config_parse_cmdline(bi->cmdline, &config, &cmdline_error) != 0;
+}
+
+/* The messages name the file and line already ("keel.cfg:3: ..."); say what was
+ * dropped and what the user has to do. */
+static void report_config_errors(void)
+{
+    if (file_bad) {
+        kprintf("CONFIG: %s\n", file_error.msg);
+        kprintf("CONFIG: keel.cfg rejected as a whole: no VM will start; fix it and boot again\n");
     }
-    if (bi->cmdline[0] && config_parse_cmdline(bi->cmdline, &config, &err)) {
-        kprintf("CONFIG: command line: %s\n", err.msg);
-        ok = false;
+    if (cmdline_bad) {
+        kprintf("CONFIG: %s\n", cmdline_error.msg);
+        kprintf("CONFIG: the command line rejected as a whole: no VM will start; fix it and boot again\n");
     }
-    return ok;
 }
 
 static void report_memory_map(const struct bootinfo *bi)
@@ -145,7 +153,7 @@ int keel_entry64(struct bootinfo *bi)
     idt_init();
     idt_load();
 
-    bool config_ok = load_config(bi);
+    load_config(bi);
     console_init(config.console);
     bool check_only = bi->flags & BOOT_PLATFORM_CHECK;
     kprintf("Keel %s: started by %s via %s%s\n", KEEL_VERSION, bi->loader_name,
@@ -154,6 +162,7 @@ int keel_entry64(struct bootinfo *bi)
     if (bi->magic != BOOTINFO_MAGIC || bi->version != BOOTINFO_VERSION)
         panic("boot information has magic 0x%lx version %u; loader and core do not match", bi->magic,
               bi->version);
+    report_config_errors();
 
     report_memory_map(bi);
     init_allocator(bi);
@@ -191,9 +200,11 @@ int keel_entry64(struct bootinfo *bi)
         console_flush();
         return -1;
     }
-    if (!config_ok)
-        kprintf("Keel: not starting guests: the configuration has errors\n");
-    else if (config.vm_count && !vmx_cpus)
+    if (file_bad || cmdline_bad) {
+        /* Repeated here: the first report has scrolled away behind the boot log. */
+        kprintf("Keel: not starting guests: the configuration has errors:\n");
+        report_config_errors();
+    } else if (config.vm_count && !vmx_cpus)
         kprintf("Keel: VT-x not available on any CPU; guests cannot run\n");
     else if (config.vm_count)
         run_vms(bi);

@@ -55,6 +55,17 @@ make_iso() {
     "$ROOT/tools/mkiso.sh" "$out" "$BUILD/keel.elf" "$cfg" "" "$@" || fail "could not build $out"
 }
 
+# make_iso_cmdline OUT.iso CONFIG CMDLINE [guest images...]: the same with a Keel
+# command line.
+make_iso_cmdline() {
+    local out=$1 cfg=$2 cmdline=$3
+    shift 3
+    "$ROOT/tools/mkiso.sh" "$out" "$BUILD/keel.elf" "$cfg" "$cmdline" "$@" || fail "could not build $out"
+}
+
+# com1_log LOG: COM1's output of the last bochs_boot, without carriage returns, to LOG.
+com1_log() { tr -d '\r' < "$WORK/com1.txt" > "$1" 2>/dev/null || : > "$1"; }
+
 # line_of LOG REGEX: number of the first matching line (0 if none).
 line_of() { grep -a -n -m1 -E "$2" "$1" | cut -d: -f1 | grep . || echo 0; }
 
