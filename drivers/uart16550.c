@@ -25,9 +25,9 @@ bool uart_init(uint16_t port, uint32_t baud)
     outb(port + UART_SCR, 0x5a);
     if (inb(port + UART_SCR) != 0x5a)
         return false;
-    if (!baud || baud > 115200)
-        baud = 115200;
-    uint16_t div = (uint16_t)(115200 / baud);
+    uint32_t div = uart_divisor(baud);
+    if (!div)
+        div = 1;
     outb(port + UART_IER, 0);
     outb(port + UART_LCR, LCR_DLAB);
     outb(port + UART_DLL, div & 0xff);
@@ -36,6 +36,15 @@ bool uart_init(uint16_t port, uint32_t baud)
     outb(port + UART_FCR, 0x07); /* enable and clear FIFOs */
     outb(port + UART_MCR, 0x03); /* DTR, RTS: some USB-serial adapters want them */
     return true;
+}
+
+uint32_t uart_read_divisor(uint16_t port)
+{
+    uint8_t lcr = inb(port + UART_LCR);
+    outb(port + UART_LCR, lcr | LCR_DLAB);
+    uint32_t div = inb(port + UART_DLL) | (uint32_t)inb(port + UART_DLM) << 8;
+    outb(port + UART_LCR, lcr);
+    return div;
 }
 
 void uart_putc(uint16_t port, char c)

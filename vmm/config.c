@@ -5,6 +5,7 @@
  * relocations for them. */
 #include "vmm/config.h"
 #include "vmm/console.h" /* only for the sink bit values checked below */
+#include "drivers/uart16550.h" /* only for uart_divisor, a header-only rule */
 #include "vmm/string.h"
 
 STATIC_ASSERT(CONFIG_CONSOLE_COM1 == CONSOLE_SINK_COM1, "config and console disagree on COM1");
@@ -364,10 +365,11 @@ static int set_key(struct parser *p, const char *key, char *v)
     case K_CONSOLE:
         return console_value(p, v, &c->console);
     case K_COM1_BAUD:
-        if (number_value(p, K_COM1_BAUD, v, false, 1, 115200, "1..115200", &n) < 0)
+        /* 1 baud would need divisor 115200, beyond the 16-bit latch. */
+        if (number_value(p, K_COM1_BAUD, v, false, 2, UART_BASE_BAUD, "2..115200", &n) < 0)
             return -1;
         /* The UART divisor is 115200 / baud: other rates would silently be wrong. */
-        if (115200 % n)
+        if (!uart_divisor((uint32_t)n))
             return fail(p, "com1_baud ", v, " does not divide 115200 (use 115200, 57600, 38400, 19200, 9600, ...)");
         c->com1_baud = (uint32_t)n;
         return 0;

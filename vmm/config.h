@@ -7,7 +7,7 @@
  *
  *     # A comment. '#' starts a comment anywhere, also after a value.
  *     console = com1, e9      # output sinks, a comma list of: com1, e9
- *     com1_baud = 115200      # must divide 115200: 115200, 57600, 38400, 9600, ...
+ *     com1_baud = 115200      # 2..115200 and a divisor of 115200: 57600, 38400, 9600, ...
  *     on_idle = poweroff      # when nothing is left to run: poweroff | halt | reboot
  *     platform_check = yes    # yes | no. UEFI: when VT-x is unusable, still probe and
  *                             # report the platform before returning to firmware

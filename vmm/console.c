@@ -13,21 +13,23 @@ static spinlock_t console_lock = SPINLOCK_INIT;
 static volatile uint32_t console_owner = NO_OWNER;
 static uint32_t sinks;
 static bool com1_present;
+static uint32_t com1_baud = UART_BASE_BAUD;
 
 /* Before GS points at a per-CPU block (early boot) everything is CPU 0. */
 static uint32_t early_line_len;
 static char early_line[CONSOLE_LINE_MAX];
 
-void console_init(uint32_t want)
+void console_init(uint32_t want, uint32_t baud)
 {
     sinks = 0;
+    com1_baud = baud;
     console_enable(want);
 }
 
 void console_enable(uint32_t want)
 {
     if ((want & CONSOLE_SINK_COM1) && !com1_present)
-        com1_present = uart_init(COM1_PORT, 115200);
+        com1_present = uart_init(COM1_PORT, com1_baud);
     if (!com1_present)
         want &= ~(uint32_t)CONSOLE_SINK_COM1;
     sinks |= want;

@@ -17,7 +17,8 @@ enum console_sink {
     CONSOLE_SINK_E9 = BIT(1),
 };
 
-void console_init(uint32_t sinks);
+/* Opens the sinks; COM1 runs at `com1_baud` (keel.cfg com1_baud). */
+void console_init(uint32_t sinks, uint32_t com1_baud);
 void console_enable(uint32_t sinks);
 uint32_t console_sinks(void);
 

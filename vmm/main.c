@@ -15,6 +15,7 @@
 #include "drivers/pci.h"
 #include "drivers/power.h"
 #include "drivers/timer.h"
+#include "drivers/uart16550.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/page_alloc.h"
@@ -65,6 +66,19 @@ static void report_config_errors(void)
         kprintf("CONFIG: %s\n", cmdline_error.msg);
         kprintf("CONFIG: the command line rejected as a whole: no VM will start; fix it and boot again\n");
     }
+}
+
+/* The rate is read back from the UART, so a wrong setting shows on the other sinks or
+ * as garbage, and a test can see what the hardware was given. */
+static void report_console(void)
+{
+    if (!(config.console & CONSOLE_SINK_COM1))
+        return;
+    if (console_sinks() & CONSOLE_SINK_COM1)
+        kprintf("CONSOLE: COM1 at port 0x%x, %u baud (divisor latch %u)\n", COM1_PORT, config.com1_baud,
+                uart_read_divisor(COM1_PORT));
+    else
+        kprintf("CONSOLE: no UART answers at COM1 (port 0x%x); COM1 output is off\n", COM1_PORT);
 }
 
 static void report_memory_map(const struct bootinfo *bi)
@@ -154,7 +168,7 @@ int keel_entry64(struct bootinfo *bi)
     idt_load();
 
     load_config(bi);
-    console_init(config.console);
+    console_init(config.console, config.com1_baud);
     bool check_only = bi->flags & BOOT_PLATFORM_CHECK;
     kprintf("Keel %s: started by %s via %s%s\n", KEEL_VERSION, bi->loader_name,
             bi->source == BOOT_SOURCE_UEFI ? "UEFI" : "Multiboot2",
@@ -162,6 +176,7 @@ int keel_entry64(struct bootinfo *bi)
     if (bi->magic != BOOTINFO_MAGIC || bi->version != BOOTINFO_VERSION)
         panic("boot information has magic 0x%lx version %u; loader and core do not match", bi->magic,
               bi->version);
+    report_console();
     report_config_errors();
 
     report_memory_map(bi);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "vmm/config.h"
+#include "drivers/uart16550.h"
 
 /* Parses exactly `len` bytes from a heap block of that size, so ASan catches any read
  * past the end (the loader hands over text without a terminator). */
@@ -195,6 +196,12 @@ static void test_limits_accepted(void **state)
     assert_int_equal(config_parse_cmdline("fault_test_cpu=3", &c, &e), 0);
     assert_int_equal(c.fault_test_cpu, 3);
 
+    /* The slowest and fastest rates a 16-bit divisor latch gives exactly. */
+    assert_int_equal(parse("com1_baud = 2\n", &c, &e), 0);
+    assert_int_equal(c.com1_baud, 2);
+    assert_int_equal(parse("com1_baud = 115200\n", &c, &e), 0);
+    assert_int_equal(c.com1_baud, 115200);
+
     /* Sixteen VMs is the maximum, and allowed. */
     char many[4096];
     size_t n = 0;
@@ -306,8 +313,10 @@ static void test_number_errors(void **state)
         {"slice_ms = 10ms", "bad number '10ms' for slice_ms (digits only)"},
         {"ap_timeout_ms = 10001", "ap_timeout_ms '10001' is out of range (1..10000)"},
         {"ap_timeout_ms = 2e3", "bad number '2e3' for ap_timeout_ms (digits only)"},
-        {"com1_baud = 0", "com1_baud '0' is out of range (1..115200)"},
-        {"com1_baud = 230400", "com1_baud '230400' is out of range (1..115200)"},
+        {"com1_baud = 0", "com1_baud '0' is out of range (2..115200)"},
+        /* Divides 115200, but its divisor 115200 does not fit the 16-bit latch. */
+        {"com1_baud = 1", "com1_baud '1' is out of range (2..115200)"},
+        {"com1_baud = 230400", "com1_baud '230400' is out of range (2..115200)"},
         {"com1_baud = 12345", "com1_baud '12345' does not divide 115200 (use 115200, 57600, 38400, 19200, 9600, ...)"},
     };
     for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
@@ -315,6 +324,23 @@ static void test_number_errors(void **state)
         snprintf(text, sizeof(text), "# x\n%s\n", globals[i].line);
         snprintf(msg, sizeof(msg), "keel.cfg:2: %s", globals[i].msg);
         EXPECT_ERROR(text, 2, msg);
+    }
+}
+
+/* The rule config.c checks com1_baud with and uart_init programs the latch from. */
+static void test_uart_divisor(void **state)
+{
+    (void)state;
+    static const struct { uint32_t baud, divisor; } cases[] = {
+        {115200, 1}, {57600, 2}, {38400, 3}, {19200, 6}, {9600, 12}, {2400, 48}, {300, 384},
+        {50, 2304}, {3, 38400}, {2, 57600},
+        /* No exact 16-bit divisor: 0. */
+        {1, 0}, {0, 0}, {230400, 0}, {12345, 0}, {7, 0}, {UINT32_MAX, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (uart_divisor(cases[i].baud) != cases[i].divisor)
+            fail_msg("uart_divisor(%u) = %u, expected %u", cases[i].baud, uart_divisor(cases[i].baud),
+                     cases[i].divisor);
     }
 }
 
@@ -498,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_number_errors),
+        cmocka_unit_test(test_uart_divisor),
         cmocka_unit_test(test_enum_errors),
         cmocka_unit_test(test_length_errors),
         cmocka_unit_test(test_garbage_bytes),
