@@ -15,7 +15,7 @@
 #include "vmm/types.h"
 
 #define BOOTINFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define BOOTINFO_VERSION 1
+#define BOOTINFO_VERSION 2
 
 #define BOOTINFO_MAX_MEM 512
 #define BOOTINFO_MAX_MODULES 16
@@ -29,6 +29,8 @@ enum boot_source {
 
 /* Flags */
 #define BOOT_PLATFORM_CHECK BIT(0) /* firmware still alive: probe, report, return */
+#define BOOT_HANDOVER_TEST BIT(1)  /* boot services ended without VT-x (handover_test):
+                                      boot, report, power off */
 
 enum mem_type {
     MEM_USABLE = 1,
@@ -85,6 +87,11 @@ struct bootinfo {
     struct boot_framebuffer fb;
 
     char loader_name[48];
+
+    /* UEFI hand-over: ExitBootServices calls the loader made, and how many of them the
+     * firmware rejected for a stale map key. 0 on other paths. */
+    uint32_t exit_bs_attempts;
+    uint32_t exit_bs_stale_keys;
 };
 
 /* The core's 64-bit entry point; returns only in BOOT_PLATFORM_CHECK mode. */

@@ -22,6 +22,8 @@ enum key {
     K_AP_TIMEOUT_MS,
     K_SLICE_MS,
     K_FAULT_TEST_CPU,
+    K_HANDOVER_TEST,
+    K_STALE_MAP_KEYS,
     K_MEMORY,
     K_IMAGE,
     K_ENTRY,
@@ -41,6 +43,8 @@ static const struct {
     [K_AP_TIMEOUT_MS] = {"ap_timeout_ms", false},
     [K_SLICE_MS] = {"slice_ms", false},
     [K_FAULT_TEST_CPU] = {"fault_test_cpu", false},
+    [K_HANDOVER_TEST] = {"handover_test", false},
+    [K_STALE_MAP_KEYS] = {"stale_map_keys", false},
     [K_MEMORY] = {"memory", true},
     [K_IMAGE] = {"image", true},
     [K_ENTRY] = {"entry", true},
@@ -394,6 +398,16 @@ static int set_key(struct parser *p, const char *key, char *v)
         if (number_value(p, K_FAULT_TEST_CPU, v, false, 0, CONFIG_CPU_MAX, "0..63", &n) < 0)
             return -1;
         c->fault_test_cpu = (int32_t)n;
+        return 0;
+    case K_HANDOVER_TEST:
+        if (enum_value(p, K_HANDOVER_TEST, v, yes_no_names, ARRAY_SIZE(yes_no_names), &e) < 0)
+            return -1;
+        c->handover_test = e != 0;
+        return 0;
+    case K_STALE_MAP_KEYS:
+        if (number_value(p, K_STALE_MAP_KEYS, v, false, 0, CONFIG_STALE_MAP_KEYS_MAX, "0..4", &n) < 0)
+            return -1;
+        c->stale_map_keys = (uint32_t)n;
         return 0;
     case K_MEMORY:
         if (number_value(p, K_MEMORY, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_MAX, "1M..64G",

@@ -15,6 +15,16 @@
  *     slice_ms = 10           # vCPU time slice, 1..1000
  *     fault_test_cpu = 1      # that CPU executes UD2 once online, to show (and test)
  *                             # Keel's exception report; unset: no CPU does
+ *     handover_test = no      # yes | no. UEFI: when VT-x is unusable, exit boot services
+ *                             # anyway, hand over, run the core to the end of its boot
+ *                             # (ACPI, APs, timers, PCI, the boot summary) and power off
+ *                             # through ACPI instead of returning to the firmware. For
+ *                             # testing the hand-over on machines (emulators) without
+ *                             # VT-x; takes precedence over platform_check
+ *     stale_map_keys = 0      # 0..4. UEFI test knob: the loader changes the memory map
+ *                             # after fetching it for the first N ExitBootServices calls,
+ *                             # so the firmware rejects the stale map key and the
+ *                             # loader's retry path runs
  *
  *     [vm hello]              # a VM; name: letters, digits, '-', '_', 1..31 of them
  *     memory = 16M            # bytes, or a K/M/G suffix; 1M..64G, whole 4K pages
@@ -45,6 +55,7 @@
 #define CONFIG_MEMORY_MAX (64ull << 30)
 #define CONFIG_CPU_MAX 63       /* highest CPU index a VM can be pinned to (MAX_CPUS-1) */
 #define CONFIG_CPU_ANY (-1)
+#define CONFIG_STALE_MAP_KEYS_MAX 4 /* below the loader's ExitBootServices attempts */
 
 /* Console sink bits, equal to enum console_sink in vmm/console.h. */
 #define CONFIG_CONSOLE_COM1 BIT(0)
@@ -79,6 +90,8 @@ struct keel_config {
     uint32_t ap_timeout_ms;
     uint32_t slice_ms;
     int32_t fault_test_cpu;  /* CONFIG_CPU_ANY: none */
+    bool handover_test;
+    uint32_t stale_map_keys;
     uint32_t vm_count;
     struct vm_config vms[MAX_VMS];
 };
@@ -89,7 +102,7 @@ struct config_error {
 };
 
 /* console com1, 115200 baud, on_idle halt, platform_check yes, ap_timeout_ms 200,
- * slice_ms 10, no VMs. */
+ * slice_ms 10, handover_test no, stale_map_keys 0, no VMs. */
 void config_defaults(struct keel_config *c);
 
 /* Builds *c from the defaults and `len` bytes of keel.cfg (no terminator needed; text

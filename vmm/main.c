@@ -170,12 +170,18 @@ int keel_entry64(struct bootinfo *bi)
     load_config(bi);
     console_init(config.console, config.com1_baud);
     bool check_only = bi->flags & BOOT_PLATFORM_CHECK;
+    bool handover_test = bi->flags & BOOT_HANDOVER_TEST;
     kprintf("Keel %s: started by %s via %s%s\n", KEEL_VERSION, bi->loader_name,
             bi->source == BOOT_SOURCE_UEFI ? "UEFI" : "Multiboot2",
-            check_only ? " in platform-check mode (firmware stays in control)" : "");
+            check_only      ? " in platform-check mode (firmware stays in control)"
+            : handover_test ? " in hand-over test mode (no VT-x; power-off after boot)"
+                            : "");
     if (bi->magic != BOOTINFO_MAGIC || bi->version != BOOTINFO_VERSION)
         panic("boot information has magic 0x%lx version %u; loader and core do not match", bi->magic,
               bi->version);
+    if (bi->exit_bs_attempts)
+        kprintf("UEFI: ExitBootServices succeeded on call %u (%u retries after a stale map key)\n",
+                bi->exit_bs_attempts, bi->exit_bs_stale_keys);
     report_console();
     report_config_errors();
 
@@ -214,6 +220,12 @@ int keel_entry64(struct bootinfo *bi)
         timer_restore_firmware_state();
         console_flush();
         return -1;
+    }
+    if (handover_test) {
+        /* The loader checked the config already; on_idle does not apply, the test is
+         * that ACPI ends the machine. */
+        kprintf("Keel: hand-over test complete; powering off through ACPI\n");
+        power_off();
     }
     if (file_bad || cmdline_bad) {
         /* Repeated here: the first report has scrolled away behind the boot log. */

@@ -5,13 +5,16 @@
  * With VT-x usable it ends boot services and hands the machine over for good.
  * Without, it runs the core in platform-check mode: boot services stay alive, the
  * core gets a private memory pool, reports what it finds and returns, and the loader
- * returns an error to the firmware, which then carries on (next boot option, shell). */
+ * returns an error to the firmware, which then carries on (next boot option, shell).
+ * With handover_test = yes it hands over without VT-x too, and the core powers the
+ * machine off after its boot: the hand-over path can then be tested in emulators. */
 #include <efi.h>
 
 #include "boot/bootinfo.h"
 #include "boot/uefi/efi_console.h"
 #include "boot/uefi/efi_files.h"
 #include "boot/uefi/elf_load.h"
+#include "boot/uefi/exit_retry.h"
 #include "boot/uefi/handover_paging.h"
 #include "boot/uefi/memmap.h"
 #include "boot/uefi/vmx_check.h"
@@ -33,6 +36,8 @@ int keel_handoff_call(uint64_t entry, struct bootinfo *bi, hpa_t cr3, hpa_t stac
 /* Room for the descriptors that allocations made between sizing the map buffer and
  * the final GetMemoryMap can add. */
 #define MMAP_SLACK_DESCS 64
+STATIC_ASSERT(CONFIG_STALE_MAP_KEYS_MAX < EXIT_BOOT_SERVICES_TRIES,
+              "stale_map_keys must leave an attempt with a fresh key");
 
 static EFI_HANDLE image_handle;
 static EFI_SYSTEM_TABLE *sys;
@@ -360,7 +365,44 @@ static struct bootinfo *new_bootinfo(void)
     return bi;
 }
 
-/* Boot services end here; nothing below may allocate or print. */
+/* The firmware side of exit_boot_services_retry. */
+struct exit_ctx {
+    struct bootinfo *bi;
+    struct mmap_buf *m;
+};
+
+static uint64_t exit_get_map(void *ctx, uint64_t *key)
+{
+    struct exit_ctx *c = ctx;
+    EFI_STATUS st = get_memory_map(c->m);
+    *key = c->m->key;
+    return st;
+}
+
+static bool exit_convert(void *ctx)
+{
+    struct exit_ctx *c = ctx;
+    struct memmap_result res;
+    return convert_memory_map(c->bi, c->m, MEMMAP_HANDOVER, 0, 0, &res);
+}
+
+/* stale_map_keys: one page allocated and freed changes the map key (EDK2 counts every
+ * change of the map), the way a firmware event handler allocating at the wrong moment
+ * does on real machines. */
+static void exit_make_stale(void *ctx)
+{
+    (void)ctx;
+    efi_free_pages(efi_alloc_pages(PAGE_SIZE, PAGE_SIZE, UINT64_MAX, true), PAGE_SIZE);
+}
+
+static uint64_t exit_call(void *ctx, uint64_t key)
+{
+    (void)ctx;
+    return uefi_call_wrapper(bs->ExitBootServices, 2, image_handle, (UINTN)key);
+}
+
+/* Boot services end here; nothing below may allocate or print. Returns only when
+ * ExitBootServices kept failing. */
 static EFI_STATUS hand_over(struct bootinfo *bi, struct handover *h, struct mmap_buf *m)
 {
     /* A trial run, to report problems while the console still works. */
@@ -369,20 +411,29 @@ static EFI_STATUS hand_over(struct bootinfo *bi, struct handover *h, struct mmap
         convert_memory_map(bi, m, MEMMAP_HANDOVER, 0, 0, &trial))
         report_memory_map(&trial);
 
+    if (config.stale_map_keys)
+        efi_printf("Keel loader: stale_map_keys = %u: the first %u ExitBootServices calls get "
+                   "a stale map key\n", config.stale_map_keys, config.stale_map_keys);
     efi_printf("Keel loader: exiting boot services; entering the core\n");
-    for (int attempt = 0; attempt < EXIT_BOOT_SERVICES_TRIES; attempt++) {
-        struct memmap_result res;
-        EFI_STATUS st = get_memory_map(m);
-        if (st != EFI_SUCCESS || !convert_memory_map(bi, m, MEMMAP_HANDOVER, 0, 0, &res))
-            return st != EFI_SUCCESS ? st : EFI_LOAD_ERROR;
-        st = uefi_call_wrapper(bs->ExitBootServices, 2, image_handle, m->key);
-        if (st == EFI_SUCCESS)
-            keel_handoff_exit(h->img.entry64, bi, h->cr3, h->stack_top);
-        if (st != EFI_INVALID_PARAMETER)
-            return st;
-        /* The map changed under us (an event fired): fetch it again. */
+
+    struct exit_ctx ctx = { .bi = bi, .m = m };
+    const struct exit_bs_ops ops = {
+        .ctx = &ctx,
+        .get_map = exit_get_map,
+        .convert = exit_convert,
+        .make_stale = exit_make_stale,
+        .exit_boot_services = exit_call,
+    };
+    struct exit_bs_result res;
+    if (exit_boot_services_retry(&ops, EXIT_BOOT_SERVICES_TRIES, config.stale_map_keys, &res)) {
+        /* The core reports these: the loader can no longer print. */
+        bi->exit_bs_attempts = res.attempts;
+        bi->exit_bs_stale_keys = res.stale_keys;
+        keel_handoff_exit(h->img.entry64, bi, h->cr3, h->stack_top);
     }
-    return EFI_INVALID_PARAMETER;
+    efi_printf("Keel: %s failed after %u ExitBootServices calls (%u with a stale map key)\n",
+               res.failed, res.attempts, res.stale_keys);
+    return res.status;
 }
 
 static EFI_STATUS platform_check(struct bootinfo *bi, struct handover *h, struct mmap_buf *m)
@@ -452,7 +503,11 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
         efi_printf("Keel: the firmware lists no ACPI tables\n");
 
     bool vtx = check_vtx();
-    if (!vtx && !config.platform_check) {
+    if (!vtx && config.handover_test) {
+        efi_printf("Keel loader: handover_test = yes: exiting boot services without VT-x; "
+                   "the core will power off at the end of its boot\n");
+        bi->flags |= BOOT_HANDOVER_TEST;
+    } else if (!vtx && !config.platform_check) {
         efi_printf("Keel: platform_check = no; returning to the firmware.\n");
         if (root)
             uefi_call_wrapper(root->Close, 1, root);
@@ -484,7 +539,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
     if (!alloc_memory_map(&m) || !build_page_tables(bi, &h, &m))
         return EFI_LOAD_ERROR;
 
-    if (!vtx)
+    if (!vtx && !config.handover_test)
         return platform_check(bi, &h, &m);
 
     EFI_STATUS rc = hand_over(bi, &h, &m);

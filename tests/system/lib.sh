@@ -81,3 +81,83 @@ uefi_boot() {
     [ $rc -ne 0 ] && [ $rc -ne 124 ] && fail "QEMU failed (status $rc): $(head -c 300 "$WORK/qemu.out")"
     sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$log.raw" > "$log" 2>/dev/null || : > "$log"
 }
+
+# uefi_poweroff_boot IMG CPUS MEM LOG [TIMEOUT]: boots a USB image under QEMU + OVMF
+# until QEMU ends by itself, and writes the cleaned serial output to LOG. Sets
+# QEMU_SHUTDOWN to QEMU's reason for the shutdown ("guest-shutdown" when the guest
+# powered the machine off through ACPI, "guest-reset", ... or "none") and QEMU_SECS to
+# the run's wall time.
+uefi_poweroff_boot() {
+    local img=$1 cpus=$2 mem=$3 log=$4 timeout_s=${5:-${KEEL_QEMU_TIMEOUT:-240}}
+    local trace=$log.trace t0 reason
+    t0=$(date +%s.%N)
+    "$ROOT/tools/run-qemu-uefi.sh" --image "$img" --smp "$cpus" --mem "$mem" --serial "$log.raw" \
+        --timeout "$timeout_s" -- -trace "qemu_system_shutdown_request,file=$trace" \
+        > "$log.qemu" 2>&1 < /dev/null
+    local rc=$?
+    QEMU_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+    [ $rc -eq 124 ] && fail "QEMU ($cpus CPUs, $mem) did not end within ${timeout_s}s (hang?)"
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] && fail "QEMU failed (status $rc): $(head -c 300 "$log.qemu")"
+    sed 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\r//g' "$log.raw" > "$log" 2>/dev/null || : > "$log"
+    # QEMU's ShutdownCause numbers (qapi/run-state.json, QEMU 6.0 and later).
+    reason=$(sed -n 's/.*qemu_system_shutdown_request reason=\([0-9]*\).*/\1/p' "$trace" 2>/dev/null | head -1)
+    case $reason in
+    6) QEMU_SHUTDOWN=guest-shutdown ;;
+    7) QEMU_SHUTDOWN=guest-reset ;;
+    8) QEMU_SHUTDOWN=guest-panic ;;
+    '') QEMU_SHUTDOWN=none ;;
+    *) QEMU_SHUTDOWN=host-$reason ;;
+    esac
+}
+
+# handover_case CPUS MEM STALE [TIMEOUT]: one boot in the hand-over test mode
+# (handover_test = yes, stale_map_keys = STALE) and its checks: ExitBootServices
+# succeeded after exactly STALE stale keys, the core finished its boot with CPUS CPUs
+# and plausible free memory, and the machine ended by ACPI power-off.
+handover_case() {
+    local cpus=$1 mem=$2 stale=$3 timeout_s=${4:-${KEEL_QEMU_TIMEOUT:-240}}
+    local tag="${cpus}cpu-$mem" dir="$WORK/$1cpu-$2"
+    local before=$FAILED
+    mkdir -p "$dir"
+    printf 'console = com1\non_idle = halt\nhandover_test = yes\nstale_map_keys = %s\n' "$stale" > "$dir/keel.cfg"
+    if ! "$ROOT/tools/mkusb.sh" "$dir/usb.img" "$BUILD/keel.efi" "$dir/keel.cfg" > "$dir/mkusb.out" 2>&1; then
+        fail "[$tag] mkusb.sh failed: $(cat "$dir/mkusb.out")"
+        return
+    fi
+    FAILED=0
+    local log=$dir/serial.log
+    uefi_poweroff_boot "$dir/usb.img" "$cpus" "$mem" "$log" "$timeout_s"
+    echo "  [$tag] QEMU ran ${QEMU_SECS}s, ended by: $QEMU_SHUTDOWN"
+    expect "$log" 'Keel: VT-x not available' "[$tag] the loader found no VT-x"
+    expect "$log" 'Keel loader: handover_test = yes: exiting boot services' "[$tag] the loader hands over anyway"
+    expect "$log" "UEFI: ExitBootServices succeeded on call $((stale + 1)) \\($stale retries after a stale map key\\)" \
+        "[$tag] ExitBootServices succeeded after $stale stale map keys"
+    expect "$log" 'started by the Keel UEFI loader via UEFI in hand-over test mode' "[$tag] the core runs after the firmware"
+    expect "$log" 'ACPI: MADT' "[$tag] ACPI tables parsed"
+    expect "$log" 'TIMER: TSC [0-9]+ MHz' "[$tag] timers calibrated"
+    expect "$log" "SMP: $cpus of $cpus CPUs online" "[$tag] all $cpus CPUs online"
+    expect "$log" 'PCI: [0-9]+ devices' "[$tag] PCI enumerated"
+    expect "$log" "Keel: boot complete: $cpus CPUs online, 0 with VMX" "[$tag] boot complete with $cpus CPUs"
+    local mib free
+    mib=$(numfmt --from=iec "$mem"); mib=$((mib >> 20))
+    free=$(sed -n 's/.*Keel: boot complete: .* \([0-9]*\) MiB free.*/\1/p' "$log" | head -1)
+    # Firmware, ACPI tables and Keel's own pages take some; RAM over it does not exist.
+    if [ -n "$free" ] && [ "$free" -le "$mib" ] && [ "$free" -ge $((mib - 40 - mib / 16)) ]; then
+        echo "  ok: [$tag] $free MiB free of $mib MiB"
+    else
+        fail "[$tag] free memory '${free:-none}' MiB is not plausible for $mib MiB of RAM"
+    fi
+    expect "$log" 'Keel: hand-over test complete; powering off through ACPI' "[$tag] the core powers off"
+    expect "$log" 'POWER: trying ACPI S5' "[$tag] ACPI S5 tried"
+    reject "$log" 'ACPI S5 did not power off|shutdown port|power-off failed' "[$tag] ACPI S5 alone ended the machine"
+    reject "$log" 'Shell> |platform check' "[$tag] the firmware never regained control"
+    reject "$log" '[Pp][Aa][Nn][Ii][Cc]|EXCEPTION|!!!! ' "[$tag] no panic or exception"
+    if [ "$QEMU_SHUTDOWN" = guest-shutdown ]; then
+        echo "  ok: [$tag] QEMU ended because the guest powered off (ACPI)"
+    else
+        fail "[$tag] QEMU ended by '$QEMU_SHUTDOWN', not by a guest power-off"
+    fi
+    [ $FAILED -ne 0 ] && log_tail "$log"
+    [ $before -ne 0 ] && FAILED=1
+    return 0
+}

@@ -69,6 +69,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.ap_timeout_ms, 200);
     assert_int_equal(c.slice_ms, 10);
     assert_int_equal(c.fault_test_cpu, CONFIG_CPU_ANY);
+    assert_false(c.handover_test);
+    assert_int_equal(c.stale_map_keys, 0);
     assert_int_equal(c.vm_count, 0);
 
     /* An empty file (or none) gives the defaults. */
@@ -90,6 +92,8 @@ static const char good_cfg[] =
     "platform_check = no\r\n"
     "ap_timeout_ms = 500\r\n"
     "\tslice_ms=5\r\n"
+    "handover_test = yes\r\n"
+    "stale_map_keys = 4\r\n"
     "\r\n"
     "[vm hello]\r\n"
     "memory = 16M\r\n"
@@ -124,6 +128,8 @@ static void test_good_config(void **state)
     assert_false(c.platform_check);
     assert_int_equal(c.ap_timeout_ms, 500);
     assert_int_equal(c.slice_ms, 5);
+    assert_true(c.handover_test);
+    assert_int_equal(c.stale_map_keys, 4);
     assert_int_equal(c.vm_count, 3);
 
     assert_string_equal(c.vms[0].name, "hello");
@@ -195,6 +201,9 @@ static void test_limits_accepted(void **state)
     assert_int_equal(c.slice_ms, 7);
     assert_int_equal(config_parse_cmdline("fault_test_cpu=3", &c, &e), 0);
     assert_int_equal(c.fault_test_cpu, 3);
+    assert_int_equal(config_parse_cmdline("handover_test=no stale_map_keys=1", &c, &e), 0);
+    assert_false(c.handover_test);
+    assert_int_equal(c.stale_map_keys, 1);
 
     /* The slowest and fastest rates a 16-bit divisor latch gives exactly. */
     assert_int_equal(parse("com1_baud = 2\n", &c, &e), 0);
@@ -317,6 +326,8 @@ static void test_number_errors(void **state)
         /* Divides 115200, but its divisor 115200 does not fit the 16-bit latch. */
         {"com1_baud = 1", "com1_baud '1' is out of range (2..115200)"},
         {"com1_baud = 230400", "com1_baud '230400' is out of range (2..115200)"},
+        {"stale_map_keys = 5", "stale_map_keys '5' is out of range (0..4)"},
+        {"stale_map_keys = x", "bad number 'x' for stale_map_keys (digits only)"},
         {"com1_baud = 12345", "com1_baud '12345' does not divide 115200 (use 115200, 57600, 38400, 19200, 9600, ...)"},
     };
     for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
@@ -353,6 +364,8 @@ static void test_enum_errors(void **state)
                  "keel.cfg:1: bad value 'HALT' for on_idle (use poweroff, halt or reboot)");
     EXPECT_ERROR("platform_check = maybe\n", 1,
                  "keel.cfg:1: bad value 'maybe' for platform_check (use yes or no)");
+    EXPECT_ERROR("handover_test = 1\n", 1,
+                 "keel.cfg:1: bad value '1' for handover_test (use yes or no)");
     EXPECT_ERROR("[vm a]\nentry = bios\n", 2,
                  "keel.cfg:2: bad value 'bios' for entry (use multiboot, real or elf64)");
     EXPECT_ERROR("console = vga\n", 1, "keel.cfg:1: unknown console 'vga' (use com1, e9)");

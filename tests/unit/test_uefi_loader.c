@@ -1,6 +1,7 @@
 /* Host tests for the UEFI loader's firmware-independent parts: the memory map
- * conversion, the core ELF loader, the hand-over page tables and the VT-x decision.
- * SOURCES: boot/uefi/memmap.c boot/uefi/elf_load.c boot/uefi/handover_paging.c boot/uefi/vmx_check.c vmm/string.c
+ * conversion, the core ELF loader, the hand-over page tables, the VT-x decision and the
+ * ExitBootServices retry loop (against a fake firmware).
+ * SOURCES: boot/uefi/memmap.c boot/uefi/elf_load.c boot/uefi/handover_paging.c boot/uefi/vmx_check.c boot/uefi/exit_retry.c vmm/string.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "boot/bootinfo.h"
 #include "boot/uefi/elf_load.h"
+#include "boot/uefi/exit_retry.h"
 #include "boot/uefi/handover_paging.h"
 #include "boot/uefi/memmap.h"
 #include "boot/uefi/uefi_mem_types.h"
@@ -651,6 +653,185 @@ static void test_vmx_state(void **state)
                      VMX_DISABLED_BY_FIRMWARE);
 }
 
+/* ---- ExitBootServices retries ------------------------------------------------------ */
+
+/* A firmware with a memory map key that changes whenever the map does, as EDK2's does.
+ * Scripted trouble: map changes made by "event handlers" inside ExitBootServices
+ * before it checks the key (the usual reason for a stale key), and failures. */
+struct fake_fw {
+    uint64_t map_key;
+    bool exited;
+    unsigned get_map_calls, convert_calls, stale_calls, exit_calls;
+    unsigned changes_in_exit[8];  /* per ExitBootServices call */
+    int get_map_fails_at;         /* 1-based call that fails, 0: none */
+    uint64_t get_map_fail_status;
+    int convert_fails_at;
+    uint64_t exit_status_override; /* returned instead of checking the key, if set */
+    uint64_t converted_key;       /* the key of the map the last conversion saw */
+    uint64_t exit_keys[8];
+};
+
+static uint64_t fake_get_map(void *ctx, uint64_t *key)
+{
+    struct fake_fw *f = ctx;
+    assert_false(f->exited); /* no boot service after a successful exit */
+    f->get_map_calls++;
+    if ((int)f->get_map_calls == f->get_map_fails_at)
+        return f->get_map_fail_status;
+    *key = f->map_key;
+    return UEFI_STATUS_SUCCESS;
+}
+
+static bool fake_convert(void *ctx)
+{
+    struct fake_fw *f = ctx;
+    assert_false(f->exited);
+    f->convert_calls++;
+    f->converted_key = f->map_key;
+    return (int)f->convert_calls != f->convert_fails_at;
+}
+
+static void fake_make_stale(void *ctx)
+{
+    struct fake_fw *f = ctx;
+    assert_false(f->exited);
+    f->stale_calls++;
+    f->map_key++; /* one page allocated and freed: two changes */
+    f->map_key++;
+}
+
+static uint64_t fake_exit(void *ctx, uint64_t key)
+{
+    struct fake_fw *f = ctx;
+    assert_false(f->exited);
+    unsigned n = f->exit_calls++;
+    if (n < 8) {
+        f->exit_keys[n] = key;
+        f->map_key += f->changes_in_exit[n];
+    }
+    if (f->exit_status_override)
+        return f->exit_status_override;
+    if (key != f->map_key)
+        return UEFI_STATUS_INVALID_PARAMETER;
+    f->exited = true;
+    return UEFI_STATUS_SUCCESS;
+}
+
+static struct exit_bs_ops fake_ops(struct fake_fw *f)
+{
+    return (struct exit_bs_ops){ .ctx = f, .get_map = fake_get_map, .convert = fake_convert,
+                                 .make_stale = fake_make_stale, .exit_boot_services = fake_exit };
+}
+
+static void test_exit_bs_first_try(void **state)
+{
+    (void)state;
+    struct fake_fw f = { .map_key = 100 };
+    struct exit_bs_ops ops = fake_ops(&f);
+    struct exit_bs_result r;
+    assert_true(exit_boot_services_retry(&ops, 5, 0, &r));
+    assert_true(f.exited);
+    assert_int_equal(r.status, UEFI_STATUS_SUCCESS);
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(r.stale_keys, 0);
+    assert_null(r.failed);
+    assert_int_equal(f.get_map_calls, 1);
+    assert_int_equal(f.stale_calls, 0);
+}
+
+static void test_exit_bs_event_makes_key_stale(void **state)
+{
+    (void)state;
+    /* Handlers of the before-exit event allocate on the first two calls. */
+    struct fake_fw f = { .map_key = 7, .changes_in_exit = { 1, 3 } };
+    struct exit_bs_ops ops = fake_ops(&f);
+    struct exit_bs_result r;
+    assert_true(exit_boot_services_retry(&ops, 5, 0, &r));
+    assert_int_equal(r.attempts, 3);
+    assert_int_equal(r.stale_keys, 2);
+    /* Each call got the key of a map fetched after the previous failure, and the map
+     * the core gets is the one whose key was accepted. */
+    assert_int_equal(f.exit_keys[0], 7);
+    assert_int_equal(f.exit_keys[1], 8);
+    assert_int_equal(f.exit_keys[2], 11);
+    assert_int_equal(f.get_map_calls, 3);
+    assert_int_equal(f.convert_calls, 3);
+    assert_int_equal(f.converted_key, 11);
+}
+
+static void test_exit_bs_forced_stale_keys(void **state)
+{
+    (void)state;
+    struct fake_fw f = { .map_key = 1 };
+    struct exit_bs_ops ops = fake_ops(&f);
+    struct exit_bs_result r;
+    assert_true(exit_boot_services_retry(&ops, 5, 4, &r));
+    assert_int_equal(r.attempts, 5);
+    assert_int_equal(r.stale_keys, 4);
+    assert_int_equal(f.stale_calls, 4);
+
+    /* Without a way to make the key stale the knob does nothing. */
+    f = (struct fake_fw){ .map_key = 1 };
+    ops = fake_ops(&f);
+    ops.make_stale = NULL;
+    assert_true(exit_boot_services_retry(&ops, 5, 2, &r));
+    assert_int_equal(r.attempts, 1);
+}
+
+static void test_exit_bs_gives_up(void **state)
+{
+    (void)state;
+    /* The map changes on every call: the loop stops after max_attempts. */
+    struct fake_fw f = { .map_key = 1, .changes_in_exit = { 1, 1, 1, 1, 1, 1, 1, 1 } };
+    struct exit_bs_ops ops = fake_ops(&f);
+    struct exit_bs_result r;
+    assert_false(exit_boot_services_retry(&ops, 5, 0, &r));
+    assert_false(f.exited);
+    assert_int_equal(r.status, UEFI_STATUS_INVALID_PARAMETER);
+    assert_int_equal(r.attempts, 5);
+    assert_int_equal(r.stale_keys, 5);
+    assert_string_equal(r.failed, "ExitBootServices");
+
+    /* Asking for as many stale keys as there are attempts leaves none with a fresh key. */
+    f = (struct fake_fw){ .map_key = 1 };
+    ops = fake_ops(&f);
+    assert_false(exit_boot_services_retry(&ops, 3, 3, &r));
+    assert_int_equal(r.attempts, 3);
+}
+
+static void test_exit_bs_failures(void **state)
+{
+    (void)state;
+    struct exit_bs_result r;
+
+    /* The map outgrew its buffer while retrying: no allocation is allowed, stop. */
+    struct fake_fw f = { .map_key = 1, .changes_in_exit = { 1 }, .get_map_fails_at = 2,
+                         .get_map_fail_status = UEFI_STATUS_BUFFER_TOO_SMALL };
+    struct exit_bs_ops ops = fake_ops(&f);
+    assert_false(exit_boot_services_retry(&ops, 5, 0, &r));
+    assert_int_equal(r.status, UEFI_STATUS_BUFFER_TOO_SMALL);
+    assert_string_equal(r.failed, "GetMemoryMap");
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(f.exit_calls, 1);
+
+    /* A map the core cannot take is never handed over. */
+    f = (struct fake_fw){ .map_key = 1, .convert_fails_at = 1 };
+    ops = fake_ops(&f);
+    assert_false(exit_boot_services_retry(&ops, 5, 0, &r));
+    assert_int_equal(r.status, UEFI_STATUS_LOAD_ERROR);
+    assert_int_equal(f.exit_calls, 0);
+    assert_int_equal(r.attempts, 0);
+
+    /* Other errors are not a stale key: no retry. */
+    f = (struct fake_fw){ .map_key = 1, .exit_status_override = UEFI_STATUS_ERROR | 3 };
+    ops = fake_ops(&f);
+    assert_false(exit_boot_services_retry(&ops, 5, 0, &r));
+    assert_int_equal(r.status, UEFI_STATUS_ERROR | 3);
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(r.stale_keys, 0);
+    assert_int_equal(f.get_map_calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +851,11 @@ int main(void)
         cmocka_unit_test(test_paging_small_memory_maps_4g),
         cmocka_unit_test(test_paging_impossible_layouts),
         cmocka_unit_test(test_vmx_state),
+        cmocka_unit_test(test_exit_bs_first_try),
+        cmocka_unit_test(test_exit_bs_event_makes_key_stale),
+        cmocka_unit_test(test_exit_bs_forced_stale_keys),
+        cmocka_unit_test(test_exit_bs_gives_up),
+        cmocka_unit_test(test_exit_bs_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
