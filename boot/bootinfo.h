@@ -15,10 +15,12 @@
 #include "vmm/types.h"
 
 #define BOOTINFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define BOOTINFO_VERSION 2
+#define BOOTINFO_VERSION 3
 
 #define BOOTINFO_MAX_MEM 512
-#define BOOTINFO_MAX_MODULES 16
+/* Far more than MAX_VMS images plus keel.cfg, so a loader that passes extra files
+ * still leaves room for every VM's; past it loaders count what they left out. */
+#define BOOTINFO_MAX_MODULES 64
 #define BOOTINFO_MAX_CMDLINE 512
 #define BOOTINFO_MODULE_NAME 64
 
@@ -80,6 +82,7 @@ struct bootinfo {
 
     uint32_t mem_count;
     uint32_t module_count;
+    uint32_t modules_dropped; /* modules the loader had but found no room for */
     struct mem_region mem[BOOTINFO_MAX_MEM]; /* sorted by base; may overlap, as firmware maps do */
     struct boot_module modules[BOOTINFO_MAX_MODULES];
 

@@ -89,6 +89,16 @@ static void report_memory_map(const struct bootinfo *bi)
                 mem_type_name(bi->mem[i].type));
 }
 
+/* A loader that ran out of module slots says how many it left out: the VMs whose
+ * images were among them then report a missing image, and this names the cause. */
+static void report_modules(const struct bootinfo *bi)
+{
+    kprintf("BOOT: %u modules from %s\n", bi->module_count, bi->loader_name);
+    if (bi->modules_dropped)
+        kprintf("BOOT: %u more modules left out: Keel takes at most %u; VMs whose image was among "
+                "them will not start\n", bi->modules_dropped, BOOTINFO_MAX_MODULES);
+}
+
 static void init_allocator(const struct bootinfo *bi)
 {
     struct phys_range ex[MAX_EXCLUSIONS];
@@ -186,6 +196,7 @@ int keel_entry64(struct bootinfo *bi)
     report_config_errors();
 
     report_memory_map(bi);
+    report_modules(bi);
     init_allocator(bi);
     paging_init(bi);
     init_boot_cpu();

@@ -1,7 +1,12 @@
 /* Turns GRUB's Multiboot2 information tags into Keel's struct bootinfo. Everything is
- * copied out, so the information block may be overwritten once this returns. */
+ * copied out, so the information block may be overwritten once this returns. The tag
+ * parser is host-tested; the entry (which reads BIOS memory) is not built there. */
 #include "boot/bootinfo.h"
+#include "boot/multiboot2/mb2_info.h"
+#include "vmm/config.h"
 #include "vmm/string.h"
+
+STATIC_ASSERT(BOOTINFO_MAX_MODULES >= MAX_VMS + 1, "every VM's image and keel.cfg must fit");
 
 #define MB2_TAG_END 0
 #define MB2_TAG_CMDLINE 1
@@ -26,9 +31,6 @@ struct mb2_mmap_entry {
     uint32_t reserved;
 } PACKED;
 
-extern char __image_start[], __image_end[];
-
-static struct bootinfo mb2_bootinfo;
 /* GRUB hands over a copy of the RSDP inside the tag, not its address, and the tag
  * memory is reusable: keep the copy in the image. */
 static uint8_t rsdp_copy[64] ALIGNED(16);
@@ -62,6 +64,7 @@ static void add_region(struct bootinfo *bi, uint64_t base, uint64_t len, uint32_
     bi->mem[i] = (struct mem_region){.base = base, .length = len, .type = type};
 }
 
+#ifndef KEEL_HOST_TEST
 static bool rsdp_at(hpa_t pa)
 {
     const uint8_t *p = (const uint8_t *)(uintptr_t)pa;
@@ -91,6 +94,7 @@ static hpa_t find_rsdp_legacy(void)
             return a;
     return 0;
 }
+#endif
 
 static void copy_string(char *dst, size_t size, const struct mb2_tag *tag, size_t offset)
 {
@@ -103,7 +107,14 @@ static void copy_string(char *dst, size_t size, const struct mb2_tag *tag, size_
     dst[n] = 0;
 }
 
-static void parse_tags(struct bootinfo *bi, uintptr_t info)
+/* A module whose name is "keel.cfg" (or ends in "/keel.cfg") is Keel's configuration. */
+static bool is_config_name(const char *name)
+{
+    size_t len = strlen(name);
+    return !strcmp(name, "keel.cfg") || (len > 9 && !strcmp(name + len - 9, "/keel.cfg"));
+}
+
+void mb2_parse_tags(struct bootinfo *bi, uintptr_t info)
 {
     uint32_t total = *(volatile uint32_t *)info;
     uintptr_t end = info + total;
@@ -119,15 +130,23 @@ static void parse_tags(struct bootinfo *bi, uintptr_t info)
             copy_string(bi->loader_name, sizeof(bi->loader_name), tag, 8);
             break;
         case MB2_TAG_MODULE: {
-            if (tag->size < 16 || bi->module_count >= BOOTINFO_MAX_MODULES)
+            if (tag->size < 16)
                 break;
             const uint32_t *m = (const uint32_t *)(tag + 1);
             if (m[1] < m[0])
                 break;
-            struct boot_module *mod = &bi->modules[bi->module_count++];
-            mod->base = m[0];
-            mod->size = m[1] - m[0];
-            copy_string(mod->name, sizeof(mod->name), tag, 16);
+            struct boot_module mod = {.base = m[0], .size = m[1] - m[0]};
+            copy_string(mod.name, sizeof(mod.name), tag, 16);
+            /* The configuration is found even past the module limit: without it
+             * Keel would run the defaults and blame every VM's image. */
+            if (is_config_name(mod.name)) {
+                bi->config = mod.base;
+                bi->config_len = mod.size;
+            }
+            if (bi->module_count < BOOTINFO_MAX_MODULES)
+                bi->modules[bi->module_count++] = mod;
+            else
+                bi->modules_dropped++;
             break;
         }
         case MB2_TAG_MMAP: {
@@ -168,8 +187,11 @@ static void parse_tags(struct bootinfo *bi, uintptr_t info)
     }
 }
 
-/* Called from entry32.asm in 64-bit mode on the boot stack. A module whose name is
- * "keel.cfg" (or ends in "/keel.cfg") is Keel's configuration text. */
+#ifndef KEEL_HOST_TEST
+extern char __image_start[], __image_end[];
+static struct bootinfo mb2_bootinfo;
+
+/* Called from entry32.asm in 64-bit mode on the boot stack. */
 NORETURN void mb2_boot(uint32_t magic, uint32_t info);
 NORETURN void mb2_boot(uint32_t magic, uint32_t info)
 {
@@ -182,20 +204,12 @@ NORETURN void mb2_boot(uint32_t magic, uint32_t info)
     bi->kernel_size = (uint64_t)(__image_end - __image_start);
     kstrlcpy(bi->loader_name, "multiboot2", sizeof(bi->loader_name));
 
-    parse_tags(bi, info);
+    mb2_parse_tags(bi, info);
     if (!bi->rsdp)
         bi->rsdp = find_rsdp_legacy();
-
-    for (uint32_t i = 0; i < bi->module_count; i++) {
-        const char *name = bi->modules[i].name;
-        size_t len = strlen(name);
-        if (!strcmp(name, "keel.cfg") || (len > 9 && !strcmp(name + len - 9, "/keel.cfg"))) {
-            bi->config = bi->modules[i].base;
-            bi->config_len = bi->modules[i].size;
-        }
-    }
 
     keel_entry64(bi);
     for (;;)
         __asm__ volatile("cli; hlt");
 }
+#endif

@@ -149,6 +149,7 @@ static void load_modules(EFI_FILE_HANDLE root, struct bootinfo *bi)
         if (bi->module_count == BOOTINFO_MAX_MODULES) {
             efi_printf("Keel: VM '%s': too many image files (at most %u); skipping '%s'\n",
                        vm->name, BOOTINFO_MAX_MODULES, name);
+            bi->modules_dropped++;
             continue;
         }
         if (strlen(name) >= BOOTINFO_MODULE_NAME) {
