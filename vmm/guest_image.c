@@ -434,6 +434,25 @@ static int mb_find(const struct image *im, struct mb_header *h, char *err)
 
 /* The a.out kludge: the header says where the file goes. Returns the file offset of
  * the first byte loaded and the extent in guest memory. */
+/* Multiboot's video fields: mode type 0 linear graphics, 1 EGA text; a 0 width,
+ * height or depth means "no preference", so it is printed as such, not as a number. */
+static void video_note(char *note, size_t size, const struct mb_header *h)
+{
+    char w[12] = "any", ht[12] = "any", d[12] = "any", kind[32];
+    if (h->width)
+        ksnprintf(w, sizeof w, "%u", h->width);
+    if (h->height)
+        ksnprintf(ht, sizeof ht, "%u", h->height);
+    if (h->depth)
+        ksnprintf(d, sizeof d, "%u", h->depth);
+    if (h->mode_type <= 1)
+        kstrlcpy(kind, h->mode_type ? "an EGA text mode" : "a linear graphics mode", sizeof kind);
+    else
+        ksnprintf(kind, sizeof kind, "video mode type %u", h->mode_type);
+    ksnprintf(note, size, "multiboot: the kernel asks for %s (width %s, height %s, depth %s); Keel offers only VGA text mode",
+              kind, w, ht, d);
+}
+
 static int mb_check_kludge(const struct image *im, const struct mb_header *h, const struct layout *L,
                            uint64_t *file_start, uint64_t *load_len, uint64_t *mem_len, char *err)
 {
@@ -530,9 +549,7 @@ int guest_load_multiboot(const struct guest_ram *ram, const void *image, size_t 
     out->cs = GUEST_SEL_CODE32;
     out->cr0 = CR0_PE | CR0_ET;
     if (h.flags & MB_FLAG_VIDEO)
-        ksnprintf(out->note, sizeof out->note,
-                  "multiboot: the kernel asks for video mode type %u (%ux%ux%u); Keel offers only VGA text mode",
-                  h.mode_type, h.width, h.height, h.depth);
+        video_note(out->note, sizeof out->note, &h);
     return 0;
 }
 

@@ -187,9 +187,24 @@ static void test_mb_entry_and_options(void **state)
     /* Video mode request: accepted, with a note for the user. */
     mb_image(&img, BIT(2));
     assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, "", &b, err), 0);
-    assert_non_null(strstr(b.note, "text mode"));
-    assert_non_null(strstr(b.note, "1024x768x32"));
+    assert_string_equal(b.note, "multiboot: the kernel asks for a linear graphics mode (width 1024, height 768, "
+                                "depth 32); Keel offers only VGA text mode");
     assert_string_equal((char *)ram.hva + GUEST_MB_CMDLINE, "");
+    /* Zero fields mean "no preference", not a 0x0x0 mode; type 1 is EGA text. */
+    for (size_t f = 36; f <= 44; f += 4)
+        img_put32(img.data + img.mb_off + f, 0);
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, "", &b, err), 0);
+    assert_string_equal(b.note, "multiboot: the kernel asks for a linear graphics mode (width any, height any, "
+                                "depth any); Keel offers only VGA text mode");
+    img_put32(img.data + img.mb_off + 32, 1);
+    img_put32(img.data + img.mb_off + 36, 80);
+    img_put32(img.data + img.mb_off + 40, 25);
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, "", &b, err), 0);
+    assert_string_equal(b.note, "multiboot: the kernel asks for an EGA text mode (width 80, height 25, "
+                                "depth any); Keel offers only VGA text mode");
+    img_put32(img.data + img.mb_off + 32, 7);
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, "", &b, err), 0);
+    assert_non_null(strstr(b.note, "asks for video mode type 7 (width 80,"));
     img_free(&img);
 
     /* Unknown optional flags (16-31 except the kludge) are ignored. */
