@@ -395,8 +395,12 @@ static int set_key(struct parser *p, const char *key, char *v)
         c->slice_ms = (uint32_t)n;
         return 0;
     case K_FAULT_TEST_CPU:
-        if (number_value(p, K_FAULT_TEST_CPU, v, false, 0, CONFIG_CPU_MAX, "0..63", &n) < 0)
+        /* 0 passes the range check to get its own message: it is the boot CPU, whose
+         * stopping would stop the boot (and which never reached the test point). */
+        if (number_value(p, K_FAULT_TEST_CPU, v, false, 0, CONFIG_CPU_MAX, "1..63", &n) < 0)
             return -1;
+        if (n == 0)
+            return fail(p, "fault_test_cpu ", v, " is the boot CPU, which has to finish the boot: name another CPU");
         c->fault_test_cpu = (int32_t)n;
         return 0;
     case K_HANDOVER_TEST:
@@ -560,14 +564,15 @@ int config_parse(const char *text, size_t len, struct keel_config *c, struct con
 
     while (pos < len) {
         p.line++;
+        /* LF, CRLF and CR alone (old Mac editors) all end a line. */
         size_t start = pos;
-        while (pos < len && text[pos] != '\n')
+        while (pos < len && text[pos] != '\n' && text[pos] != '\r')
             pos++;
         size_t n = pos - start;
-        if (pos < len)
+        if (pos < len && text[pos] == '\r')
             pos++;
-        if (n && text[start + n - 1] == '\r')
-            n--;
+        if (pos < len && text[pos] == '\n')
+            pos++;
         if (n > CONFIG_LINE_MAX) {
             struct msg *m = err_at(&p, p.line);
             msg_str(m, "line too long (");
@@ -655,6 +660,24 @@ int config_parse_cmdline(const char *cmdline, struct keel_config *c, struct conf
     }
     *c = scratch;
     return 0;
+}
+
+int config_check_machine(const struct keel_config *c, uint32_t cpus_online, struct config_error *err)
+{
+    struct config_error spare;
+    struct config_error *e = err ? err : &spare;
+    e->line = 0;
+    e->msg[0] = 0;
+    if (c->fault_test_cpu == CONFIG_CPU_ANY || (uint32_t)c->fault_test_cpu < cpus_online)
+        return 0;
+    struct msg m = {.buf = e->msg, .size = sizeof(e->msg)};
+    msg_str(&m, "fault_test_cpu = ");
+    msg_uint(&m, (uint64_t)c->fault_test_cpu);
+    msg_str(&m, " names no CPU of this machine (");
+    msg_uint(&m, cpus_online);
+    msg_str(&m, cpus_online == 1 ? " CPU online): " : " CPUs online): ");
+    msg_str(&m, "no CPU runs the fault test");
+    return -1;
 }
 
 static const char *name_of(const struct name_value *t, size_t n, uint32_t v)

@@ -3,7 +3,7 @@
  * leaving boot services), so it uses nothing from the core but vmm/string.h and
  * reports errors through struct config_error instead of printing.
  *
- * keel.cfg format (ASCII text, LF or CRLF line endings, lines up to 255 characters):
+ * keel.cfg format (ASCII text, LF, CRLF or CR line endings, lines up to 255 characters):
  *
  *     # A comment. '#' starts a comment anywhere, also after a value.
  *     console = com1, e9      # output sinks, a comma list of: com1, e9
@@ -14,7 +14,8 @@
  *     ap_timeout_ms = 200     # how long to wait for an AP to report in, 1..10000
  *     slice_ms = 10           # vCPU time slice, 1..1000
  *     fault_test_cpu = 1      # that CPU executes UD2 once online, to show (and test)
- *                             # Keel's exception report; unset: no CPU does
+ *                             # Keel's exception report; unset: no CPU does. Not 0:
+ *                             # the boot CPU has to finish the boot
  *     handover_test = no      # yes | no. UEFI: when VT-x is unusable, exit boot services
  *                             # anyway, hand over, run the core to the end of its boot
  *                             # (ACPI, APs, timers, PCI, the boot summary) and power off
@@ -114,6 +115,10 @@ int config_parse(const char *text, size_t len, struct keel_config *c, struct con
 /* Applies the global key=value tokens of a NUL-terminated command line over *c.
  * Returns 0, or -1 with *err filled and *c untouched. Not reentrant either. */
 int config_parse_cmdline(const char *cmdline, struct keel_config *c, struct config_error *err);
+
+/* What only the running machine can show to be wrong: a fault_test_cpu beyond the CPUs
+ * that came online. Returns 0, or -1 with *err filled (err may be NULL). */
+int config_check_machine(const struct keel_config *c, uint32_t cpus_online, struct config_error *err);
 
 /* Names for reports: "poweroff", "multiboot", ...; "?" for values out of range. */
 const char *config_on_idle_name(uint32_t on_idle);

@@ -4,6 +4,7 @@
 # the default COM1, with the file's line number; then Keel says what to do, starts no
 # VM and follows on_idle (set on the command line here, so the machine powers off).
 # A second boot with a good keel.cfg and a bad command line shows command-line errors.
+# The first also asks a CPU the machine does not have for the fault test: reported.
 source "$(dirname "$0")/lib.sh"
 G=$BUILD/guests
 
@@ -15,7 +16,7 @@ on_idle = halt
 memroy = 16M
 image = hello.elf
 CFG
-make_iso_cmdline "$WORK/badfile.iso" "$WORK/bad.cfg" "on_idle=poweroff" "$G/hello.elf"
+make_iso_cmdline "$WORK/badfile.iso" "$WORK/bad.cfg" "on_idle=poweroff fault_test_cpu=3" "$G/hello.elf"
 bochs_boot 1 "$WORK/badfile.iso" "$WORK/badfile.e9" 120
 log=$WORK/badfile.log
 com1_log "$log"
@@ -26,6 +27,7 @@ expect_count "$log" "CONFIG: keel\.cfg:4: " 2 "file: the error is repeated after
 expect "$log" "Keel: not starting guests: the configuration has errors" "file: no guest started"
 reject "$log" "VM typo" "file: the VM of the rejected file was not created"
 expect "$log" "nothing left to run; powering off" "file: on_idle from the command line is followed"
+expect "$log" "CONFIG: fault_test_cpu = 3 names no CPU of this machine \(1 CPU online\): no CPU runs the fault test" "fault_test_cpu beyond the online CPUs is reported"
 reject "$log" "EXCEPTION|PANIC" "file: no exception or panic"
 [ $FAILED -eq 0 ] || finish "$log"
 

@@ -169,6 +169,44 @@ static void test_good_config(void **state)
     assert_string_equal(config_on_idle_name(0), "?");
 }
 
+/* The same file with LF, CRLF and CR-only line endings, and with them mixed, gives the
+ * same configuration. */
+static void test_line_endings(void **state)
+{
+    (void)state;
+    static const char *const eols[] = {"\n", "\r\n", "\r"};
+    struct keel_config want, got;
+    struct config_error e;
+    char lf[sizeof(good_cfg)], text[2 * sizeof(good_cfg)];
+    size_t n = 0;
+    /* good_cfg with plain LF first. */
+    for (const char *p = good_cfg; *p; p++)
+        if (*p != '\r')
+            lf[n++] = *p;
+    lf[n] = 0;
+    assert_int_equal(parse(lf, &want, &e), 0);
+    for (size_t mode = 0; mode < 4; mode++) {
+        size_t len = 0, line = 0;
+        for (const char *p = lf; *p; p++) {
+            if (*p != '\n') {
+                text[len++] = *p;
+                continue;
+            }
+            const char *eol = eols[mode < 3 ? mode : line % 3];
+            memcpy(text + len, eol, strlen(eol));
+            len += strlen(eol);
+            line++;
+        }
+        text[len] = 0;
+        memset(&got, 0, sizeof(got));
+        if (parse(text, &got, &e) != 0)
+            fail_msg("line endings mode %zu: %s", mode, e.msg);
+        assert_memory_equal(&got, &want, sizeof(got));
+    }
+    /* A blank CR-only line counts as a line. */
+    EXPECT_ERROR("slice_ms = 5\r\rfoo = 1\r", 3, "keel.cfg:3: unknown key 'foo'");
+}
+
 static void test_limits_accepted(void **state)
 {
     (void)state;
@@ -316,7 +354,8 @@ static void test_number_errors(void **state)
 
     static const struct { const char *line; const char *msg; } globals[] = {
         {"slice_ms = 0", "slice_ms '0' is out of range (1..1000)"},
-        {"fault_test_cpu = 64", "fault_test_cpu '64' is out of range (0..63)"},
+        {"fault_test_cpu = 64", "fault_test_cpu '64' is out of range (1..63)"},
+        {"fault_test_cpu = 0", "fault_test_cpu '0' is the boot CPU, which has to finish the boot: name another CPU"},
         {"fault_test_cpu = -1", "bad number '-1' for fault_test_cpu (digits only)"},
         {"slice_ms = 1001", "slice_ms '1001' is out of range (1..1000)"},
         {"slice_ms = 10ms", "bad number '10ms' for slice_ms (digits only)"},
@@ -353,6 +392,25 @@ static void test_uart_divisor(void **state)
             fail_msg("uart_divisor(%u) = %u, expected %u", cases[i].baud, uart_divisor(cases[i].baud),
                      cases[i].divisor);
     }
+}
+
+/* fault_test_cpu past the CPUs that came online is reported, not silently ignored. */
+static void test_check_machine(void **state)
+{
+    (void)state;
+    struct keel_config c;
+    struct config_error e;
+    config_defaults(&c);
+    assert_int_equal(config_check_machine(&c, 1, &e), 0);
+    assert_string_equal(e.msg, "");
+    assert_int_equal(parse("fault_test_cpu = 3\n", &c, &e), 0);
+    assert_int_equal(config_check_machine(&c, 4, &e), 0);
+    assert_int_equal(config_check_machine(&c, 3, &e), -1);
+    assert_string_equal(e.msg, "fault_test_cpu = 3 names no CPU of this machine (3 CPUs online): no CPU runs the fault test");
+    assert_int_equal(e.line, 0);
+    assert_int_equal(config_check_machine(&c, 1, &e), -1);
+    assert_string_equal(e.msg, "fault_test_cpu = 3 names no CPU of this machine (1 CPU online): no CPU runs the fault test");
+    assert_int_equal(config_check_machine(&c, 1, NULL), -1);
 }
 
 static void test_enum_errors(void **state)
@@ -405,8 +463,9 @@ static void test_garbage_bytes(void **state)
     expect_error("# \0 in a comment\n", 17, 1, "keel.cfg:1: NUL byte in the text");
     EXPECT_ERROR("slice_ms = \x01" "5\n", 1, "keel.cfg:1: control character 0x01 (column 12)");
     EXPECT_ERROR("slice_ms = 5\x7f\n", 1, "keel.cfg:1: control character 0x7f (column 13)");
-    EXPECT_ERROR("slice_ms = 5\rslice_ms = 6\n", 1, "keel.cfg:1: control character 0x0d (column 13)");
-    EXPECT_ERROR("slice_ms = 5\r\r\n", 1, "keel.cfg:1: control character 0x0d (column 13)");
+    /* CR alone ends a line, like LF and CRLF: this is two lines, not one with a 0x0d. */
+    EXPECT_ERROR("slice_ms = 5\rslice_ms = 6\n", 2, "keel.cfg:2: duplicate key 'slice_ms'");
+    EXPECT_ERROR("# x\r\r\n\rbogus\r", 4, "keel.cfg:4: missing '=' in 'bogus'");
     EXPECT_ERROR("# \x1b[31m escape\n", 1, "keel.cfg:1: control character 0x1b (column 3)");
     EXPECT_ERROR("image = caf\xc3\xa9\n", 1,
                  "keel.cfg:1: non-ASCII byte 0xc3 (column 12; allowed only in comments)");
@@ -533,11 +592,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_good_config),
+        cmocka_unit_test(test_line_endings),
         cmocka_unit_test(test_limits_accepted),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_number_errors),
         cmocka_unit_test(test_uart_divisor),
+        cmocka_unit_test(test_check_machine),
         cmocka_unit_test(test_enum_errors),
         cmocka_unit_test(test_length_errors),
         cmocka_unit_test(test_garbage_bytes),
