@@ -143,3 +143,5 @@ clean:
 include tests/guests/guests.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+include tests/fuzz/fuzz.mk
