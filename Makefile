@@ -112,7 +112,7 @@ unit-tests: $(UNIT_BINS)
 
 test:
 	tools/install-deps.sh
-	$(MAKE) all iso usb guests $(UNIT_BINS)
+	$(MAKE) all iso usb guests $(UNIT_BINS) fuzz-bins
 	tests/run-all.sh
 
 # Exit-latency figures in Bochs TSC ticks (exact: one tick per emulated instruction).

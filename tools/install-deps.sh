@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Keel's build, run and test targets need, when missing.
 set -euo pipefail
+# clang and libclang-rt-14-dev: the libFuzzer harnesses (tests/fuzz/).
 # bochs-term satisfies bochs's "some GUI" dependency without pulling in wxWidgets.
 pkgs=(build-essential nasm gnu-efi libcmocka-dev qemu-system-x86 ovmf seabios bochs bochsbios vgabios
-      grub-pc-bin grub-common xorriso mtools dosfstools gdisk bochs-term)
+      grub-pc-bin grub-common xorriso mtools dosfstools gdisk bochs-term clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,7 @@ static char partial[CONSOLE_LINE_MAX];
 static size_t partial_len;
 static char last[CONSOLE_LINE_MAX];
 static unsigned lines;
+static int verbose = -1; /* FUZZ_VERBOSE set: print the lines, to see what an input did */
 
 void fuzz_fail(const char *fmt, ...)
 {
@@ -54,6 +55,10 @@ void kvprintf(const char *fmt, va_list ap)
         if (buf[i] == '\n') {
             memcpy(last, partial, partial_len);
             last[partial_len] = 0;
+            if (verbose < 0)
+                verbose = getenv("FUZZ_VERBOSE") != NULL;
+            if (verbose)
+                fprintf(stderr, "    | %s\n", last);
             partial_len = 0;
             lines++;
             continue;

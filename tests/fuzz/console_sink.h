@@ -1,6 +1,6 @@
 /* Keel's console for the fuzz harnesses (vmm/console.h): kprintf formats through the
  * real vmm/printf.c into lines the way the console does; nothing is printed (a fuzzer
- * runs millions of inputs). Unlike tests/unit/console_capture.c it needs no cmocka: a
+ * runs millions of inputs; set FUZZ_VERBOSE in the environment to see them). Unlike tests/unit/console_capture.c it needs no cmocka: a
  * broken console rule or a panic() aborts, which libFuzzer reports as a crash with the
  * input that caused it.
  *

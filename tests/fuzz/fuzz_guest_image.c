@@ -251,6 +251,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = guest_load(kind, &ram, image_size ? image : NULL, image_size, cmdline, &boot, err);
     FUZZ_CHECK(rc == 0 || rc == GUEST_EBADIMAGE || rc == GUEST_ENOFIT || rc == GUEST_EUNSUPPORTED || rc == GUEST_EINVAL,
                "guest_load returned %d", rc);
+    static int verbose = -1;
+    if (verbose < 0)
+        verbose = getenv("FUZZ_VERBOSE") != NULL;
+    if (verbose)
+        fprintf(stderr, "    | kind %d, RAM 0x%lx: %d %s\n", kind, (unsigned long)ram.size, rc, rc ? err : "loaded");
     if (rc) {
         check_text("error", err, sizeof err, false);
         check_writes(ram_off, ram.size, NULL, 0);
