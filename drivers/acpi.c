@@ -453,13 +453,29 @@ static bool reg_usable(const struct acpi_reg *r)
     return r->space == ACPI_GAS_MEMORY;
 }
 
+/* Zeroes the field at [off, off + size) of the FADT copy when the table's first `len`
+ * bytes hold only part of it. */
+static void fadt_drop_partial(struct acpi_fadt *f, uint32_t len, size_t off, size_t size)
+{
+    if (off < len && off + size > len)
+        memset((uint8_t *)f + off, 0, size);
+}
+
 static bool parse_fadt(struct acpi_info *o, hpa_t pa, const struct acpi_sdt_header *h)
 {
     /* Copy into a zeroed full-size struct: fields past an older, shorter FADT read as
      * 0, which every X_ field and the reset register treat as "absent". */
     struct acpi_fadt f;
     memset(&f, 0, sizeof f);
-    memcpy(&f, h, MIN(h->length, (uint32_t)sizeof f));
+    uint32_t len = MIN(h->length, (uint32_t)sizeof f);
+    memcpy(&f, h, len);
+    /* A field the length cuts in two is absent too, not half a value: a partial
+     * X_DSDT or reset register would send Keel to a wrong address. */
+    fadt_drop_partial(&f, len, __builtin_offsetof(struct acpi_fadt, reset_reg), sizeof f.reset_reg);
+    fadt_drop_partial(&f, len, __builtin_offsetof(struct acpi_fadt, x_dsdt), sizeof f.x_dsdt);
+    fadt_drop_partial(&f, len, __builtin_offsetof(struct acpi_fadt, x_pm1a_cnt_blk), sizeof f.x_pm1a_cnt_blk);
+    fadt_drop_partial(&f, len, __builtin_offsetof(struct acpi_fadt, x_pm1b_cnt_blk), sizeof f.x_pm1b_cnt_blk);
+    fadt_drop_partial(&f, len, __builtin_offsetof(struct acpi_fadt, x_pm_tmr_blk), sizeof f.x_pm_tmr_blk);
 
     o->fadt_address = pa;
     o->fadt_revision = f.h.revision;

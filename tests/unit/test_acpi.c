@@ -691,6 +691,42 @@ static void test_fadt_v1(void **state)
     assert_true(info.has_8042);
 }
 
+/* Found by tests/fuzz/fuzz_acpi.c: a FADT whose length ends inside X_DSDT (or the reset
+ * register) used the bytes that were there as a whole address. A field the length cuts
+ * is absent: the legacy DSDT field applies, and there is no reset register. */
+static void test_fadt_field_cut_by_length(void **state)
+{
+    (void)state;
+    struct blob_platform p;
+    blob_build_platform(&p, true, true);
+    /* Blobs sit below 4 GiB, so X_DSDT's low half alone would still reach the DSDT. */
+    const uint32_t cut = __builtin_offsetof(struct acpi_fadt, x_dsdt) + 4;
+    struct acpi_fadt *f = blob_copy(p.fadt, cut);
+    f->h.length = cut;
+    blob_sdt_checksum(f, cut);
+    p.fadt = f;
+    blob_rebuild_roots(&p);
+    assert_int_equal(parse(&p), 0);
+    assert_true(info.have_fadt);
+    assert_int_equal(info.dsdt_address, blob_pa(p.dsdt_decoy));
+    assert_int_equal(info.slp_typ_a, 1);
+    assert_true(info.reset_supported); /* the reset register is whole in 144 bytes */
+
+    /* Cut in the middle of the reset register's address. */
+    blob_build_platform(&p, true, true);
+    const uint32_t cut2 = __builtin_offsetof(struct acpi_fadt, reset_reg) + 8;
+    f = blob_copy(p.fadt, cut2);
+    f->h.length = cut2;
+    blob_sdt_checksum(f, cut2);
+    p.fadt = f;
+    blob_rebuild_roots(&p);
+    assert_int_equal(parse(&p), 0);
+    assert_true(info.have_fadt);
+    assert_false(info.reset_supported);
+    assert_false(info.reset_reg.present);
+    assert_logged("reset register (space 0, address 0x0) unusable");
+}
+
 static void test_fadt_no_8042(void **state)
 {
     (void)state;
@@ -909,6 +945,7 @@ int main(void)
         T(test_mcfg_bad_entries),
         T(test_mcfg_nothing_usable),
         T(test_fadt_v1),
+        T(test_fadt_field_cut_by_length),
         T(test_fadt_no_8042),
         T(test_fadt_pm1_not_a_port),
         T(test_s5_absent),
