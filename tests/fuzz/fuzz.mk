@@ -5,6 +5,7 @@
 #
 #   make fuzz                  each target for FUZZ_SECONDS (default 60), one at a time
 #   make fuzz FUZZ_TARGETS=acpi FUZZ_SECONDS=600
+#   make fuzz FUZZ_RUNS=10000000 FUZZ_SECONDS=0   a fixed number of executions each
 #   make fuzz-smoke            a few seconds each (FUZZ_SMOKE_SECONDS), as make test does
 #
 # Seeds come from tests/fuzz/corpus/NAME/ (read only); what the fuzzer adds goes to
@@ -13,6 +14,7 @@
 FUZZ_CC       := clang
 FUZZ_SECONDS  ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_RUNS     ?=
 FUZZ_CFLAGS   := -std=gnu11 -O1 -g $(WARN) -I. -DKEEL_HOST_TEST \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	-fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt
@@ -32,7 +34,7 @@ fuzz-bins: $(FUZZ_BINS)
 
 fuzz: fuzz-bins
 	@for t in $(FUZZ_TARGETS); do \
-		tests/fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; \
+		tests/fuzz/run.sh $$t $(FUZZ_SECONDS) $(FUZZ_RUNS) || exit 1; \
 	done
 
 fuzz-smoke: fuzz-bins

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs one fuzz target for a number of seconds: tests/fuzz/run.sh NAME SECONDS
+# Runs one fuzz target for a number of seconds: tests/fuzz/run.sh NAME SECONDS [RUNS]
+# (with RUNS, it stops after that many executions instead; SECONDS 0 = no time limit).
 # Starts from the committed seeds (tests/fuzz/corpus/NAME, never written) plus what
 # earlier runs found (build/fuzz/corpus/NAME, where new inputs go); a crashing input is
 # saved under build/fuzz/artifacts/NAME/. Prints one summary line:
@@ -8,7 +9,7 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-name=$1 seconds=$2
+name=$1 seconds=$2 runs=${3:-}
 bin=build/fuzz/fuzz_$name
 seeds=tests/fuzz/corpus/$name
 work=build/fuzz/corpus/$name
@@ -22,13 +23,16 @@ log=build/fuzz/$name.log
 opts=(-max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts" -max_len=65536
       -timeout=10 -rss_limit_mb=2048)
 [ -f "tests/fuzz/$name.dict" ] && opts+=(-dict="tests/fuzz/$name.dict")
+[ -n "$runs" ] && opts+=(-runs="$runs")
+start=$(date +%s)
 "$bin" "${opts[@]}" "$work" "$seeds" >"$log" 2>&1
 rc=$?
+elapsed=$(( $(date +%s) - start ))
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
 corpus=$(find "$work" -type f | wc -l)
 if [ $rc -eq 0 ]; then
-    echo "fuzz $name: ${execs:-0} executions in $seconds s (${rate:-0} exec/s), corpus $corpus, clean"
+    echo "fuzz $name: ${execs:-0} executions in $elapsed s (${rate:-0} exec/s), corpus $corpus, clean"
     exit 0
 fi
 grep -v '^#[0-9]' "$log" | tail -60
