@@ -7,7 +7,7 @@
  * Checked: nothing crashes or reads past the input; a parse that succeeds yields a
  * configuration within every limit vmm/config.h documents; a parse that fails leaves
  * the caller's configuration untouched and names a line that exists; the parser keeps
- * no state from one call to the next; CRLF line endings parse exactly like LF.
+ * no state from one call to the next; CRLF and CR line endings parse exactly like LF.
  * SOURCES: vmm/config.c vmm/printf.c vmm/string.c tests/fuzz/console_sink.c
  */
 #include <stdbool.h>
@@ -54,13 +54,18 @@ static void check_config(const struct keel_config *c)
 {
     FUZZ_CHECK(c->console != 0, "no console sink");
     FUZZ_CHECK(!(c->console & ~(uint32_t)(CONFIG_CONSOLE_COM1 | CONFIG_CONSOLE_E9)), "console 0x%x", c->console);
-    FUZZ_CHECK(c->com1_baud >= 1 && c->com1_baud <= 115200 && 115200 % c->com1_baud == 0, "com1_baud %u",
-               c->com1_baud);
+    /* A rate the 16-bit divisor latch can hold exactly: 115200 / baud in 1..0xffff. */
+    FUZZ_CHECK(c->com1_baud >= 2 && c->com1_baud <= 115200 && 115200 % c->com1_baud == 0 &&
+                   115200 / c->com1_baud <= 0xffff,
+               "com1_baud %u", c->com1_baud);
     FUZZ_CHECK(c->on_idle >= ON_IDLE_POWEROFF && c->on_idle <= ON_IDLE_REBOOT, "on_idle %u", c->on_idle);
     FUZZ_CHECK(strcmp(config_on_idle_name(c->on_idle), "?") != 0, "on_idle %u has no name", c->on_idle);
     FUZZ_CHECK(c->ap_timeout_ms >= 1 && c->ap_timeout_ms <= 10000, "ap_timeout_ms %u", c->ap_timeout_ms);
     FUZZ_CHECK(c->slice_ms >= 1 && c->slice_ms <= 1000, "slice_ms %u", c->slice_ms);
-    FUZZ_CHECK(cpu_ok(c->fault_test_cpu), "fault_test_cpu %d", c->fault_test_cpu);
+    /* Never the boot CPU, which has to finish the boot. */
+    FUZZ_CHECK(c->fault_test_cpu == CONFIG_CPU_ANY || (c->fault_test_cpu >= 1 && c->fault_test_cpu <= CONFIG_CPU_MAX),
+               "fault_test_cpu %d", c->fault_test_cpu);
+    FUZZ_CHECK(c->stale_map_keys <= CONFIG_STALE_MAP_KEYS_MAX, "stale_map_keys %u", c->stale_map_keys);
     FUZZ_CHECK(c->vm_count <= MAX_VMS, "%u VMs", c->vm_count);
     for (uint32_t i = 0; i < c->vm_count; i++) {
         const struct vm_config *vm = &c->vms[i];
@@ -103,13 +108,17 @@ static void check_error(const struct config_error *err, bool cmdline, unsigned t
     }
 }
 
-/* Lines as the parser counts them: LF-terminated, the last one possibly not. */
+/* Lines as vmm/config.h defines them: ended by LF, CRLF or CR, the last one possibly
+ * by the end of the text. */
 static unsigned count_lines(const uint8_t *t, size_t len)
 {
     unsigned lines = 0;
-    for (size_t i = 0; i < len; i++)
-        if (t[i] == '\n' || i + 1 == len)
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '\r' && i + 1 < len && t[i + 1] == '\n')
+            i++;
+        if (t[i] == '\n' || t[i] == '\r' || i + 1 == len)
             lines++;
+    }
     return lines;
 }
 
@@ -145,8 +154,9 @@ static bool same_result(const struct result *a, const struct result *b)
     return a->err.line == b->err.line && strcmp(a->err.msg, b->err.msg) == 0;
 }
 
-/* The file with every LF turned into CRLF, or NULL when it already has a CR. */
-static char *to_crlf(const char *text, size_t len, size_t *out_len)
+/* The file with every LF turned into `ending` (CRLF or CR), or NULL when it already
+ * has a CR. */
+static char *convert_endings(const char *text, size_t len, const char *ending, size_t *out_len)
 {
     size_t lf = 0;
     for (size_t i = 0; i < len; i++) {
@@ -157,9 +167,12 @@ static char *to_crlf(const char *text, size_t len, size_t *out_len)
     char *t = malloc(len + lf + 1);
     size_t k = 0;
     for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\n')
-            t[k++] = '\r';
-        t[k++] = text[i];
+        if (text[i] != '\n') {
+            t[k++] = text[i];
+            continue;
+        }
+        for (const char *e = ending; *e; e++)
+            t[k++] = *e;
     }
     *out_len = k;
     return t;
@@ -179,14 +192,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_file(text_len ? text : NULL, text_len, &again);
     FUZZ_CHECK(same_result(&first, &again), "a second parse of the same text gave another result");
 
-    size_t crlf_len;
-    char *crlf = to_crlf(text, text_len, &crlf_len);
-    if (crlf) {
+    static const char *const endings[] = {"\r\n", "\r"};
+    for (size_t i = 0; i < ARRAY_SIZE(endings); i++) {
+        size_t conv_len;
+        char *conv = convert_endings(text, text_len, endings[i], &conv_len);
+        if (!conv)
+            break;
         static struct result r;
-        parse_file(crlf, crlf_len, &r);
-        FUZZ_CHECK(same_result(&first, &r), "CRLF line endings parse differently: '%s' vs '%s'", first.err.msg,
-                   r.err.msg);
-        free(crlf);
+        parse_file(conv, conv_len, &r);
+        FUZZ_CHECK(same_result(&first, &r), "%s line endings parse differently: '%s' vs '%s'", i ? "CR" : "CRLF",
+                   first.err.msg, r.err.msg);
+        free(conv);
     }
 
     if (nul) {
