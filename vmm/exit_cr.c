@@ -1,5 +1,6 @@
-/* MOV to/from CR0 and CR4 (and CR8 where the CPU forces exits). The guest/host masks
- * trap every bit VMX pins; the read shadows make the guest see what it wrote. */
+/* MOV to/from CR0, CR4 and CR8. The guest/host masks trap every bit VMX pins or the CPU
+ * lacks; the read shadows make the guest see what it wrote. CR8 always exits: it is
+ * the vCPU's own TPR, never the host APIC's. */
 #include "vmm/exit_dispatch.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
@@ -15,7 +16,9 @@
 #define CR_TYPE_CLTS 2
 #define CR_TYPE_LMSW 3
 
-#define CR4_RESERVED_FOR_GUEST (CR4_VMXE | BIT(14) /* SMXE */)
+/* CR0 bits the architecture defines (PE MP EM TS ET NE WP AM NW CD PG); setting any
+ * other is #GP. */
+#define CR0_DEFINED 0xe005003full
 
 static uint64_t *gpr(struct vcpu *v, unsigned n)
 {
@@ -38,19 +41,13 @@ static void write_reg(struct vcpu *v, unsigned n, uint64_t val)
         *gpr(v, n) = val;
 }
 
-static uint64_t guest_cr0_view(void)
-{
-    uint64_t mask = vmcs_readnat(VMCS_CR0_GUEST_HOST_MASK);
-    return (vmcs_readnat(VMCS_GUEST_CR0) & ~mask) | (vmcs_readnat(VMCS_CR0_READ_SHADOW) & mask);
-}
-
 /* Paging on with EFER.LME set is how a guest enters long mode; under VMX Keel must
  * flip EFER.LMA and the "IA-32e mode guest" entry control itself. */
 static bool set_cr0(struct vcpu *v, uint64_t val)
 {
-    if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
+    if ((val & ~CR0_DEFINED) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
         return false;
-    uint64_t old = guest_cr0_view();
+    uint64_t old = vcpu_guest_cr0();
     uint64_t efer = vmcs_read64(VMCS_GUEST_IA32_EFER);
     uint32_t entry = vmcs_read32(VMCS_ENTRY_CONTROLS);
     if ((val & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
@@ -70,8 +67,10 @@ static bool set_cr0(struct vcpu *v, uint64_t val)
 
 static bool set_cr4(uint64_t val)
 {
-    /* The guest cannot have VMX (CPUID hides it) nor SMX. */
-    if ((val >> 32) || (val & CR4_RESERVED_FOR_GUEST))
+    /* Reserved bits, features this CPU lacks (UMIP, LA57, PKE...) and VMX/SMX, which
+     * CPUID hides, are #GP as on a CPU without them: never a bit the guest only
+     * believes it has. */
+    if (val & ~vcpu_cr4_guest_allowed())
         return false;
     if ((vmcs_read64(VMCS_GUEST_IA32_EFER) & EFER_LMA) && !(val & CR4_PAE))
         return false;
@@ -91,23 +90,23 @@ enum exit_action handle_cr_access(struct vcpu *v, const struct vmexit *e)
             ok = set_cr0(v, read_reg(v, reg));
         else if (cr == 4)
             ok = set_cr4(read_reg(v, reg));
-        else if (cr == 8)
-            ok = read_reg(v, reg) <= 15; /* no virtual APIC: TPR accepted and forgotten */
+        else if (cr == 8 && read_reg(v, reg) <= 15)
+            v->tpr = (uint8_t)read_reg(v, reg);
         else
             ok = false;
         break;
     case CR_TYPE_MOV_FROM:
         if (cr == 8)
-            write_reg(v, reg, 0);
+            write_reg(v, reg, v->tpr);
         else
             ok = false; /* CR0/CR4 reads never exit; CR3 exiting is off */
         break;
     case CR_TYPE_CLTS:
-        ok = set_cr0(v, guest_cr0_view() & ~(uint64_t)BIT(3));
+        ok = set_cr0(v, vcpu_guest_cr0() & ~(uint64_t)BIT(3));
         break;
     case CR_TYPE_LMSW: {
         /* LMSW writes CR0 bits 3:0 but can never clear PE. */
-        uint64_t cur = guest_cr0_view();
+        uint64_t cur = vcpu_guest_cr0();
         uint64_t src = CRQ_LMSW_SRC(q) & 0xf;
         ok = set_cr0(v, (cur & ~0xeull) | src | (cur & CR0_PE));
         break;

@@ -53,6 +53,7 @@ DECLARE_EXIT_HANDLER(handle_ept_misconfig)
 DECLARE_EXIT_HANDLER(handle_preemption_timer)
 DECLARE_EXIT_HANDLER(handle_wbinvd)
 DECLARE_EXIT_HANDLER(handle_xsetbv)
+DECLARE_EXIT_HANDLER(handle_rdpmc)
 DECLARE_EXIT_HANDLER(handle_unexpected_exit)
 
 #endif

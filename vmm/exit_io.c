@@ -1,6 +1,8 @@
 /* Port I/O. Each VM sees a 16550 at 0x3F8 and a debug-exit port at 0xF4; every other
- * port reads as all-ones (nothing there) and swallows writes, and its first use is
- * logged once per VM so a guest probing hardware is visible without flooding. */
+ * port reads as all-ones (nothing there) and swallows writes. The first use of each of
+ * the first few such ports is logged, so a guest probing hardware is visible; further
+ * ports are only counted (in the VM's report), so a port sweep cannot flood the
+ * console. String I/O (INS/OUTS) stops the VM: no device here needs it. */
 #include "vmm/exit_dispatch.h"
 #include "vmm/console.h"
 #include "vmm/vuart.h"
@@ -19,8 +21,14 @@ static void log_unclaimed_once(struct vm *vm, uint16_t port, bool in, unsigned s
     if (vm->ports_seen[port >> 3] & bit)
         return;
     vm->ports_seen[port >> 3] |= bit;
-    kprintf("VM %s: %s of %u byte(s) at unclaimed port 0x%x (reads all-ones, writes ignored; logged once)\n",
-            vm->name, in ? "read" : "write", size, port);
+    if (vm->ports_logged == UNCLAIMED_PORTS_LOGGED) {
+        vm->ports_unlogged++;
+        return;
+    }
+    vm->ports_logged++;
+    kprintf("VM %s: %s of %u byte(s) at unclaimed port 0x%x (reads all-ones, writes ignored; logged once)%s\n",
+            vm->name, in ? "read" : "write", size, port,
+            vm->ports_logged == UNCLAIMED_PORTS_LOGGED ? "; further unclaimed ports are counted, not logged" : "");
 }
 
 enum exit_action handle_io(struct vcpu *v, const struct vmexit *e)

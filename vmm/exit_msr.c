@@ -3,13 +3,14 @@
  * unimplemented MSR does on hardware. */
 #include "vmm/exit_dispatch.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/extable.h"
 #include "arch/x86/msr.h"
 #include "arch/x86/vmcs.h"
 
 #ifdef KEEL_HOST_TEST
 /* WRMSR faults in a host process: host tests record the write-through instead. */
-void host_test_wrmsr(uint32_t msr, uint64_t val);
-#define wrmsr host_test_wrmsr
+bool host_test_wrmsr(uint32_t msr, uint64_t val);
+#define wrmsr_safe host_test_wrmsr
 #endif
 
 #define MSR_TSC 0x10
@@ -19,11 +20,6 @@ void host_test_wrmsr(uint32_t msr, uint64_t val);
 #define MSR_MCG_CAP 0x179
 #define MSR_MCG_STATUS 0x17a
 #define MSR_MISC_ENABLE 0x1a0
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_CSTAR 0xc0000083
-#define MSR_FMASK 0xc0000084
-#define MSR_TSC_AUX 0xc0000103
 
 #define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 
@@ -61,15 +57,24 @@ static bool read_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
     /* Locked with VMX off: what a guest on a machine without VT-x sees. */
     case MSR_IA32_FEATURE_CONTROL: *val = FEATURE_CONTROL_LOCK; return true;
     case MSR_IA32_APIC_BASE: *val = 0xfee00000ull | (v->id == 0 ? BIT(8) : 0); return true;
+    case MSR_TSC_AUX: *val = v->msr_tsc_aux; return true;
     case MSR_MCG_CAP:
-    case MSR_MCG_STATUS:
-    case MSR_TSC_AUX: *val = 0; return true;
+    case MSR_MCG_STATUS: *val = 0; return true;
     default: return false;
     }
 }
 
 /* MSRs that only this CPU's hardware holds are written through at once (the vCPU is
- * loaded here) and swapped on vCPU switches; see swap_in in vcpu.c. */
+ * loaded here) and swapped on vCPU switches; see swap_in in vcpu.c. The values are
+ * checked first; the _safe write makes a check that misses a CPU rule the guest's #GP. */
+static bool write_through(uint64_t *copy, uint32_t msr, uint64_t val)
+{
+    if (!wrmsr_safe(msr, val))
+        return false;
+    *copy = val;
+    return true;
+}
+
 static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
 {
     switch (msr) {
@@ -79,8 +84,8 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
         /* LMA is the CPU's to set; keep it as the current mode says. */
         uint64_t cur = vmcs_read64(VMCS_GUEST_IA32_EFER);
         val = (val & ~(uint64_t)EFER_LMA) | (cur & EFER_LMA);
-        if ((cur & EFER_LMA) && !(val & EFER_LME))
-            return false; /* clearing LME with paging on is #GP on hardware */
+        if ((vcpu_guest_cr0() & CR0_PG) && ((val ^ cur) & EFER_LME))
+            return false; /* changing LME with paging on is #GP on hardware */
         vmcs_write64(VMCS_GUEST_IA32_EFER, val);
         return true;
     }
@@ -110,21 +115,13 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
             return false;
         vmcs_writenat(VMCS_GUEST_GS_BASE, val);
         return true;
-    case MSR_KERNEL_GS_BASE:
-        if (!canonical(val))
-            return false;
-        v->msr_kernel_gs_base = val;
-        wrmsr(msr, val);
-        return true;
-    case MSR_LSTAR:
-    case MSR_CSTAR:
-        if (!canonical(val))
-            return false;
-        *(msr == MSR_LSTAR ? &v->msr_lstar : &v->msr_cstar) = val;
-        wrmsr(msr, val);
-        return true;
-    case MSR_STAR: v->msr_star = val; wrmsr(msr, val); return true;
-    case MSR_FMASK: v->msr_fmask = val & 0xffffffffull; wrmsr(msr, v->msr_fmask); return true;
+    case MSR_KERNEL_GS_BASE: return canonical(val) && write_through(&v->msr_kernel_gs_base, msr, val);
+    case MSR_LSTAR: return canonical(val) && write_through(&v->msr_lstar, msr, val);
+    case MSR_CSTAR: return canonical(val) && write_through(&v->msr_cstar, msr, val);
+    case MSR_STAR: return write_through(&v->msr_star, msr, val);
+    case MSR_FMASK: return write_through(&v->msr_fmask, msr, val & 0xffffffffull);
+    /* RDTSCP reads it without an exit, so it lives in the CPU while the vCPU runs. */
+    case MSR_TSC_AUX: return !(val >> 32) && write_through(&v->msr_tsc_aux, msr, val);
     default:
         /* FEATURE_CONTROL is locked; TSC, APIC base and the rest belong to Keel. */
         return false;

@@ -35,7 +35,7 @@
     X(12, HLT, "HLT", handle_hlt, false)                                                               \
     X(13, INVD, "INVD", handle_invd, false)                                                            \
     X(14, INVLPG, "INVLPG", handle_unexpected_exit, true)                                              \
-    X(15, RDPMC, "RDPMC", handle_unexpected_exit, false)                                               \
+    X(15, RDPMC, "RDPMC", handle_rdpmc, false)                                               \
     X(16, RDTSC, "RDTSC", handle_unexpected_exit, false)                                               \
     X(17, RSM, "RSM", handle_unexpected_exit, false)                                                   \
     X(18, VMCALL, "VMCALL", handle_vmcall, false)                                                      \

@@ -42,9 +42,10 @@ enum exit_action handle_vmcall(struct vcpu *v, const struct vmexit *e)
 {
     (void)e;
     struct guest_regs *r = &v->regs;
-    /* 32-bit guests pass 32-bit values; the upper halves may hold anything. */
+    /* 32-bit guests pass 32-bit values; the upper halves may hold anything. A 64-bit
+     * guest's whole RAX is the function number: 0x100000004 is not EXIT. */
     bool wide = vcpu_guest_64bit();
-    uint64_t fn = (uint32_t)r->rax;
+    uint64_t fn = wide ? r->rax : (uint32_t)r->rax;
     uint64_t a1 = wide ? r->rbx : (uint32_t)r->rbx;
     uint64_t a2 = wide ? r->rcx : (uint32_t)r->rcx;
     int64_t ret;

@@ -11,6 +11,7 @@
 #include "arch/x86/vmx_caps.h"
 #include "arch/x86/vmx_controls.h"
 #include "arch/x86/vmx_insn.h"
+#include "arch/x86/xsave.h"
 #include "vmm/console.h"
 #include "vmm/page_alloc.h"
 #include "vmm/string.h"
@@ -22,6 +23,7 @@ static struct vmx_controls controls;
 static hpa_t io_bitmap_a, io_bitmap_b, msr_bitmap;
 static uint16_t next_vpid = 1;
 static uint32_t fpu_area_size; /* XSAVE area for all components, 0: FXSAVE only */
+static uint64_t xcr0_supported; /* every XCR0 component: what swap_in saves and restores */
 static spinlock_t vpid_lock = SPINLOCK_INIT;
 
 #define AR_UNUSABLE BIT(16)
@@ -40,6 +42,11 @@ static uint64_t fpu_alloc_size(void)
 bool vmm_unrestricted_guest(void)
 {
     return controls.unrestricted_guest;
+}
+
+uint64_t vmm_xcr0_supported(void)
+{
+    return xcr0_supported;
 }
 
 static hpa_t alloc_page_filled(uint8_t fill)
@@ -73,8 +80,11 @@ bool vmm_global_init(void)
         kprintf("VMM: cannot run guests: %s\n", err);
         return false;
     }
-    if (cpuid(1, 0).ecx & BIT(26))
-        fpu_area_size = cpuid(0xd, 0).ecx;
+    if (cpuid(1, 0).ecx & BIT(26)) {
+        struct cpuid_regs d = cpuid(0xd, 0);
+        fpu_area_size = d.ecx;
+        xcr0_supported = ((uint64_t)d.edx << 32) | d.eax;
+    }
     /* Every port traps: each is either emulated or reads as all-ones. */
     io_bitmap_a = alloc_page_filled(0xff);
     io_bitmap_b = alloc_page_filled(0xff);
@@ -130,6 +140,11 @@ uint64_t vcpu_real_cr4(uint64_t guest_view)
     return (guest_view | c->cr4_fixed0 | CR4_VMXE) & c->cr4_fixed1;
 }
 
+uint64_t vcpu_cr4_guest_allowed(void)
+{
+    return vmx_boot_caps()->cr4_fixed1 & 0xffffffffull & ~(uint64_t)(CR4_VMXE | CR4_SMXE);
+}
+
 static void set_segment(uint32_t sel_f, uint32_t base_f, uint32_t limit_f, uint32_t ar_f, uint16_t sel,
                         uint64_t base, uint32_t limit, uint32_t ar)
 {
@@ -180,7 +195,7 @@ static void write_guest_state(struct vcpu *v, const struct guest_boot *b)
     vmcs_writenat(VMCS_GUEST_CR3, b->cr3);
     vmcs_write64(VMCS_GUEST_IA32_EFER, b->efer);
     vmcs_write64(VMCS_GUEST_IA32_PAT, 0x0007040600070406ull); /* the power-on PAT */
-    vmcs_writenat(VMCS_GUEST_DR7, 0x400);
+    vmcs_writenat(VMCS_GUEST_DR7, DR7_POWER_ON);
     vmcs_write64(VMCS_GUEST_IA32_DEBUGCTL, 0);
     vmcs_writenat(VMCS_GUEST_RSP, b->rsp);
     vmcs_writenat(VMCS_GUEST_RIP, b->rip);
@@ -280,7 +295,9 @@ bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
     }
     memset(hpa_to_hva(v->vmcs), 0, PAGE_SIZE);
     *(uint32_t *)hpa_to_hva(v->vmcs) = vmx_vmcs_revision(caps);
-    v->xcr0 = 1; /* x87 only, the power-on value */
+    /* Power-on values; every other piece of swapped state starts at 0. */
+    v->xcr0 = XCR0_X87;
+    v->dr6 = DR6_POWER_ON;
     uint64_t fpu_size = fpu_alloc_size();
     hpa_t fpu = palloc(fpu_size, PAGE_SIZE, PALLOC_NO_LIMIT);
     if (!fpu) {
@@ -291,8 +308,8 @@ bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *b)
      * every other component starts in its initial state. */
     v->fpu = hpa_to_hva(fpu);
     memset(v->fpu, 0, fpu_size);
-    *(uint16_t *)v->fpu = 0x37f;
-    *(uint32_t *)((uint8_t *)v->fpu + 24) = 0x1f80;
+    *(uint16_t *)((uint8_t *)v->fpu + XSAVE_FCW_OFFSET) = FCW_POWER_ON;
+    *(uint32_t *)((uint8_t *)v->fpu + XSAVE_MXCSR_OFFSET) = MXCSR_POWER_ON;
 
     vmx_vmclear(v->vmcs);
     vmx_vmptrld(v->vmcs);
@@ -319,33 +336,54 @@ static inline void xsetbv(uint32_t idx, uint64_t v)
     __asm__ volatile("xsetbv" ::"c"(idx), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-/* Switches the per-CPU state that belongs to a guest but lives outside the VMCS. */
+/* Switches the per-CPU state that belongs to a guest but lives outside the VMCS
+ * (vmm/guest-state.md). XSAVE and XRSTOR move only the components XCR0 enables, so
+ * both run with every component enabled: a guest that never ran XSETBV (XCR0 = 1) must
+ * not pass its XMM registers and MXCSR on, nor receive the last guest's. The guest's
+ * own XCR0 is loaded last. */
 static void swap_in(struct vcpu *v)
 {
     struct percpu *p = this_cpu();
     struct vcpu *prev = p->current_vcpu;
     if (prev == v)
         return;
+    if (fpu_area_size)
+        xsetbv(0, xcr0_supported);
     if (prev) {
-        prev->msr_star = rdmsr(0xc0000081);
-        prev->msr_lstar = rdmsr(0xc0000082);
-        prev->msr_cstar = rdmsr(0xc0000083);
-        prev->msr_fmask = rdmsr(0xc0000084);
+        prev->msr_star = rdmsr(MSR_STAR);
+        prev->msr_lstar = rdmsr(MSR_LSTAR);
+        prev->msr_cstar = rdmsr(MSR_CSTAR);
+        prev->msr_fmask = rdmsr(MSR_FMASK);
         prev->msr_kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-        /* XCR0 still holds prev's value here, so XSAVE stores exactly its components. */
+        if (controls.rdtscp)
+            prev->msr_tsc_aux = rdmsr(MSR_TSC_AUX);
+        prev->cr2 = read_cr2();
+        prev->dr[0] = read_dr0();
+        prev->dr[1] = read_dr1();
+        prev->dr[2] = read_dr2();
+        prev->dr[3] = read_dr3();
+        prev->dr6 = read_dr6();
         if (fpu_area_size)
             __asm__ volatile("xsave64 (%0)" ::"r"(prev->fpu), "a"(~0u), "d"(~0u) : "memory");
         else
             __asm__ volatile("fxsave64 (%0)" ::"r"(prev->fpu) : "memory");
     }
-    wrmsr(0xc0000081, v->msr_star);
-    wrmsr(0xc0000082, v->msr_lstar);
-    wrmsr(0xc0000083, v->msr_cstar);
-    wrmsr(0xc0000084, v->msr_fmask);
+    wrmsr(MSR_STAR, v->msr_star);
+    wrmsr(MSR_LSTAR, v->msr_lstar);
+    wrmsr(MSR_CSTAR, v->msr_cstar);
+    wrmsr(MSR_FMASK, v->msr_fmask);
     wrmsr(MSR_KERNEL_GS_BASE, v->msr_kernel_gs_base);
+    if (controls.rdtscp)
+        wrmsr(MSR_TSC_AUX, v->msr_tsc_aux);
+    write_cr2(v->cr2);
+    write_dr0(v->dr[0]);
+    write_dr1(v->dr[1]);
+    write_dr2(v->dr[2]);
+    write_dr3(v->dr[3]);
+    write_dr6(v->dr6);
     if (fpu_area_size) {
-        xsetbv(0, v->xcr0);
         __asm__ volatile("xrstor64 (%0)" ::"r"(v->fpu), "a"(~0u), "d"(~0u) : "memory");
+        xsetbv(0, v->xcr0);
     } else {
         __asm__ volatile("fxrstor64 (%0)" ::"r"(v->fpu) : "memory");
     }
@@ -414,12 +452,18 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
     load_on_this_cpu(v);
     uint64_t slice_end = rdtsc() + slice_tsc;
     /* With the timer value saved on exit it keeps counting down across exits, so it is
-     * set once per slice and only guest time is charged. Without that control it is
+     * set once per slice and bounds the guest's own time. Without that control it is
      * reloaded with the remainder before each entry, or a guest that exits often would
      * stretch its slice. */
     vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(slice_tsc >> rate, 0xffffffffull));
     const bool reload_timer = !controls.save_preemption_timer;
+    /* Time Keel spends on the VM's exits is the VM's too: a guest whose exits are slow
+     * (console output, a port sweep) must not hold the CPU for many slices of host
+     * time while its guest time stays small. One compare per entry, on the low 32 bits
+     * of the TSC (slices longer than 2^32 ticks end after 2^32). */
+    const uint32_t slice32 = (uint32_t)MIN(slice_tsc, 0xffffffffull);
     uint32_t t_host = rdtsc32();
+    const uint32_t t_start = t_host;
     for (;;) {
         if (reload_timer) {
             uint64_t now = rdtsc();
@@ -429,6 +473,8 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
         }
         uint32_t t_entry = rdtsc32();
         vm->stats.host_tsc += (uint32_t)(t_entry - t_host);
+        if (__builtin_expect((uint32_t)(t_entry - t_start) >= slice32, 0))
+            return EXIT_YIELD;
         int rc = vmx_enter(&v->regs, v->launched);
         t_host = rdtsc32();
         if (rc)

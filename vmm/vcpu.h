@@ -22,6 +22,8 @@ struct vmexit {
  * (and says why) when guests cannot run on this machine. */
 bool vmm_global_init(void);
 bool vmm_unrestricted_guest(void);
+/* XCR0 components this CPU supports (CPUID.(EAX=0DH,ECX=0):EDX:EAX), 0 without XSAVE. */
+uint64_t vmm_xcr0_supported(void);
 
 /* Allocates and fills the VMCS for a vCPU whose VM has been loaded. */
 bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *boot);
@@ -46,7 +48,11 @@ static inline void vcpu_skip_instruction(struct vcpu *v)
 void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error);
 static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, 13, true, 0); }
 static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, 6, false, 0); }
+uint64_t vcpu_guest_cr0(void);
 uint64_t vcpu_guest_cr4(void);
+/* CR4 bits a guest may set: what the CPU allows in VMX operation, less VMX and SMX,
+ * which CPUID hides. */
+uint64_t vcpu_cr4_guest_allowed(void);
 /* Guest-visible CR0/CR4 turned into the values the CPU runs with (VMX fixed bits). */
 uint64_t vcpu_real_cr0(uint64_t guest_view);
 uint64_t vcpu_real_cr4(uint64_t guest_view); /* the guest's view (read shadow merged) */

@@ -22,6 +22,12 @@ void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint3
     vmcs_write32(VMCS_ENTRY_INTR_INFO, info);
 }
 
+uint64_t vcpu_guest_cr0(void)
+{
+    uint64_t mask = vmcs_readnat(VMCS_CR0_GUEST_HOST_MASK);
+    return (vmcs_readnat(VMCS_GUEST_CR0) & ~mask) | (vmcs_readnat(VMCS_CR0_READ_SHADOW) & mask);
+}
+
 uint64_t vcpu_guest_cr4(void)
 {
     uint64_t mask = vmcs_readnat(VMCS_CR4_GUEST_HOST_MASK);

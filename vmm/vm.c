@@ -206,6 +206,8 @@ void vm_print_report(const struct vm *vm)
     }
     if (used)
         kprintf("VM %s: exits by reason: %s\n", vm->name, line);
+    if (vm->ports_unlogged)
+        kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->ports_unlogged);
 }
 
 static void stop_common(struct vm *vm)

@@ -15,6 +15,7 @@
 #define VM_EXIT_REASON_SLOTS 80
 #define VM_NAME_MAX 32
 #define VUART_LINE_MAX 160
+#define UNCLAIMED_PORTS_LOGGED 8
 
 struct guest_regs {
     uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
@@ -62,7 +63,9 @@ struct vm {
     char stop_reason[200];
 
     struct vuart uart;
-    uint8_t ports_seen[65536 / 8]; /* unclaimed ports already logged once */
+    uint8_t ports_seen[65536 / 8]; /* unclaimed ports already used */
+    uint32_t ports_logged;         /* of those, logged: at most UNCLAIMED_PORTS_LOGGED */
+    uint32_t ports_unlogged;       /* the rest, counted in the report */
     struct vm_stats stats;
     struct vcpu *vcpu;
 };
@@ -79,9 +82,14 @@ struct vcpu {
     hpa_t vmcs;
     struct vcpu *rq_next;
 
-    /* MSRs the VMCS does not switch and Keel does not use: swapped on vCPU switch. */
+    /* State the VMCS does not switch and Keel does not use: swapped on vCPU switch
+     * (vmm/guest-state.md lists every piece and how it is kept apart). */
     uint64_t msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kernel_gs_base;
+    uint64_t msr_tsc_aux;
     uint64_t xcr0;
+    uint64_t cr2;
+    uint64_t dr[4], dr6;
+    uint8_t tpr; /* CR8: every MOV CR8 exits, so it never reaches the host's APIC */
     /* The guest's x87/SSE/AVX... registers while another vCPU owns the CPU (Keel itself
      * never touches them): an XSAVE area sized for every component the CPU has, or a
      * 512-byte FXSAVE image on CPUs without XSAVE. */

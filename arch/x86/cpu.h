@@ -48,6 +48,18 @@ DEFINE_CR_ACCESS(3)
 DEFINE_CR_ACCESS(4)
 #undef DEFINE_CR_ACCESS
 
+#define DEFINE_DR_ACCESS(n)                                                          \
+    static inline uint64_t read_dr##n(void) { uint64_t v; __asm__ volatile("mov %%db" #n ", %0" : "=r"(v)); return v; } \
+    static inline void write_dr##n(uint64_t v) { __asm__ volatile("mov %0, %%db" #n ::"r"(v)); }
+DEFINE_DR_ACCESS(0)
+DEFINE_DR_ACCESS(1)
+DEFINE_DR_ACCESS(2)
+DEFINE_DR_ACCESS(3)
+DEFINE_DR_ACCESS(6)
+#undef DEFINE_DR_ACCESS
+#define DR6_POWER_ON 0xffff0ff0ull
+#define DR7_POWER_ON 0x400ull
+
 static inline uint64_t read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
@@ -83,6 +95,7 @@ static inline NORETURN void cpu_halt_forever(void)
 #define CR4_PAE BIT(5)
 #define CR4_PGE BIT(7)
 #define CR4_VMXE BIT(13)
+#define CR4_SMXE BIT(14)
 #define CR4_OSFXSR BIT(9)
 #define RFLAGS_IF BIT(9)
 

@@ -1,5 +1,6 @@
 /* One IDT shared by all CPUs; only the IST stacks behind it are per CPU. */
 #include "arch/x86/trap.h"
+#include "arch/x86/extable.h"
 #include "arch/x86/percpu.h"
 #include "drivers/lapic.h"
 #include "vmm/console.h"
@@ -60,8 +61,13 @@ void irq_register(uint8_t vector, irq_handler_t handler)
 
 void trap_dispatch(struct trap_frame *f)
 {
-    if (f->vector < VECTOR_FIRST_IRQ)
-        exception_fatal(f);
+    if (f->vector < VECTOR_FIRST_IRQ) {
+        uint64_t fixup = extable_fixup(f->rip);
+        if (!fixup)
+            exception_fatal(f);
+        f->rip = fixup;
+        return;
+    }
     irq_handler_t h = irq_handlers[f->vector];
     if (h) {
         h(f);

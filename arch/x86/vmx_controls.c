@@ -17,28 +17,35 @@ const char *const vmx_entry_ctl_names[32] = {VMX_ENTRY_CONTROLS(VMX_CTL_NAME)};
  *  - pin: interrupts and NMIs always reach the host; virtual NMIs let NMI-window
  *    exiting inject NMIs; the preemption timer is the scheduler tick.
  *  - proc: HLT gives the CPU back; I/O and MSR bitmaps decide what traps; MONITOR/MWAIT
- *    exit because a guest must never sleep on the physical CPU.
+ *    exit because a guest must never sleep on the physical CPU. MOV CR8 exits because
+ *    without it a 64-bit guest writes the host's local-APIC TPR, which would mask
+ *    Keel's own interrupts; RDPMC exits because the counters are the host's.
  *  - proc2: EPT and VPID are what isolation and tagged TLBs are built on; the rest only
  *    saves #UD in guests or allows real-mode guests, so it is taken when offered.
  *  - exit: a 64-bit host, interrupts acknowledged on exit (the vector is in the exit
  *    information), PAT and EFER swapped by hardware; saving the timer value lets a
- *    vCPU keep its slice across exits.
- *  - entry: PAT and EFER loaded (IA-32e mode guest is set per vCPU). */
+ *    vCPU keep its slice across exits. Debug controls are saved so the guest's DR7
+ *    and IA32_DEBUGCTL survive exits (the host gets DR7 = 0x400 and DEBUGCTL = 0).
+ *  - entry: PAT, EFER and the debug controls loaded (IA-32e mode guest is set per
+ *    vCPU). */
 #define KEEL_PIN_REQUIRED \
     (VMX_PIN_CTL_EXTERNAL_INTERRUPT_EXITING | VMX_PIN_CTL_NMI_EXITING | VMX_PIN_CTL_VIRTUAL_NMIS | VMX_PIN_CTL_PREEMPTION_TIMER)
 #define KEEL_PIN_OPTIONAL 0u
 #define KEEL_PROC_REQUIRED                                                                         \
     (VMX_PROC_CTL_HLT_EXITING | VMX_PROC_CTL_IO_BITMAPS | VMX_PROC_CTL_MSR_BITMAPS |                  \
-     VMX_PROC_CTL_SECONDARY_CONTROLS | VMX_PROC_CTL_MWAIT_EXITING | VMX_PROC_CTL_MONITOR_EXITING)
+     VMX_PROC_CTL_SECONDARY_CONTROLS | VMX_PROC_CTL_MWAIT_EXITING | VMX_PROC_CTL_MONITOR_EXITING |    \
+     VMX_PROC_CTL_CR8_LOAD_EXITING | VMX_PROC_CTL_CR8_STORE_EXITING | VMX_PROC_CTL_RDPMC_EXITING)
 #define KEEL_PROC_OPTIONAL 0u
 #define KEEL_PROC2_REQUIRED (VMX_PROC2_CTL_ENABLE_EPT | VMX_PROC2_CTL_ENABLE_VPID)
 #define KEEL_PROC2_OPTIONAL \
     (VMX_PROC2_CTL_UNRESTRICTED_GUEST | VMX_PROC2_CTL_ENABLE_RDTSCP | VMX_PROC2_CTL_ENABLE_INVPCID | VMX_PROC2_CTL_ENABLE_XSAVES)
 #define KEEL_EXIT_REQUIRED                                                                         \
     (VMX_EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | VMX_EXIT_CTL_ACK_INTERRUPT_ON_EXIT | VMX_EXIT_CTL_SAVE_IA32_PAT | \
-     VMX_EXIT_CTL_LOAD_IA32_PAT | VMX_EXIT_CTL_SAVE_IA32_EFER | VMX_EXIT_CTL_LOAD_IA32_EFER)
+     VMX_EXIT_CTL_LOAD_IA32_PAT | VMX_EXIT_CTL_SAVE_IA32_EFER | VMX_EXIT_CTL_LOAD_IA32_EFER |       \
+     VMX_EXIT_CTL_SAVE_DEBUG_CONTROLS)
 #define KEEL_EXIT_OPTIONAL VMX_EXIT_CTL_SAVE_PREEMPTION_TIMER
-#define KEEL_ENTRY_REQUIRED (VMX_ENTRY_CTL_LOAD_IA32_PAT | VMX_ENTRY_CTL_LOAD_IA32_EFER)
+#define KEEL_ENTRY_REQUIRED \
+    (VMX_ENTRY_CTL_LOAD_IA32_PAT | VMX_ENTRY_CTL_LOAD_IA32_EFER | VMX_ENTRY_CTL_LOAD_DEBUG_CONTROLS)
 #define KEEL_ENTRY_OPTIONAL 0u
 
 struct control_policy {

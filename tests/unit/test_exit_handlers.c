@@ -135,12 +135,36 @@ uint64_t ept_leaf_entry(const struct ept *ept, gpa_t gpa, uint64_t *page_size)
 static int wrmsrs;
 static uint32_t wrmsr_last;
 static uint64_t wrmsr_value;
-void host_test_wrmsr(uint32_t msr, uint64_t val)
+static bool wrmsr_faults; /* the CPU refuses the next write-through */
+bool host_test_wrmsr(uint32_t msr, uint64_t val)
 {
+    if (wrmsr_faults)
+        return false;
     wrmsrs++;
     wrmsr_last = msr;
     wrmsr_value = val;
+    return true;
 }
+
+/* The CPU's XCR0 rules as a Skylake-X server has them: x87, SSE, AVX, MPX, AVX-512, PKRU. */
+#define HOST_XCR0_SUPPORTED 0x2ffull
+static int xsetbvs;
+static uint64_t xsetbv_value;
+static bool xsetbv_faults;
+bool host_test_xsetbv(uint32_t idx, uint64_t val)
+{
+    if (xsetbv_faults)
+        return false;
+    assert_int_equal(idx, 0);
+    xsetbvs++;
+    xsetbv_value = val;
+    return true;
+}
+uint64_t vmm_xcr0_supported(void) { return HOST_XCR0_SUPPORTED; }
+
+/* CR4 as a CPU without UMIP (11), LA57 (12), PKE (22) allows it, VMXE and SMXE removed. */
+#define FAKE_CR4_ALLOWED 0x3707ffull
+uint64_t vcpu_cr4_guest_allowed(void) { return FAKE_CR4_ALLOWED; }
 
 #define HOST_LEAF1_EAX 0x000906eau
 #define HOST_LEAF1_EBX 0x00100800u
@@ -232,7 +256,8 @@ static int setup(void **state)
     cpu_block.cpu_id = 3;
     assert_int_equal(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block), 0);
 
-    stops = traps = wrmsrs = cpuids = 0;
+    stops = traps = wrmsrs = cpuids = xsetbvs = 0;
+    wrmsr_faults = xsetbv_faults = false;
     calibrated = true;
     capture_reset();
     return 0;
@@ -511,6 +536,26 @@ static void unclaimed_ports_read_all_ones_logged_once(void **state)
     assert_running();
 }
 
+static void unclaimed_port_sweep_is_rate_limited(void **state)
+{
+    (void)state;
+    /* A sweep of every port logs the first few, then only counts (65,524 lines once). */
+    for (uint32_t port = 0; port <= 0xffff; port++) {
+        if (port >= VUART_BASE && port < VUART_BASE + VUART_PORTS)
+            continue;
+        if (port >= 0xf4 && port < 0xf8)
+            continue;
+        io_in((uint16_t)port, 1, 0);
+        io_in((uint16_t)port, 1, 0);
+    }
+    assert_int_equal(capture_count(), UNCLAIMED_PORTS_LOGGED);
+    assert_logged("read of 1 byte(s) at unclaimed port 0x0 ");
+    assert_logged("at unclaimed port 0x7 (reads all-ones, writes ignored; logged once); further unclaimed ports "
+                  "are counted, not logged");
+    assert_int_equal(vm->ports_unlogged, 65536 - 8 - 4 - UNCLAIMED_PORTS_LOGGED);
+    assert_running();
+}
+
 static void string_io_stops_vm(void **state)
 {
     (void)state;
@@ -654,8 +699,10 @@ static void hc_unknown_yield_and_exit(void **state)
     assert_int_equal(hc_result(0, 0, 0), -(int64_t)KEEL_EINVAL);
     assert_int_equal(hc_result(99, 0x2000, 1), -(int64_t)KEEL_EINVAL);
     assert_int_equal(hc_result(0xffffffffu, 0, 0), -(int64_t)KEEL_EINVAL);
-    /* The function number is EAX: the upper half of RAX is not part of it. */
-    assert_int_equal(hc_result(0xabcd000000000000ull | KEEL_HC_VM_INFO, 0x3000, 64), 0);
+    /* A 64-bit guest's function number is all of RAX: 0x100000004 is not EXIT. */
+    assert_int_equal(hc_result(0xabcd000000000000ull | KEEL_HC_VM_INFO, 0x3000, 64), -(int64_t)KEEL_EINVAL);
+    assert_int_equal(hc_result(0x100000000ull | KEEL_HC_EXIT, 9, 0), -(int64_t)KEEL_EINVAL);
+    assert_running();
 
     assert_int_equal(hypercall(KEEL_HC_YIELD, 0, 0), EXIT_YIELD);
     assert_int_equal(vcpu->regs.rax, 0);
@@ -667,7 +714,7 @@ static void hc_unknown_yield_and_exit(void **state)
     assert_true(vm->has_exit_code);
     assert_int_equal(vm->exit_code, 7);
     assert_string_equal(vm->stop_reason, "exited with code 7 via the exit hypercall");
-    assert_int_equal(vm->stats.exits[EXIT_REASON_VMCALL], 6);
+    assert_int_equal(vm->stats.exits[EXIT_REASON_VMCALL], 7);
 }
 
 static void hc_from_ring3_is_refused(void **state)
@@ -796,6 +843,14 @@ static void msr_efer(void **state)
     assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME);
     assert_wrmsr_ok(MSR_IA32_EFER, 0);
     assert_int_equal(vget(VMCS_GUEST_IA32_EFER), 0);
+
+    /* With 32-bit paging on, changing LME is #GP (SDM: WRMSR EFER), not a VM entry that
+     * fails later on inconsistent state. Other bits may still change. */
+    vset(VMCS_CR0_READ_SHADOW, CR0_ET | CR0_PE | CR0_PG);
+    assert_wrmsr_gp(MSR_IA32_EFER, EFER_LME);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), 0);
+    assert_wrmsr_ok(MSR_IA32_EFER, EFER_NXE);
+    assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_NXE);
     assert_int_equal(wrmsrs, 0);
 }
 
@@ -871,6 +926,22 @@ static void msr_syscall_msrs_live_in_vcpu(void **state)
     assert_int_equal(vcpu->msr_cstar, 0x1000);
     assert_int_equal(vcpu->msr_kernel_gs_base, HIGH_CANONICAL + 8);
     assert_int_equal(wrmsrs, 5);
+
+    /* TSC_AUX is the vCPU's (RDTSCP reads it in the guest); its upper half is reserved. */
+    assert_int_equal(rdmsr_ok(MSR_TSC_AUX), 0);
+    assert_wrmsr_ok(MSR_TSC_AUX, 0x12345678);
+    assert_int_equal(vcpu->msr_tsc_aux, 0x12345678);
+    assert_int_equal(wrmsr_last, MSR_TSC_AUX);
+    assert_int_equal(rdmsr_ok(MSR_TSC_AUX), 0x12345678);
+    assert_wrmsr_gp(MSR_TSC_AUX, 1ull << 32);
+
+    /* A write-through the CPU refuses (a rule Keel's check missed) is the guest's #GP,
+     * and the vCPU's copy keeps the old value. */
+    wrmsr_faults = true;
+    assert_wrmsr_gp(MSR_STAR, 0x1111);
+    assert_wrmsr_gp(MSR_TSC_AUX, 7);
+    assert_int_equal(vcpu->msr_star, 0x0023001000000000ull);
+    assert_int_equal(vcpu->msr_tsc_aux, 0x12345678);
 }
 
 static void msr_feature_control_and_unknown(void **state)
@@ -966,6 +1037,24 @@ static void cpuid_other_leaves_pass_through(void **state)
     assert_int_equal(vm->stats.exits[EXIT_REASON_CPUID], 3);
 }
 
+static void cpuid_hides_what_guests_cannot_use(void **state)
+{
+    (void)state;
+    /* Leaf 7 subleaf 0: the speculation-control MSRs (bits 31:26 of EDX) are not passed
+     * through, so CPUID does not offer them; the rest passes. */
+    cpuid_exit(7, 0);
+    assert_int_equal(vcpu->regs.rdx, 0xd0000007u & 0x03ffffffu);
+    assert_int_equal(vcpu->regs.rbx, 0xb0000007u);
+    /* Leaf 0xa: no performance counters. */
+    cpuid_exit(0xa, 0);
+    assert_int_equal(vcpu->regs.rax | vcpu->regs.rbx | vcpu->regs.rcx | vcpu->regs.rdx, 0);
+    /* Neighbours pass through untouched. */
+    cpuid_exit(0xb, 0);
+    assert_int_equal(vcpu->regs.rax, 0xa000000bu);
+    cpuid_exit(6, 0);
+    assert_int_equal(vcpu->regs.rdx, 0xd0000006u);
+}
+
 /* ---- control registers ---- */
 #define CR_MOV_TO 0
 #define CR_MOV_FROM 1
@@ -1048,6 +1137,25 @@ static void cr0_paging_switches_long_mode(void **state)
     assert_false(vget(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
 }
 
+static void cr0_reserved_bits_gp(void **state)
+{
+    (void)state;
+    guest_protected32();
+    /* Bits 6-15, 17 and 19-28 are reserved: #GP on hardware, so on Keel. */
+    static const unsigned reserved[] = {6, 15, 17, 19, 28};
+    for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
+        vcpu->regs.rbx = CR0_ET | CR0_PE | BIT(reserved[i]);
+        assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_RBX)), EXIT_RESUME);
+        assert_gp();
+        assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE);
+    }
+    /* Every defined bit may be written (WP, AM, MP, EM, TS, NE). */
+    vcpu->regs.rbx = CR0_ET | CR0_PE | BIT(16) | BIT(18) | 0x2e;
+    cr_exit(crq(0, CR_MOV_TO, REG_RBX));
+    assert_skipped(3);
+    assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | BIT(16) | BIT(18) | 0x2e);
+}
+
 static void cr4_writes(void **state)
 {
     (void)state;
@@ -1057,8 +1165,11 @@ static void cr4_writes(void **state)
     assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PAE | CR4_PGE | CR4_OSFXSR);
     assert_int_equal(vget(VMCS_GUEST_CR4), CR4_PAE | CR4_PGE | CR4_OSFXSR | FAKE_CR4_FIXED);
 
-    /* The guest has no VMX nor SMX; long mode needs PAE; CR4 is 32 bits. */
-    static const uint64_t bad[] = {CR4_PAE | CR4_VMXE, CR4_PAE | CR4_SMXE, CR4_PGE, CR4_PAE | BIT(40)};
+    /* The guest has no VMX nor SMX; long mode needs PAE; CR4 is 32 bits; reserved bits
+     * and features the CPU lacks (UMIP 11, LA57 12, PKE 22 here) are #GP, never kept in
+     * the read shadow as if the guest had them. */
+    static const uint64_t bad[] = {CR4_PAE | CR4_VMXE, CR4_PAE | CR4_SMXE, CR4_PGE,       CR4_PAE | BIT(40),
+                                   CR4_PAE | BIT(11),  CR4_PAE | BIT(12),  CR4_PAE | BIT(22), CR4_PAE | BIT(31)};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         vcpu->regs.rcx = bad[i];
         assert_int_equal(cr_exit(crq(4, CR_MOV_TO, REG_RCX)), EXIT_RESUME);
@@ -1093,20 +1204,24 @@ static void cr_clts_lmsw_cr8(void **state)
     cr_exit(crq(0, CR_LMSW, 0) | (uint64_t)0x1 << 16);
     assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE);
 
-    /* CR8: TPR values accepted, reads as 0; above 15 is #GP. */
+    /* CR8 is the vCPU's own TPR: kept and read back; above 15 is #GP. */
     vcpu->regs.rbx = 15;
     cr_exit(crq(8, CR_MOV_TO, REG_RBX));
     assert_skipped(3);
+    assert_int_equal(vcpu->tpr, 15);
     vcpu->regs.rbx = 16;
     cr_exit(crq(8, CR_MOV_TO, REG_RBX));
     assert_gp();
+    assert_int_equal(vcpu->tpr, 15);
     vcpu->regs.r9 = 0x1234;
     cr_exit(crq(8, CR_MOV_FROM, REG_R9));
     assert_skipped(3);
-    assert_int_equal(vcpu->regs.r9, 0);
+    assert_int_equal(vcpu->regs.r9, 15);
+    vcpu->regs.rax = 3;
+    cr_exit(crq(8, CR_MOV_TO, REG_RAX));
     vset(VMCS_GUEST_RSP, 0x8000);
     cr_exit(crq(8, CR_MOV_FROM, REG_RSP));
-    assert_int_equal(vget(VMCS_GUEST_RSP), 0);
+    assert_int_equal(vget(VMCS_GUEST_RSP), 3);
 
     /* CR3 and CR0 reads never exit with Keel's controls: #GP rather than a guess. */
     cr_exit(crq(3, CR_MOV_TO, REG_RAX));
@@ -1117,6 +1232,73 @@ static void cr_clts_lmsw_cr8(void **state)
 }
 
 /* ---- instructions and events ---- */
+static enum exit_action xsetbv_exit(uint64_t rcx, uint64_t val)
+{
+    vcpu->regs.rcx = rcx;
+    vcpu->regs.rax = 0x5555555500000000ull | (uint32_t)val;
+    vcpu->regs.rdx = 0x6666666600000000ull | (val >> 32);
+    return run_exit(EXIT_REASON_XSETBV, 0, 3);
+}
+
+static void xsetbv_follows_every_xcr0_rule(void **state)
+{
+    (void)state;
+    vset(VMCS_CR4_READ_SHADOW, CR4_PAE | CR4_OSXSAVE);
+    static const uint64_t good[] = {0x1, 0x3, 0x7, 0x1b, 0x1f, 0xe7, 0xff, 0x2ff, 0x203};
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        assert_int_equal(xsetbv_exit(0, good[i]), EXIT_RESUME);
+        assert_skipped(3);
+        assert_int_equal(xsetbv_value, good[i]);
+        assert_int_equal(vcpu->xcr0, good[i]);
+    }
+    /* 0x23: the AVX-512 opmask without the other AVX-512 bits (this value crashed Keel
+     * when it ran XSETBV in root mode). Then: no x87; AVX without SSE; one MPX bit;
+     * AVX-512 without AVX; a reserved bit; a component the CPU lacks (AMX 17/18, bit
+     * 8 is supervisor state, which never goes in XCR0); bits above 31. */
+    static const uint64_t bad[] = {0x23, 0x63, 0xa3, 0xc3, 0x0, 0x2, 0x5, 0xb, 0x13, 0xe3,
+                                   0x400, 0x60003, 0x103, 0x100000003ull, 0x8000000000000003ull};
+    int before = xsetbvs;
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        assert_int_equal(xsetbv_exit(0, bad[i]), EXIT_RESUME);
+        assert_gp();
+        assert_int_equal(vcpu->xcr0, 0x203);
+    }
+    /* Only XCR0 exists; CPL > 0 is #GP; without CR4.OSXSAVE the instruction is #UD. */
+    assert_int_equal(xsetbv_exit(1, 0x3), EXIT_RESUME);
+    assert_gp();
+    assert_int_equal(xsetbv_exit(0x100000000ull, 0x3), EXIT_RESUME);
+    assert_skipped(3); /* ECX is 32 bits: the upper half is not part of it */
+    set_cpl(3);
+    assert_int_equal(xsetbv_exit(0, 0x7), EXIT_RESUME);
+    assert_gp();
+    set_cpl(0);
+    vset(VMCS_CR4_READ_SHADOW, CR4_PAE);
+    assert_int_equal(xsetbv_exit(0, 0x7), EXIT_RESUME);
+    assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), UD_INFO);
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+    assert_int_equal(xsetbvs, before + 1);
+    assert_int_equal(vcpu->xcr0, 0x3);
+
+    /* A value the CPU refuses although Keel's rules passed it: #GP for the guest and a
+     * Keel-bug line, never a fault in Keel. */
+    vset(VMCS_CR4_READ_SHADOW, CR4_PAE | CR4_OSXSAVE);
+    xsetbv_faults = true;
+    assert_int_equal(xsetbv_exit(0, 0x7), EXIT_RESUME);
+    assert_gp();
+    assert_int_equal(vcpu->xcr0, 0x3);
+    assert_logged("KEEL BUG: VM demo: XSETBV 0x7 passed Keel's XCR0 checks but faulted; the guest gets #GP");
+    assert_running();
+}
+
+static void rdpmc_raises_gp(void **state)
+{
+    (void)state;
+    vcpu->regs.rcx = 0;
+    assert_int_equal(run_exit(EXIT_REASON_RDPMC, 0, 2), EXIT_RESUME);
+    assert_gp();
+    assert_running();
+}
+
 static void vmx_and_monitor_instructions_raise_ud(void **state)
 {
     (void)state;
@@ -1302,6 +1484,7 @@ int main(void)
         T(vuart_registers),
         T(debug_exit_port_stops_with_code),
         T(unclaimed_ports_read_all_ones_logged_once),
+        T(unclaimed_port_sweep_is_rate_limited),
         T(string_io_stops_vm),
         T(hc_console_write),
         T(hc_console_write_rejects_bad_buffers),
@@ -1318,10 +1501,14 @@ int main(void)
         T(cpuid_leaf1_hides_vmx),
         T(cpuid_keel_leaves),
         T(cpuid_other_leaves_pass_through),
+        T(cpuid_hides_what_guests_cannot_use),
         T(cr0_writes_update_shadow),
         T(cr0_paging_switches_long_mode),
+        T(cr0_reserved_bits_gp),
         T(cr4_writes),
         T(cr_clts_lmsw_cr8),
+        T(xsetbv_follows_every_xcr0_rule),
+        T(rdpmc_raises_gp),
         T(vmx_and_monitor_instructions_raise_ud),
         T(hlt_yields_or_stops),
         T(ept_violation_reports_gpa_and_access),
