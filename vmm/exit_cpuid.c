@@ -31,10 +31,33 @@ static uint32_t leaf1_ecx(uint32_t ecx)
     return ecx;
 }
 
-/* Leaves 1 to 0xa that Keel edits. Kept out of line so the common leaves need no saved
- * registers. */
-static __attribute__((noinline)) void filter_low_leaf(struct guest_regs *r, uint32_t leaf, uint32_t subleaf)
+static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t leaf)
 {
+    r->rax = leaf == KEEL_CPUID_BASE ? KEEL_CPUID_MAX : leaf == KEEL_CPUID_ABI ? KEEL_ABI_VERSION : 0;
+    r->rbx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_EBX : 0;
+    r->rcx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_ECX : 0;
+    r->rdx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_EDX : 0;
+}
+
+static inline void hardware_cpuid(struct guest_regs *r, uint32_t leaf, uint32_t subleaf)
+{
+    uint32_t a = leaf, b, c = subleaf, d;
+#ifdef KEEL_HOST_TEST
+    host_test_cpuid(&a, &b, &c, &d);
+#else
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+#endif
+    r->rax = a;
+    r->rbx = b;
+    r->rcx = c;
+    r->rdx = d;
+}
+
+/* Leaves 1 to 0xa, some of which Keel edits. Kept out of line so the common leaves need
+ * no saved registers. */
+static __attribute__((noinline)) void low_leaf(struct guest_regs *r, uint32_t leaf, uint32_t subleaf)
+{
+    hardware_cpuid(r, leaf, subleaf);
     if (leaf == 1) {
         r->rcx = leaf1_ecx((uint32_t)r->rcx);
     } else if (leaf == 7 && subleaf == 0) {
@@ -45,35 +68,17 @@ static __attribute__((noinline)) void filter_low_leaf(struct guest_regs *r, uint
     }
 }
 
-static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t leaf)
-{
-    r->rax = leaf == KEEL_CPUID_BASE ? KEEL_CPUID_MAX : leaf == KEEL_CPUID_ABI ? KEEL_ABI_VERSION : 0;
-    r->rbx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_EBX : 0;
-    r->rcx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_ECX : 0;
-    r->rdx = leaf == KEEL_CPUID_BASE ? KEEL_SIGNATURE_EDX : 0;
-}
-
 enum exit_action handle_cpuid(struct vcpu *v, const struct vmexit *e)
 {
     (void)e;
     struct guest_regs *r = &v->regs;
     uint32_t leaf = (uint32_t)r->rax;
-    if (leaf - KEEL_CPUID_BASE <= 0xff) {
+    if (leaf - KEEL_CPUID_BASE <= 0xff)
         keel_leaf(r, leaf);
-    } else {
-        uint32_t a = leaf, b, subleaf = (uint32_t)r->rcx, c = subleaf, d;
-#ifdef KEEL_HOST_TEST
-        host_test_cpuid(&a, &b, &c, &d);
-#else
-        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-#endif
-        r->rax = a;
-        r->rbx = b;
-        r->rcx = c;
-        r->rdx = d;
-        if (__builtin_expect(leaf - 1 < CPUID_LEAF_PMU, 0))
-            filter_low_leaf(r, leaf, subleaf);
-    }
+    else if (__builtin_expect(leaf - 1 < CPUID_LEAF_PMU, 0))
+        low_leaf(r, leaf, (uint32_t)r->rcx);
+    else
+        hardware_cpuid(r, leaf, (uint32_t)r->rcx);
     vcpu_skip_instruction(v);
     return EXIT_RESUME;
 }

@@ -450,30 +450,22 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
     struct vm *vm = v->vm;
     const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
     load_on_this_cpu(v);
-    uint64_t slice_end = rdtsc() + slice_tsc;
-    /* With the timer value saved on exit it keeps counting down across exits, so it is
-     * set once per slice and bounds the guest's own time. Without that control it is
-     * reloaded with the remainder before each entry, or a guest that exits often would
-     * stretch its slice. */
+    /* Two limits end a slice. The preemption timer bounds the guest's own run: with
+     * its value saved on exit it keeps counting down across exits, so it is set once.
+     * And time Keel spends on the VM's exits is the VM's too: a guest whose exits are
+     * slow (console output, a port sweep) or frequent must not hold the CPU for many
+     * slices of wall time while its guest time stays small, so each entry checks the
+     * slice's wall-clock end, on the low 32 bits of the TSC with a signed difference
+     * (one compare; slices longer than 2^31 ticks end there). On a CPU that cannot
+     * save the timer value it restarts at every entry, and the wall-clock check alone
+     * ends the slice: at the first exit after its end. */
     vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(slice_tsc >> rate, 0xffffffffull));
-    const bool reload_timer = !controls.save_preemption_timer;
-    /* Time Keel spends on the VM's exits is the VM's too: a guest whose exits are slow
-     * (console output, a port sweep) must not hold the CPU for many slices of host
-     * time while its guest time stays small. One compare per entry, on the low 32 bits
-     * of the TSC (slices longer than 2^32 ticks end after 2^32). */
-    const uint32_t slice32 = (uint32_t)MIN(slice_tsc, 0xffffffffull);
     uint32_t t_host = rdtsc32();
-    const uint32_t t_start = t_host;
+    const uint32_t slice_end = t_host + (uint32_t)MIN(slice_tsc, 0x7fffffffull);
     for (;;) {
-        if (reload_timer) {
-            uint64_t now = rdtsc();
-            if (now >= slice_end)
-                return EXIT_YIELD;
-            vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN((slice_end - now) >> rate, 0xffffffffull));
-        }
         uint32_t t_entry = rdtsc32();
         vm->stats.host_tsc += (uint32_t)(t_entry - t_host);
-        if (__builtin_expect((uint32_t)(t_entry - t_start) >= slice32, 0))
+        if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0))
             return EXIT_YIELD;
         int rc = vmx_enter(&v->regs, v->launched);
         t_host = rdtsc32();

@@ -3,7 +3,7 @@
 # figures are exact and repeatable). Fails when a CPUID round trip (guest loop included)
 # costs more than BENCH_CPUID_MAX ticks. `make bench` prints the same figures.
 source "$(dirname "$0")/lib.sh"
-CPUID_MAX=${BENCH_CPUID_MAX:-150}
+CPUID_MAX=${BENCH_CPUID_MAX:-144}
 make_iso "$WORK/bench.iso" "$ROOT/tests/system/configs/bench.cfg" "$BUILD/guests/bench.elf"
 log=$WORK/bench.log
 bochs_boot 1 "$WORK/bench.iso" "$log" 180
