@@ -35,6 +35,7 @@ STUB(handle_ept_misconfig)
 STUB(handle_preemption_timer)
 STUB(handle_wbinvd)
 STUB(handle_xsetbv)
+STUB(handle_rdpmc)
 STUB(handle_unexpected_exit)
 
 /* Built exactly the way the dispatcher builds its table. */
@@ -74,6 +75,7 @@ static void specific_handlers_sit_at_sdm_numbers(void **state)
     expect[10] = "handle_cpuid";
     expect[12] = "handle_hlt";
     expect[13] = "handle_invd";
+    expect[15] = "handle_rdpmc";
     expect[18] = "handle_vmcall";
     for (int r = 19; r <= 27; r++)
         expect[r] = "handle_vmx_instruction";
