@@ -25,7 +25,7 @@ GUEST_RT_OBJS := $(GUEST_RT_C:$(GUEST_DIR)/%.c=$(GUEST_OBJDIR)/%.o) \
 GUEST_MB_SRCS := hello.c cpuid_msr_io.c spinner.c bench.c attacker.c fpu_isolation.c
 GUEST_MB_ELFS := $(foreach s,$(GUEST_MB_SRCS),$(GUEST_OUT)/$(subst _,-,$(s:.c=)).elf)
 
-GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf
+GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf $(GUEST_OUT)/state-leak.elf
 
 .PHONY: guests
 guests: $(GUEST_IMAGES)
@@ -84,3 +84,10 @@ $(GUEST64_OBJDIR)/%.asm.o: $(GUEST_DIR)/%.asm
 $(GUEST_OUT)/hello64.elf: $(GUEST64_OBJS) $(GUEST64_DIR)/hello64.ld
 	@echo "  LD(g64) $@"
 	@$(LD) $(GUEST64_LDFLAGS) -o $@ $(GUEST64_OBJS)
+
+# state-leak: a second ELF64 guest, one file with its own entry, on the same 64-bit
+# runtime and the same 1 MiB link as hello64.
+GUEST_LEAK_OBJS := $(GUEST64_OBJDIR)/state_leak.o $(filter-out $(GUEST64_OBJDIR)/hello64/%,$(GUEST64_OBJS))
+$(GUEST_OUT)/state-leak.elf: $(GUEST_LEAK_OBJS) $(GUEST64_DIR)/hello64.ld
+	@echo "  LD(g64) $@"
+	@$(LD) $(GUEST64_LDFLAGS) -o $@ $(GUEST_LEAK_OBJS)
