@@ -9,7 +9,8 @@
 # miscounted the same way. Prints the wall time, the exits and the Bochs ticks they took.
 #
 # STORM_N=<n> runs every VM with n iterations instead (a quick run while developing);
-# STORM_TIMEOUT=<s> changes the hang timeout (default 900 s).
+# STORM_TIMEOUT=<s> changes the hang timeout (default 900 s); STORM_LOG=<file> keeps
+# Keel's console log there.
 source "$(dirname "$0")/lib.sh"
 CFG=$ROOT/tests/system/configs/exit-storm-4cpu.cfg
 TIMEOUT=${STORM_TIMEOUT:-900}
@@ -129,6 +130,8 @@ while read -r vm pin n mix; do
     # a sizeable share of its exits would mean Keel is busy with something else.
     [ $((uncontrolled * 100)) -le "$controlled" ] && echo "  ok: $vm: uncontrolled exits bounded:${others:- none}" ||
         fail "$vm: $uncontrolled uncontrolled exits (${others# }) exceed 1% of $controlled"
+    [ -n "$guest_ticks" ] && echo "  $vm on CPU $cpu: $sum exits, guest time ${guest_ticks% *} ticks, time in Keel ${guest_ticks#* } ticks," \
+        "mix $(field "$mixline" ticks) ticks from start to end"
     total_exits=$((total_exits + sum))
     total_uncontrolled=$((total_uncontrolled + uncontrolled))
     if [ -n "$guest_ticks" ]; then
@@ -156,4 +159,5 @@ if [ "$total_exits" -gt 0 ]; then
     echo "STORM: $total_ticks Bochs ticks in guests and in Keel over all CPUs, $((total_ticks / total_exits)) per exit;" \
         "busiest CPU $busiest ticks; $(awk -v e="$total_exits" -v w="$wall" 'BEGIN{printf "%.0f", e/w}') exits per wall second"
 fi
+[ -n "${STORM_LOG:-}" ] && cp "$log" "$STORM_LOG"
 finish "$log"
