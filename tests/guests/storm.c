@@ -32,6 +32,7 @@ const char guest_prefix[] = "storm:";
 
 #define DEFAULT_MIX "cciorwvh"
 #define MIX_MAX 64
+#define MIX_EXITS_MAX 4000000000u
 #define MISMATCH_REPORTS 5
 #define UART_SCR (COM1_BASE + 7)
 #define MSR_SYSENTER_ESP 0x175u
@@ -187,6 +188,13 @@ int main(uint32_t magic, uint32_t info_gpa)
                (int)len, mix, MIX_MAX, MIX_LETTERS, DEFAULT_MIX);
         mix = DEFAULT_MIX;
         len = strlen(DEFAULT_MIX);
+    }
+    /* The counts are 32-bit, with room left for start-up and output. */
+    if ((uint64_t)n * len > MIX_EXITS_MAX) {
+        uint32_t fit = MIX_EXITS_MAX / (uint32_t)len;
+        printf("storm: n=%u with a mix of %u makes more than %u exits; using n=%u\n", n, (uint32_t)len,
+               MIX_EXITS_MAX, fit);
+        n = fit;
     }
     printf("storm: n=%u mix=%.*s\n", n, (int)len, mix);
 

@@ -58,6 +58,11 @@ status "$WORK/cpuid.txt" 3 "cpuid-msr-io fails with code 1"
 expect "$WORK/cpuid.txt" '^cpuid-msr-io: ok: IN byte from port 0x2f0 reads 0xff' "unclaimed port reads 0xff"
 expect "$WORK/cpuid.txt" '^cpuid-msr-io: [0-9]+ of [0-9]+ checks FAILED$' "summary line"
 
+echo "storm (not under Keel: stops before its first exit that would fault)"
+run "$WORK/storm.txt" -kernel "$G/storm.elf" -append "n=10 mix=cv"
+status "$WORK/storm.txt" 3 "storm fails with code 1"
+expect "$WORK/storm.txt" '^storm: FAIL: CPUID 0x40000000 has no Keel signature' "storm finds no Keel signature"
+
 echo "attacker (QEMU behaves like bare hardware: the reset port really resets)"
 run "$WORK/attacker.txt" -kernel "$G/attacker.elf"
 status "$WORK/attacker.txt" 0 "QEMU reset through 0xCF9 and quit (-no-reboot)"
