@@ -722,10 +722,15 @@ void acpi_report(const struct acpi_info *a)
     kprintf("%s\n", line);
 
     if (a->have_madt) {
-        kprintf("ACPI: MADT: %u CPUs (%u enabled), %u IOAPICs, LAPIC at 0x%lx%s, %u overrides, "
-                "%u NMIs%s\n", a->cpus_listed, a->cpus_enabled, a->ioapic_count, a->lapic_address,
-                a->lapic_overridden ? " (override)" : "", a->iso_count, a->nmi_count,
-                a->pcat_compat ? ", PC-AT 8259s" : "");
+        uint32_t x2 = 0, max_id = 0;
+        for (uint32_t i = 0; i < a->cpu_count; i++) {
+            x2 += a->cpus[i].x2apic_entry;
+            max_id = MAX(max_id, a->cpus[i].apic_id);
+        }
+        kprintf("ACPI: MADT: %u CPUs (%u enabled; %u x2APIC entries; APIC ids up to %u), %u IOAPICs, "
+                "LAPIC at 0x%lx%s, %u overrides, %u NMIs%s\n", a->cpus_listed, a->cpus_enabled, x2,
+                max_id, a->ioapic_count, a->lapic_address, a->lapic_overridden ? " (override)" : "",
+                a->iso_count, a->nmi_count, a->pcat_compat ? ", PC-AT 8259s" : "");
         for (uint32_t i = 0; i < a->ioapic_count; i++)
             kprintf("ACPI: IOAPIC id %u at 0x%x, GSI base %u\n", a->ioapics[i].id,
                     a->ioapics[i].address, a->ioapics[i].gsi_base);

@@ -169,7 +169,11 @@ uint32_t lapic_id(void)
     case LAPIC_MODE_XAPIC:
         return lapic_read(LAPIC_ID) >> 24;
     default:
-        /* Before lapic_init: the initial APIC ID, which firmware never changes in practice. */
+        /* Before lapic_init: the initial APIC ID, which firmware never changes in
+         * practice. CPUID.1 has only its low 8 bits; leaf 0xB has all 32 (SDM vol. 3A,
+         * 10.12.8.1), and on machines with x2APIC IDs above 255 the boot CPU may have one. */
+        if (cpuid(0, 0).eax >= 0xb && cpuid(0xb, 0).ebx != 0)
+            return cpuid(0xb, 0).edx;
         return cpuid(1, 0).ebx >> 24;
     }
 }

@@ -397,7 +397,7 @@ static int set_key(struct parser *p, const char *key, char *v)
     case K_FAULT_TEST_CPU:
         /* 0 passes the range check to get its own message: it is the boot CPU, whose
          * stopping would stop the boot (and which never reached the test point). */
-        if (number_value(p, K_FAULT_TEST_CPU, v, false, 0, CONFIG_CPU_MAX, "1..63", &n) < 0)
+        if (number_value(p, K_FAULT_TEST_CPU, v, false, 0, CONFIG_CPU_MAX, CONFIG_AP_RANGE, &n) < 0)
             return -1;
         if (n == 0)
             return fail(p, "fault_test_cpu ", v, " is the boot CPU, which has to finish the boot: name another CPU");
@@ -426,7 +426,7 @@ static int set_key(struct parser *p, const char *key, char *v)
     case K_ENTRY:
         return enum_value(p, K_ENTRY, v, entry_names, ARRAY_SIZE(entry_names), &vm->entry);
     case K_CPU:
-        if (number_value(p, K_CPU, v, false, 0, CONFIG_CPU_MAX, "0..63", &n) < 0)
+        if (number_value(p, K_CPU, v, false, 0, CONFIG_CPU_MAX, CONFIG_CPU_RANGE, &n) < 0)
             return -1;
         vm->cpu = (int32_t)n;
         return 0;

@@ -54,7 +54,9 @@
 #define CONFIG_ERROR_MAX 160
 #define CONFIG_MEMORY_MIN (1ull << 20)
 #define CONFIG_MEMORY_MAX (64ull << 30)
-#define CONFIG_CPU_MAX 63       /* highest CPU index a VM can be pinned to (MAX_CPUS-1) */
+#define CONFIG_CPU_MAX 511      /* highest CPU index a VM can be pinned to (MAX_CPUS-1) */
+#define CONFIG_CPU_RANGE "0..511"
+#define CONFIG_AP_RANGE "1..511"   /* CPUs but the boot CPU */
 #define CONFIG_CPU_ANY (-1)
 #define CONFIG_STALE_MAP_KEYS_MAX 4 /* below the loader's ExitBootServices attempts */
 

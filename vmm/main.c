@@ -18,6 +18,7 @@
 #include "drivers/uart16550.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/highmem.h"
 #include "vmm/page_alloc.h"
 #include "vmm/sched.h"
 #include "vmm/string.h"
@@ -116,8 +117,7 @@ static void init_allocator(const struct bootinfo *bi)
 
 static void init_boot_cpu(void)
 {
-    uint32_t apic_id = cpuid(1, 0).ebx >> 24;
-    struct percpu *p = percpu_create(0, apic_id);
+    struct percpu *p = percpu_create(0, lapic_id());
     if (!p)
         panic("no memory for the boot CPU's per-CPU block");
     cpu_init_this(p);
@@ -199,6 +199,10 @@ int keel_entry64(struct bootinfo *bi)
     report_modules(bi);
     init_allocator(bi);
     paging_init(bi);
+    highmem_report();
+    /* Before anything else allocates: the probe writes free memory. */
+    if (handover_test)
+        highmem_probe();
     init_boot_cpu();
 
     if (acpi_parse(bi->rsdp, &acpi) == 0)

@@ -402,11 +402,11 @@ static void load_on_this_cpu(struct vcpu *v)
         /* This CPU may still cache translations from an earlier visit of this vCPU,
          * made stale by what the guest changed elsewhere since (SDM vol. 3, "Guidelines
          * for use of the INVVPID/INVEPT instructions"). */
-        if (v->ran_on_mask & ~(1ull << p->cpu_id)) {
+        if (cpumask_any_but(&v->ran_on_mask, p->cpu_id)) {
             vmx_invvpid_single_safe(v->vpid);
             vmx_invept_single_safe(v->vm->eptp);
         }
-        v->ran_on_mask |= 1ull << p->cpu_id;
+        cpumask_set(&v->ran_on_mask, p->cpu_id);
         v->loaded_cpu = (int32_t)p->cpu_id;
     }
     swap_in(v);

@@ -8,6 +8,7 @@
 #include "vmm/types.h"
 #include "vmm/spinlock.h"
 #include "vmm/config.h"
+#include "arch/x86/cpumask.h"
 #include "arch/x86/ept.h"
 #include "boot/bootinfo.h"
 
@@ -78,7 +79,7 @@ struct vcpu {
     int32_t pinned_cpu;  /* -1: any */
     int32_t loaded_cpu;  /* CPU whose VMCS cache holds it, -1: none (VMCLEARed) */
     bool launched;
-    uint64_t ran_on_mask; /* CPUs this vCPU has been loaded on */
+    cpumask_t ran_on_mask; /* CPUs this vCPU has been loaded on */
     hpa_t vmcs;
     struct vcpu *rq_next;
 

@@ -5,12 +5,14 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx_caps.h"
 #include "drivers/lapic.h"
+#include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/page_alloc.h"
 #include "vmm/sched.h"
 #include "vmm/string.h"
 
 struct percpu *percpu_blocks[MAX_CPUS];
+STATIC_ASSERT(CONFIG_CPU_MAX == MAX_CPUS - 1, "config.h must allow pinning to every CPU Keel runs");
 int32_t cpu_fault_test = -1;
 
 struct gdt_pointer {

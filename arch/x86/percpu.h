@@ -5,7 +5,8 @@
 
 #include "vmm/types.h"
 
-#define MAX_CPUS 64
+/* CPUs Keel runs on; the rest of a bigger machine is reported at boot and left idle. */
+#define MAX_CPUS 512
 #define KERNEL_STACK_SIZE (16 * 1024)
 #define IST_STACK_SIZE (8 * 1024)
 #define CONSOLE_LINE_MAX 256

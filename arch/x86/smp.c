@@ -124,6 +124,28 @@ static bool start_one(struct percpu *p, struct ap_params *prm, uint8_t vector, u
     return false;
 }
 
+/* CPUs left out for one reason, for a single report line. */
+struct skipped {
+    uint32_t count;
+    uint32_t first, last; /* APIC IDs */
+};
+
+static void skip(struct skipped *s, uint32_t apic_id)
+{
+    if (!s->count++)
+        s->first = apic_id;
+    s->last = apic_id;
+}
+
+static void report_skipped(const struct skipped *s, const char *why)
+{
+    if (s->count == 1)
+        kprintf("SMP: CPU apic %u left out: %s; carrying on without it\n", s->first, why);
+    else if (s->count)
+        kprintf("SMP: %u CPUs left out (APIC ids %u..%u): %s; carrying on without them\n",
+                s->count, s->first, s->last, why);
+}
+
 static bool apic_listed(const struct acpi_info *acpi, uint32_t apic_id)
 {
     for (uint32_t i = 0; i < acpi->cpu_count && i < ACPI_MAX_CPUS; i++)
@@ -150,24 +172,24 @@ static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t p
         return;
     uint8_t vector = (uint8_t)(page >> PAGE_SHIFT);
 
+    /* Big machines can skip hundreds of CPUs for one reason: one line per reason. */
+    struct skipped unaddressable = {0}, over_limit = {0}, no_memory = {0};
     uint32_t next_id = 1;
     for (uint32_t i = 0; i < acpi->cpu_count && i < ACPI_MAX_CPUS; i++) {
         const struct acpi_cpu *c = &acpi->cpus[i];
         if (!c->enabled || c->apic_id == bsp)
             continue;
         if (c->apic_id > lapic_max_apic_id()) {
-            kprintf("SMP: CPU apic %u cannot be addressed in xAPIC mode, carrying on without it\n",
-                    c->apic_id);
+            skip(&unaddressable, c->apic_id);
             continue;
         }
         if (next_id >= MAX_CPUS) {
-            kprintf("SMP: CPU apic %u is beyond Keel's limit of %u CPUs, carrying on without it\n",
-                    c->apic_id, MAX_CPUS);
+            skip(&over_limit, c->apic_id);
             continue;
         }
         struct percpu *p = percpu_create(next_id, c->apic_id);
         if (!p) {
-            kprintf("SMP: no memory for CPU apic %u, carrying on without it\n", c->apic_id);
+            skip(&no_memory, c->apic_id);
             continue;
         }
         if (start_one(p, prm, vector, timeout_ms)) {
@@ -181,6 +203,14 @@ static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t p
             kprintf("SMP: CPU apic %u did not come up, carrying on without it\n", c->apic_id);
         }
     }
+    report_skipped(&unaddressable, "APIC id above 254 needs x2APIC mode, which is off");
+    if (over_limit.count)
+        kprintf("SMP: the machine has more CPUs than Keel's limit of %u (MAX_CPUS)\n", MAX_CPUS);
+    report_skipped(&over_limit, "beyond Keel's CPU limit");
+    report_skipped(&no_memory, "no memory below 4 GiB for the per-CPU block");
+    if (acpi->cpus_dropped)
+        kprintf("SMP: %u more enabled CPUs in the MADT were not even recorded (limit %u); "
+                "carrying on without them\n", acpi->cpus_dropped, ACPI_MAX_CPUS);
 }
 
 void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t trampoline_page)

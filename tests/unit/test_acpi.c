@@ -163,8 +163,8 @@ static void test_report_lines(void **state)
              "with 5 tables", (unsigned long)blob_pa(p.rsdp), (unsigned long)blob_pa(p.xsdt));
     assert_logged(want);
     assert_logged("ACPI: tables: FACP APIC HPET MCFG WAET");
-    assert_logged("ACPI: MADT: 5 CPUs (3 enabled), 1 IOAPICs, LAPIC at 0x1fee00000 (override), "
-                  "2 overrides, 2 NMIs, PC-AT 8259s");
+    assert_logged("ACPI: MADT: 5 CPUs (3 enabled; 1 x2APIC entries; APIC ids up to 256), 1 IOAPICs, "
+                  "LAPIC at 0x1fee00000 (override), 2 overrides, 2 NMIs, PC-AT 8259s");
     assert_logged("ACPI: IOAPIC id 2 at 0xfec00000, GSI base 0");
     assert_logged("ACPI: HPET: base 0xfed00000, id 0x8086a201 (3 comparators), number 0, "
                   "min tick 128");
@@ -576,6 +576,98 @@ static void test_madt_too_many_cpus(void **state)
     assert_logged("IOAPIC id 16 ignored");
 }
 
+/* A server of the kind users boot from a stick: the first 255 threads as type 0
+ * entries, the rest as Processor Local x2APIC entries (type 9) with sparse IDs far
+ * above 255, one hot-pluggable, and NMI wiring through x2APIC NMI entries (type 0xA). */
+static void test_madt_x2apic_big_machine(void **state)
+{
+    (void)state;
+    struct blob_platform p;
+    blob_build_platform(&p, true, true);
+    struct tbl *t = malloc(sizeof *t);
+    madt_begin(t, BP_LAPIC, ACPI_MADT_PCAT_COMPAT);
+    for (uint32_t i = 0; i < 255; i++)
+        madt_lapic(t, (uint8_t)i, (uint8_t)i, ACPI_MADT_CPU_ENABLED);
+    const uint32_t x2 = 200;
+    for (uint32_t i = 0; i < x2; i++)
+        madt_x2apic(t, 0x100 + 4 * i, 1000 + i, ACPI_MADT_CPU_ENABLED);
+    madt_x2apic(t, 0x10000, 5000, ACPI_MADT_CPU_ONLINE_CAPABLE);
+    madt_x2apic(t, 0x20000, 5001, 0); /* neither: counted, never stored */
+    madt_x2apic_nmi(t, ACPI_UID_ALL, 5, 1);
+    madt_x2apic_nmi(t, 1003, 0, 0);
+    madt_ioapic(t, 0, BP_IOAPIC, 0);
+    use_madt(&p, t);
+    free(t);
+    assert_int_equal(parse(&p), 0);
+    assert_not_logged("beyond the limit");
+
+    assert_int_equal(info.cpus_listed, 255 + x2 + 2);
+    assert_int_equal(info.cpus_enabled, 255 + x2);
+    assert_int_equal(info.cpu_count, 255 + x2 + 1);
+    assert_int_equal(info.cpus_dropped, 0);
+    assert_true(info.cpu_count > 64);
+    for (uint32_t i = 0; i < 255; i++) {
+        assert_int_equal(info.cpus[i].apic_id, i);
+        assert_false(info.cpus[i].x2apic_entry);
+    }
+    for (uint32_t i = 0; i < x2; i++) {
+        const struct acpi_cpu *c = &info.cpus[255 + i];
+        assert_int_equal(c->apic_id, 0x100 + 4 * i);
+        assert_int_equal(c->uid, 1000 + i);
+        assert_true(c->enabled);
+        assert_true(c->x2apic_entry);
+    }
+    const struct acpi_cpu *hot = &info.cpus[255 + x2];
+    assert_int_equal(hot->apic_id, 0x10000);
+    assert_false(hot->enabled);
+    assert_true(hot->online_capable);
+
+    assert_int_equal(info.nmi_count, 2);
+    assert_int_equal(info.nmis[0].uid, ACPI_UID_ALL);
+    assert_int_equal(info.nmis[0].lint, 1);
+    assert_int_equal(info.nmis[0].flags, 5);
+    assert_int_equal(info.nmis[1].uid, 1003);
+    assert_int_equal(info.nmis[1].lint, 0);
+
+    acpi_report(&info);
+    assert_logged("ACPI: MADT: 457 CPUs (455 enabled; 201 x2APIC entries; APIC ids up to 65536), "
+                  "1 IOAPICs");
+}
+
+/* Firmware that lists every CPU as type 9, small IDs included, and only x2APIC NMIs. */
+static void test_madt_x2apic_only(void **state)
+{
+    (void)state;
+    struct blob_platform p;
+    blob_build_platform(&p, true, true);
+    struct tbl *t = malloc(sizeof *t);
+    madt_begin(t, BP_LAPIC, 0);
+    for (uint32_t i = 0; i < 128; i++)
+        madt_x2apic(t, 2 * i, i, ACPI_MADT_CPU_ENABLED); /* 0, 2, ... 254 */
+    madt_x2apic_nmi(t, ACPI_UID_ALL, 0, 1);
+    use_madt(&p, t);
+    free(t);
+    assert_int_equal(parse(&p), 0);
+    assert_int_equal(info.cpu_count, 128);
+    assert_int_equal(info.cpus_enabled, 128);
+    assert_int_equal(info.cpus[127].apic_id, 254);
+    assert_true(info.cpus[0].x2apic_entry);
+    assert_int_equal(info.nmi_count, 1);
+    /* A truncated x2APIC NMI entry (needs 12 bytes) is named and skipped. */
+    t = malloc(sizeof *t);
+    madt_begin(t, BP_LAPIC, 0);
+    madt_x2apic(t, 0x300, 0, ACPI_MADT_CPU_ENABLED);
+    static const uint8_t short_nmi[] = {MADT_X2APIC_NMI, 8, 0, 0, 0xff, 0xff, 0xff, 0xff};
+    tbl_put(t, short_nmi, sizeof short_nmi);
+    use_madt(&p, t);
+    free(t);
+    capture_reset();
+    assert_int_equal(parse(&p), 0);
+    assert_logged("entry type 10 at offset 60 is 8 bytes, needs 12, skipped");
+    assert_int_equal(info.nmi_count, 0);
+    assert_int_equal(info.cpus[0].apic_id, 0x300);
+}
+
 static void test_madt_duplicate_apic_id(void **state)
 {
     (void)state;
@@ -940,6 +1032,8 @@ int main(void)
         T(test_madt_stray_byte),
         T(test_madt_too_many_cpus),
         T(test_madt_duplicate_apic_id),
+        T(test_madt_x2apic_big_machine),
+        T(test_madt_x2apic_only),
         T(test_missing_hpet_mcfg_reported),
         T(test_hpet_not_memory),
         T(test_mcfg_bad_entries),

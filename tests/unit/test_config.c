@@ -220,14 +220,14 @@ static void test_limits_accepted(void **state)
     memset(cmd200, 'c', 200);
     cmd200[200] = 0;
     snprintf(text, sizeof(text),
-             "[vm %s]\nmemory = 64G\nimage = %s\ncmdline = %s\ncpu = 63\n[vm b]\nmemory=1M\nimage=x\ncpu=0\n",
+             "[vm %s]\nmemory = 64G\nimage = %s\ncmdline = %s\ncpu = 511\n[vm b]\nmemory=1M\nimage=x\ncpu=0\n",
              name31, image63, cmd200);
     assert_int_equal(parse(text, &c, &e), 0);
     assert_string_equal(c.vms[0].name, name31);
     assert_int_equal(c.vms[0].memory, 64ull << 30);
     assert_string_equal(c.vms[0].image, image63);
     assert_string_equal(c.vms[0].cmdline, cmd200);
-    assert_int_equal(c.vms[0].cpu, 63);
+    assert_int_equal(c.vms[0].cpu, 511);
     assert_int_equal(c.vms[1].cpu, 0);
 
     /* A line of exactly 255 characters (plus CRLF) is fine. */
@@ -340,10 +340,10 @@ static void test_number_errors(void **state)
         {"memory = 17179869184G", "memory '17179869184G' is out of range (1M..64G)"},
         {"memory = 1048577", "memory '1048577' is not a whole number of 4K pages"},
         {"memory = 0x100800", "memory '0x100800' is not a whole number of 4K pages"},
-        {"cpu = 64", "cpu '64' is out of range (0..63)"},
+        {"cpu = 512", "cpu '512' is out of range (0..511)"},
         {"cpu = -1", "bad number '-1' for cpu (digits only)"},
         {"cpu = 1K", "bad number '1K' for cpu (digits only)"},
-        {"cpu = 18446744073709551616", "cpu '18446744073709551616' is out of range (0..63)"},
+        {"cpu = 18446744073709551616", "cpu '18446744073709551616' is out of range (0..511)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[256], msg[256];
@@ -354,7 +354,7 @@ static void test_number_errors(void **state)
 
     static const struct { const char *line; const char *msg; } globals[] = {
         {"slice_ms = 0", "slice_ms '0' is out of range (1..1000)"},
-        {"fault_test_cpu = 64", "fault_test_cpu '64' is out of range (1..63)"},
+        {"fault_test_cpu = 512", "fault_test_cpu '512' is out of range (1..511)"},
         {"fault_test_cpu = 0", "fault_test_cpu '0' is the boot CPU, which has to finish the boot: name another CPU"},
         {"fault_test_cpu = -1", "bad number '-1' for fault_test_cpu (digits only)"},
         {"slice_ms = 1001", "slice_ms '1001' is out of range (1..1000)"},
