@@ -37,7 +37,7 @@ EFI_CFLAGS := -std=gnu11 -O2 $(WARN) -ffreestanding -fno-stack-protector -fpic \
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DKEEL_HOST_TEST -fsanitize=address,undefined \
 	-fno-omit-frame-pointer
 
-.PHONY: all iso usb test unit-tests system-tests run run-uefi run-kvm clean deps bench
+.PHONY: all iso usb test test-matrix unit-tests system-tests run run-uefi run-kvm clean deps bench
 all: $(BUILD)/keel.elf $(BUILD)/keel.efi
 
 $(BUILD)/core/%.o: %.c
@@ -114,6 +114,13 @@ test:
 	tools/install-deps.sh
 	$(MAKE) all iso usb guests $(UNIT_BINS) fuzz-bins
 	tests/run-all.sh
+
+# The UEFI boot matrix (1/4/64/128 CPUs x 256 MiB/8 GiB, platform check and hand-over
+# test) under QEMU TCG; minutes long, so not part of `make test`.
+test-matrix:
+	tools/install-deps.sh
+	$(MAKE) all
+	tests/matrix/qemu-uefi-matrix.sh
 
 # Exit-latency figures in Bochs TSC ticks (exact: one tick per emulated instruction).
 bench: deps

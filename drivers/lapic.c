@@ -30,6 +30,7 @@
 #define ICR_STARTUP 0x600
 #define ICR_BUSY BIT(12)
 #define ICR_ASSERT BIT(14)
+#define ICR_ALL_BUT_SELF (3u << 18)
 
 #define LVT_MASKED BIT(16)
 #define LVT_TIMER_MODE_SHIFT 17
@@ -224,6 +225,12 @@ static bool send_ipi(uint32_t apic_id, uint32_t icr_low)
 bool lapic_send_init(uint32_t apic_id)
 {
     return send_ipi(apic_id, ICR_INIT | ICR_ASSERT);
+}
+
+bool lapic_send_init_others(void)
+{
+    /* With a shorthand the destination field is ignored. */
+    return send_ipi(0, ICR_INIT | ICR_ASSERT | ICR_ALL_BUT_SELF);
 }
 
 bool lapic_send_sipi(uint32_t apic_id, uint8_t vector)

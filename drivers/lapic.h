@@ -31,6 +31,8 @@ void lapic_eoi(void);
  * (xAPIC) the ICR never reports the IPI delivered. */
 bool lapic_send_init(uint32_t apic_id);
 bool lapic_send_sipi(uint32_t apic_id, uint8_t vector);
+/* INIT to every CPU but this one (destination shorthand): all of them to wait-for-SIPI. */
+bool lapic_send_init_others(void);
 bool lapic_send_fixed(uint32_t apic_id, uint8_t vector);
 
 /* Timer. Counts are in timer clocks after the divider. */

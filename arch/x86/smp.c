@@ -213,9 +213,11 @@ static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t p
                 "carrying on without them\n", acpi->cpus_dropped, ACPI_MAX_CPUS);
 }
 
-void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t trampoline_page)
+void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t trampoline_page,
+                   bool firmware_gone)
 {
     uint32_t online = 1, total = 1;
+    uint64_t t0 = rdtsc();
     if (!acpi || !acpi->have_madt) {
         kprintf("SMP: no MADT; only the boot CPU runs\n");
     } else if (lapic_mode() == LAPIC_MODE_NONE) {
@@ -227,10 +229,13 @@ void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t tram
             kprintf("SMP: the boot CPU (apic %u) is not among the MADT's enabled CPUs\n", lapic_id());
             total++;
         }
+        if (firmware_gone && acpi->cpus_enabled > 1 && lapic_send_init_others())
+            udelay(INIT_DELAY_US);
         start_all(acpi, timeout_ms, trampoline_page, &online);
     }
     __atomic_store_n(&cpu_count_online, online, __ATOMIC_RELEASE);
-    kprintf("SMP: %u of %u CPUs online\n", online, total);
+    kprintf("SMP: %u of %u CPUs online (start-up took %lu ms)\n", online, total,
+            tsc_to_ns(rdtsc() - t0) / 1000000);
 }
 
 void smp_park_aps(void)
