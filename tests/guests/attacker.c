@@ -19,6 +19,8 @@ const char guest_prefix[] = "attacker:";
 #define CPUID_EXT_EDX_LM (1u << 29)
 #define EFER_NXE (1ull << 11)
 #define CR4_VMXE (1u << 13)
+#define CR4_OSXSAVE (1u << 18)
+#define CPUID1_ECX_XSAVE (1u << 26)
 #define FC_VMX_OUTSIDE_SMX (1ull << 2)
 
 #define PCI_CONFIG_ADDRESS 0xCF8
@@ -186,6 +188,82 @@ static void attack_vmxon(void)
         not_blocked("VMXON completed without #UD");
 }
 
+/* Each returns the vector of the fault the instruction raised, or -1. */
+static __attribute__((noinline)) int try_xsetbv(uint32_t xcr0)
+{
+    int f = fault_arm(VEC_GP);
+    if (f < 0) {
+        __asm__ volatile("xsetbv" ::"c"(0), "a"(xcr0), "d"(0) : "memory");
+        fault_disarm();
+    }
+    return f;
+}
+
+static __attribute__((noinline)) int try_write_cr4(uint32_t cr4)
+{
+    int f = fault_arm(VEC_GP);
+    if (f < 0) {
+        write_cr4(cr4);
+        fault_disarm();
+    }
+    return f;
+}
+
+/* XCR0 values XSETBV must refuse with #GP (SDM XSETBV): Keel runs XSETBV for the guest,
+ * and 0x23 (AVX-512 opmask alone) once passed its check and faulted in Keel itself. */
+static void attack_xsetbv(void)
+{
+    struct cpuid_regs std = cpuid(1, 0);
+    if (!(std.ecx & CPUID1_ECX_XSAVE)) {
+        skip("XSETBV with invalid XCR0 values (CPUID reports no XSAVE)");
+        return;
+    }
+    uint32_t cr4 = read_cr4();
+    int f = try_write_cr4(cr4 | CR4_OSXSAVE);
+    if (f >= 0) {
+        skip("XSETBV with invalid XCR0 values (setting CR4.OSXSAVE raised %s)", fault_name(f));
+        return;
+    }
+    static const uint32_t bad[] = {0x23, 0x63, 0xe3, 0x5, 0xb, 0x2, 0x400};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = try_xsetbv(bad[i]);
+        if (f == VEC_GP)
+            blocked("XSETBV XCR0=0x%x raised #GP", bad[i]);
+        else
+            not_blocked("XSETBV XCR0=0x%x %s", bad[i], f < 0 ? "was accepted" : fault_name(f));
+    }
+    write_cr4(cr4);
+}
+
+/* CR4 bits the CPU does not offer: setting one must be #GP, not a bit kept in the read
+ * shadow so the guest believes it has the feature. Only under Keel: QEMU's TCG does not
+ * always raise #GP for them. */
+static void attack_cr4_bits(void)
+{
+    if (!under_keel()) {
+        skip("CR4 bits the CPU lacks (only checked under Keel)");
+        return;
+    }
+    struct cpuid_regs l7 = cpuid(0, 0).eax >= 7 ? cpuid(7, 0) : (struct cpuid_regs){0, 0, 0, 0};
+    static const struct {
+        uint32_t bit, cpuid7_ecx;
+        const char *name;
+    } bits[] = {{11, 1u << 2, "UMIP"}, {12, 1u << 16, "LA57"}, {22, 1u << 3, "PKE"}, {31, 0, "reserved bit 31"}};
+    uint32_t cr4 = read_cr4();
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+        if (bits[i].cpuid7_ecx && (l7.ecx & bits[i].cpuid7_ecx))
+            continue; /* offered: setting it is legitimate */
+        int f = try_write_cr4(cr4 | (1u << bits[i].bit));
+        uint32_t now = read_cr4();
+        write_cr4(cr4);
+        if (f == VEC_GP)
+            blocked("setting CR4.%s (bit %u, not offered) raised #GP", bits[i].name, bits[i].bit);
+        else
+            not_blocked("setting CR4.%s (bit %u, not offered) %s (CR4 reads 0x%x)", bits[i].name, bits[i].bit,
+                        f < 0 ? "was accepted" : fault_name(f), now);
+    }
+}
+
 static void attack_pci(void)
 {
     uint32_t saved = inl(PCI_CONFIG_ADDRESS);
@@ -298,6 +376,8 @@ int main(uint32_t magic, uint32_t info_gpa)
     attack_feature_control();
     attack_msrs();
     attack_vmxon();
+    attack_xsetbv();
+    attack_cr4_bits();
     attack_pci();
     attack_reset();
 

@@ -15,6 +15,10 @@ expect "$log" "VM host-read: stopped: EPT violation: read at guest-physical 0x[0
 expect "$log" "VM lapic-write: stopped: EPT violation: write at guest-physical 0xfee00[0-9a-f]{3} \(outside its RAM" "local APIC page write stopped"
 expect_count "$log" "attacker: ([0-9]+) of \1 attempts blocked, 0 skipped" 4 "each attacker had every non-fatal attempt blocked"
 reject "$log" "NOT BLOCKED" "no attack got through"
+# XSETBV 0x23 once passed Keel's check and faulted in root mode, stopping the CPU.
+expect_count "$log" "attacker: blocked: XSETBV XCR0=0x23 raised #GP" 4 "XSETBV with the AVX-512 opmask alone is #GP in every attacker"
+expect_count "$log" "attacker: blocked: XSETBV XCR0=0x" 28 "all seven invalid XCR0 values are #GP in every attacker"
+expect "$log" "attacker: blocked: setting CR4\.[A-Z0-9 ]+ \(bit [0-9]+, not offered\) raised #GP" "CR4 bits the CPU lacks are #GP"
 expect "$log" "bystander: cpuid-msr-io: all [0-9]+ checks passed" "the bystander VM is unharmed"
 expect "$log" "VM bystander: exit code 1 \(0x1\)" "the bystander completes"
 expect "$log" "Keel: all 5 VMs have stopped" "all VMs stopped"
