@@ -4,6 +4,7 @@
  * hold names as arrays rather than pointers so the -fpic loader build needs no
  * relocations for them. */
 #include "vmm/config.h"
+#include "vmm/console_tags.h"
 #include "vmm/console.h" /* only for the sink bit values checked below */
 #include "drivers/uart16550.h" /* only for uart_divisor, a header-only rule */
 #include "vmm/string.h"
@@ -462,6 +463,24 @@ static bool is_name_char(char c)
            c == '_';
 }
 
+static bool same_ignoring_case(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = (*a >= 'a' && *a <= 'z') ? (char)(*a - 32) : *a;
+        char y = (*b >= 'a' && *b <= 'z') ? (char)(*b - 32) : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+static bool is_console_tag(const char *name)
+{
+#define TAG_MATCHES(tag) || same_ignoring_case(name, tag)
+    return false KEEL_CONSOLE_TAGS(TAG_MATCHES);
+#undef TAG_MATCHES
+}
+
 static int open_section(struct parser *p, char *s)
 {
     size_t n = strlen(s);
@@ -484,6 +503,9 @@ static int open_section(struct parser *p, char *s)
     for (const char *q = name; *q; q++)
         if (!is_name_char(*q))
             return fail(p, "bad VM name ", name, " (use letters, digits, '-' and '_')");
+    if (is_console_tag(name))
+        return fail(p, "VM name ", name,
+                    " is reserved: Keel's own console lines start with it, and the guest's lines would look like Keel's");
 
     if (finish_vm(p) < 0)
         return -1;

@@ -289,6 +289,19 @@ static void test_syntax_errors(void **state)
     EXPECT_ERROR("[vm a] x\n", 1, "keel.cfg:1: section header '[vm a] x' does not end with ']'");
     EXPECT_ERROR("[vm a b]\n", 1, "keel.cfg:1: bad VM name 'a b' (use letters, digits, '-' and '_')");
     EXPECT_ERROR("[vm a.b]\n", 1, "keel.cfg:1: bad VM name 'a.b' (use letters, digits, '-' and '_')");
+    /* Named like Keel's own console tags, a VM's lines would pass for Keel's. */
+    EXPECT_ERROR("[vm Keel]\n", 1,
+                 "keel.cfg:1: VM name 'Keel' is reserved: Keel's own console lines start with it, and the guest's "
+                 "lines would look like Keel's");
+    EXPECT_ERROR("[vm VMM]\n", 1,
+                 "keel.cfg:1: VM name 'VMM' is reserved: Keel's own console lines start with it, and the guest's "
+                 "lines would look like Keel's");
+    EXPECT_ERROR("[vm acpi]\n", 1,
+                 "keel.cfg:1: VM name 'acpi' is reserved: Keel's own console lines start with it, and the guest's "
+                 "lines would look like Keel's");
+    EXPECT_ERROR("[vm vm]\n", 1,
+                 "keel.cfg:1: VM name 'vm' is reserved: Keel's own console lines start with it, and the guest's "
+                 "lines would look like Keel's");
     EXPECT_ERROR("[vm abcdefghijklmnopqrstuvwxyz012345]\n", 1,
                  "keel.cfg:1: VM name 'abcdefghijklmnopqrstuvwxyz012345' is longer than 31 characters");
 }
