@@ -159,7 +159,7 @@ enum lapic_mode lapic_mode(void)
 
 uint32_t lapic_max_apic_id(void)
 {
-    return mode == LAPIC_MODE_X2APIC ? 0xfffffffeu : 0xfeu;
+    return lapic_max_apic_id_in(mode);
 }
 
 uint32_t lapic_id(void)
@@ -208,11 +208,11 @@ static bool send_ipi(uint32_t apic_id, uint32_t icr_low)
         /* WRMSR to the x2APIC is not serializing: earlier stores (e.g. a trampoline
          * parameter block) must be visible before the target CPU can run. */
         __asm__ volatile("mfence; lfence" ::: "memory");
-        wrmsr(MSR_X2APIC_ICR, ((uint64_t)apic_id << 32) | icr_low);
+        wrmsr(MSR_X2APIC_ICR, lapic_x2apic_icr(apic_id, icr_low));
     } else {
         ok = xapic_icr_idle();
         if (ok) {
-            mmio_write32(xapic_base + LAPIC_ICR_HIGH, apic_id << 24);
+            mmio_write32(xapic_base + LAPIC_ICR_HIGH, lapic_xapic_icr_high(apic_id));
             mmio_write32(xapic_base + LAPIC_ICR_LOW, icr_low);
             ok = xapic_icr_idle();
         }

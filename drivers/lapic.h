@@ -24,6 +24,22 @@ enum lapic_mode lapic_mode(void);
 /* Largest APIC ID an IPI can address in the current mode. */
 uint32_t lapic_max_apic_id(void);
 
+/* The ICR's destination by mode (SDM vol. 3A, 10.6.1 and 10.12.9): xAPIC has 8 bits in
+ * the top byte of the high register, 0xFF meaning broadcast; x2APIC has all 32 bits of
+ * the upper half of one 64-bit MSR, 0xFFFFFFFF meaning broadcast. Pure, for host tests. */
+static inline uint32_t lapic_max_apic_id_in(enum lapic_mode m)
+{
+    return m == LAPIC_MODE_X2APIC ? 0xfffffffeu : m == LAPIC_MODE_XAPIC ? 0xfeu : 0;
+}
+static inline uint64_t lapic_x2apic_icr(uint32_t dest, uint32_t icr_low)
+{
+    return ((uint64_t)dest << 32) | icr_low;
+}
+static inline uint32_t lapic_xapic_icr_high(uint32_t dest)
+{
+    return (dest & 0xffu) << 24;
+}
+
 uint32_t lapic_id(void);
 void lapic_eoi(void);
 

@@ -92,9 +92,11 @@ static bool wait_online(const struct percpu *p, uint32_t timeout_ms)
     return true;
 }
 
-/* INIT-SIPI-SIPI for one AP. On failure the AP is sent back to INIT, so a late
- * starter cannot run on the next AP's parameters. */
-static bool start_one(struct percpu *p, struct ap_params *prm, uint8_t vector, uint32_t timeout_ms)
+/* INIT-SIPI-SIPI for one AP; SIPI-SIPI when every AP got an INIT together already
+ * (in_wait_for_sipi), which saves the 10 ms INIT wait per CPU. On failure the AP is sent
+ * back to INIT, so a late starter cannot run on the next AP's parameters. */
+static bool start_one(struct percpu *p, struct ap_params *prm, uint8_t vector, uint32_t timeout_ms,
+                      bool in_wait_for_sipi)
 {
     volatile struct ap_params *vp = prm;
     uint32_t apic = p->apic_id;
@@ -103,11 +105,13 @@ static bool start_one(struct percpu *p, struct ap_params *prm, uint8_t vector, u
     vp->started = 0;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 
-    if (!lapic_send_init(apic)) {
-        kprintf("SMP: INIT to CPU apic %u was not delivered\n", apic);
-        return false;
+    if (!in_wait_for_sipi) {
+        if (!lapic_send_init(apic)) {
+            kprintf("SMP: INIT to CPU apic %u was not delivered\n", apic);
+            return false;
+        }
+        udelay(INIT_DELAY_US);
     }
-    udelay(INIT_DELAY_US);
     bool sent = lapic_send_sipi(apic, vector);
     udelay(SIPI_DELAY_US);
     if (!vp->started)
@@ -154,7 +158,8 @@ static bool apic_listed(const struct acpi_info *acpi, uint32_t apic_id)
     return false;
 }
 
-static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t page, uint32_t *online)
+static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t page, bool all_inited,
+                      uint32_t *online)
 {
     uint32_t bsp = lapic_id();
     if (!trampoline_page_ok(page)) {
@@ -192,7 +197,7 @@ static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t p
             skip(&no_memory, c->apic_id);
             continue;
         }
-        if (start_one(p, prm, vector, timeout_ms)) {
+        if (start_one(p, prm, vector, timeout_ms, all_inited)) {
             started_ids[nstarted++] = c->apic_id;
             next_id++;
             (*online)++;
@@ -229,9 +234,10 @@ void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t tram
             kprintf("SMP: the boot CPU (apic %u) is not among the MADT's enabled CPUs\n", lapic_id());
             total++;
         }
-        if (firmware_gone && acpi->cpus_enabled > 1 && lapic_send_init_others())
+        bool all_inited = firmware_gone && acpi->cpus_enabled > 1 && lapic_send_init_others();
+        if (all_inited)
             udelay(INIT_DELAY_US);
-        start_all(acpi, timeout_ms, trampoline_page, &online);
+        start_all(acpi, timeout_ms, trampoline_page, all_inited, &online);
     }
     __atomic_store_n(&cpu_count_online, online, __ATOMIC_RELEASE);
     kprintf("SMP: %u of %u CPUs online (start-up took %lu ms)\n", online, total,

@@ -12,7 +12,8 @@ struct acpi_info;
  * trampoline_page is a free page below 1 MiB (bootinfo.ap_trampoline), or 0 to
  * allocate one. With firmware_gone (boot services ended) every AP first gets an INIT
  * at once: firmware leaves them in loops of its own, which may spin (OVMF's MWAIT loop
- * does under QEMU TCG, slowing a 128-CPU boot to a crawl) until each one's turn comes.
+ * does under QEMU TCG, slowing a 128-CPU boot to a crawl) until each one's turn comes;
+ * each AP then needs only its SIPIs.
  * Needs lapic_init and timer_calibrate first. Sets cpu_count_online and prints
  * "SMP: N of M CPUs online". */
 void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t trampoline_page,
