@@ -10,6 +10,7 @@
 #include "vmm/config.h"
 #include "arch/x86/cpumask.h"
 #include "arch/x86/ept.h"
+#include "arch/x86/guest_regs.h"
 #include "boot/bootinfo.h"
 
 #define VM_MAX 16
@@ -17,11 +18,6 @@
 #define VM_NAME_MAX 32
 #define VUART_LINE_MAX 160
 #define UNCLAIMED_PORTS_LOGGED 8
-
-struct guest_regs {
-    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
-    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
-};
 
 enum vm_state {
     VM_CREATED = 0,

@@ -11,24 +11,9 @@ bits 64
 global vmx_enter
 global vmx_exit_stub
 
-VMCS_HOST_RSP equ 0x6c14
-
-; struct guest_regs offsets (vmm/vcpu.h)
-R_RAX equ 0
-R_RBX equ 8
-R_RCX equ 16
-R_RDX equ 24
-R_RSI equ 32
-R_RDI equ 40
-R_RBP equ 48
-R_R8  equ 56
-R_R9  equ 64
-R_R10 equ 72
-R_R11 equ 80
-R_R12 equ 88
-R_R13 equ 96
-R_R14 equ 104
-R_R15 equ 112
+; R_RAX ... R_R15 (offsets in struct guest_regs, arch/x86/guest_regs.h) and
+; VMCS_HOST_RSP, generated from the C definitions by the build.
+%include "guest_regs_offsets.inc"
 
 section .text
 align 16
