@@ -29,6 +29,7 @@ enum key {
     K_IMAGE,
     K_ENTRY,
     K_CPU,
+    K_VCPUS,
     K_CMDLINE,
     K_COUNT,
 };
@@ -50,6 +51,7 @@ static const struct {
     [K_IMAGE] = {"image", true},
     [K_ENTRY] = {"entry", true},
     [K_CPU] = {"cpu", true},
+    [K_VCPUS] = {"vcpus", true},
     [K_CMDLINE] = {"cmdline", true},
 };
 
@@ -431,6 +433,11 @@ static int set_key(struct parser *p, const char *key, char *v)
             return -1;
         vm->cpu = (int32_t)n;
         return 0;
+    case K_VCPUS:
+        if (number_value(p, K_VCPUS, v, false, 1, MAX_VCPUS, "1..16", &n) < 0)
+            return -1;
+        vm->vcpus = (uint32_t)n;
+        return 0;
     case K_CMDLINE:
         return string_value(p, K_CMDLINE, v, vm->cmdline, CONFIG_CMDLINE_MAX);
     case K_COUNT:
@@ -524,12 +531,14 @@ static int open_section(struct parser *p, char *s)
     if (c->vm_count >= MAX_VMS)
         return fail(p, "too many VMs (at most 16)", NULL, "");
     STATIC_ASSERT(MAX_VMS == 16, "fix the message above");
+    STATIC_ASSERT(MAX_VCPUS == 16, "fix the vcpus range message");
 
     struct vm_config *vm = &c->vms[c->vm_count];
     memset(vm, 0, sizeof(*vm));
     kstrlcpy(vm->name, name, sizeof(vm->name));
     vm->entry = VM_ENTRY_MULTIBOOT;
     vm->cpu = CONFIG_CPU_ANY;
+    vm->vcpus = 1;
     p->vm_line[c->vm_count] = p->line;
     p->vm = (int)c->vm_count++;
     p->seen = 0;

@@ -32,10 +32,15 @@
  *     image = hello.elf       # file on the ESP / Multiboot2 module name (required)
  *     entry = multiboot       # multiboot | real | elf64 (default multiboot)
  *     cpu = 1                 # optional: pin the VM to this CPU index
+ *     vcpus = 1               # 1..16 (default 1). Until the virtual platform (local
+ *                             # APIC, INIT/SIPI) exists only 1 can run: a VM asking for
+ *                             # more is reported and not started
  *     cmdline = console=ttyS0 # optional text handed to the guest (no '#' possible)
  *
  * Global keys come before the first [vm] section; `memory` and `image` are required in
- * every section; no key may appear twice in the same section; at most MAX_VMS VMs.
+ * every section; no key may appear twice in the same section; a VM name may not be one
+ * of the tags Keel's own console lines start with (vmm/console_tags.h); at most MAX_VMS
+ * VMs.
  * Keys and enum values are lower case. Numbers are decimal or 0x-prefixed hex.
  * Non-ASCII bytes are accepted only inside comments; NUL and control bytes never.
  *
@@ -47,6 +52,7 @@
 #include "vmm/types.h"
 
 #define MAX_VMS 16
+#define MAX_VCPUS 16 /* per VM */
 #define CONFIG_LINE_MAX 255     /* characters per line, not counting the line ending */
 #define CONFIG_NAME_MAX 31      /* VM name characters */
 #define CONFIG_IMAGE_MAX 63     /* fits boot_module.name */
@@ -82,6 +88,7 @@ struct vm_config {
     char image[CONFIG_IMAGE_MAX + 1];
     uint32_t entry;  /* enum config_entry */
     int32_t cpu;     /* CPU index, or CONFIG_CPU_ANY */
+    uint32_t vcpus;  /* 1..MAX_VCPUS */
     char cmdline[CONFIG_CMDLINE_MAX + 1];
 };
 

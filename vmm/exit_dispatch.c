@@ -7,7 +7,7 @@ const struct exit_handler exit_table[VMX_EXIT_REASON_COUNT] = {
     VMX_EXIT_REASONS(VMX_EXIT_HANDLER_ENTRY)
 };
 
-STATIC_ASSERT(VMX_EXIT_REASON_COUNT <= VM_EXIT_REASON_SLOTS, "per-VM exit counters too small");
+STATIC_ASSERT(VMX_EXIT_REASON_COUNT <= VM_EXIT_REASON_SLOTS, "per-vCPU exit counters too small");
 
 /* A reason newer than the table: report it, never ignore it. */
 enum exit_action handle_unknown_exit_reason(struct vcpu *v, uint32_t raw_reason)

@@ -25,7 +25,7 @@ static inline enum exit_action exit_dispatch(struct vcpu *v)
     struct vmexit e = {.raw_reason = raw, .reason = EXIT_REASON_BASIC(raw)};
     if (__builtin_expect(e.reason >= VMX_EXIT_REASON_COUNT, 0))
         return handle_unknown_exit_reason(v, raw);
-    v->vm->stats.exits[e.reason]++;
+    v->stats.exits[e.reason]++;
     const struct exit_handler *h = &exit_table[e.reason];
     if (h->needs_qualification)
         e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);

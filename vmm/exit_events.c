@@ -15,7 +15,6 @@
 
 enum exit_action handle_external_interrupt(struct vcpu *v, const struct vmexit *e)
 {
-    (void)v;
     (void)e;
     /* "Acknowledge interrupt on exit" already took the vector from the APIC: run the
      * host's handler for it as if it had arrived in Keel. */
@@ -23,7 +22,8 @@ enum exit_action handle_external_interrupt(struct vcpu *v, const struct vmexit *
     struct trap_frame f = {.vector = INTR_INFO_VECTOR(info)};
     if (info & INTR_INFO_VALID)
         trap_dispatch(&f);
-    return EXIT_RESUME;
+    /* The interrupt may be the kick of a vm_stop on another CPU. */
+    return __atomic_load_n(&v->vm->state, __ATOMIC_ACQUIRE) == VM_STOPPED ? EXIT_STOPPED : EXIT_RESUME;
 }
 
 enum exit_action handle_exception_nmi(struct vcpu *v, const struct vmexit *e)

@@ -13,9 +13,10 @@ static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
 {
     if (len > KEEL_CONSOLE_MAX)
         return -(int64_t)KEEL_EINVAL;
-    if (!vm_gpa_range_ok(v->vm, gpa, len))
+    const char *buf = vm_gpa_map(v->vm, gpa, len);
+    if (!buf)
         return -(int64_t)KEEL_EFAULT;
-    vm_console_write(v->vm, vm_gpa_to_hva(v->vm, gpa), len);
+    vm_console_write(v->vm, buf, len);
     return (int64_t)len;
 }
 
@@ -24,7 +25,8 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     struct keel_vm_info info;
     if (size < sizeof(info))
         return -(int64_t)KEEL_EINVAL;
-    if (!vm_gpa_range_ok(v->vm, gpa, sizeof(info)))
+    void *out = vm_gpa_map(v->vm, gpa, sizeof(info));
+    if (!out)
         return -(int64_t)KEEL_EFAULT;
     memset(&info, 0, sizeof(info));
     info.abi_version = KEEL_ABI_VERSION;
@@ -34,7 +36,7 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     info.memory_bytes = v->vm->ram_size;
     info.tsc_hz = timer_calibrated() ? tsc_hz() : 0;
     kstrlcpy(info.name, v->vm->name, sizeof(info.name));
-    memcpy(vm_gpa_to_hva(v->vm, gpa), &info, sizeof(info));
+    memcpy(out, &info, sizeof(info));
     return 0;
 }
 

@@ -22,7 +22,7 @@ static struct run_queue queues[MAX_CPUS];
 static uint64_t slice_tsc;
 static volatile uint32_t cpus_released;
 
-#define VECTOR_WAKE 0xf0 /* IPI that releases halted APs into their schedulers */
+#define VECTOR_WAKE 0xf0 /* IPI that releases halted APs, and kicks a CPU out of guest mode */
 
 static void wake_handler(struct trap_frame *f)
 {
@@ -106,6 +106,12 @@ void sched_run_this_cpu(void)
         sched_enqueue(p->cpu_id, v);
     }
     vmx_cpu_off(p);
+}
+
+void sched_kick_cpu(uint32_t cpu)
+{
+    if (cpu < MAX_CPUS && percpu_blocks[cpu] && percpu_blocks[cpu]->online)
+        lapic_send_fixed(percpu_blocks[cpu]->apic_id, VECTOR_WAKE);
 }
 
 NORETURN void sched_ap_idle(void)

@@ -10,6 +10,9 @@ void sched_enqueue(uint32_t cpu, struct vcpu *v);
 uint32_t sched_queue_length(uint32_t cpu);
 /* Lets every CPU enter its scheduler loop; called once VMs exist. */
 void sched_release_cpus(void);
+/* Makes a CPU leave guest mode soon (an IPI that exits to Keel), so its scheduler sees
+ * that the VM it runs has stopped. */
+void sched_kick_cpu(uint32_t cpu);
 /* Runs the calling CPU's queue until it is empty. Returns when no VM is left
  * anywhere (on the CPU that stopped the last one); otherwise an idle CPU halts. */
 void sched_run_this_cpu(void);

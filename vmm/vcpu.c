@@ -426,7 +426,7 @@ void vcpu_unload(struct vcpu *v)
 
 static enum exit_action entry_failed(struct vcpu *v, int rc)
 {
-    v->vm->stats.entries_failed++;
+    v->stats.entries_failed++;
     if (rc == 1) {
         vm_stop(v->vm, "VM entry failed: VMfailInvalid (no current VMCS); Keel bug");
     } else {
@@ -447,7 +447,7 @@ static inline uint32_t rdtsc32(void)
 
 enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
 {
-    struct vm *vm = v->vm;
+    struct vcpu_stats *stats = &v->stats;
     const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
     load_on_this_cpu(v);
     /* Two limits end a slice. The preemption timer bounds the guest's own run: with
@@ -464,7 +464,7 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
     const uint32_t slice_end = t_host + (uint32_t)MIN(slice_tsc, 0x7fffffffull);
     for (;;) {
         uint32_t t_entry = rdtsc32();
-        vm->stats.host_tsc += (uint32_t)(t_entry - t_host);
+        stats->host_tsc += (uint32_t)(t_entry - t_host);
         if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0))
             return EXIT_YIELD;
         int rc = vmx_enter(&v->regs, v->launched);
@@ -472,10 +472,10 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
         if (rc)
             return entry_failed(v, rc);
         v->launched = true;
-        vm->stats.guest_tsc += (uint32_t)(t_host - t_entry);
+        stats->guest_tsc += (uint32_t)(t_host - t_entry);
         enum exit_action a = exit_dispatch(v);
         if (a != EXIT_RESUME) {
-            vm->stats.host_tsc += (uint32_t)(rdtsc32() - t_host);
+            stats->host_tsc += (uint32_t)(rdtsc32() - t_host);
             return a;
         }
     }

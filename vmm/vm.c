@@ -14,7 +14,7 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/vmx_caps.h"
 
-struct vm *vms[VM_MAX];
+struct vm *vms[MAX_VMS];
 uint32_t vm_count;
 static volatile uint32_t running;
 
@@ -62,9 +62,9 @@ static void release_vm(struct vm *vm)
         ept_destroy(&vm->ept);
     if (vm->ram_hpa)
         pfree(vm->ram_hpa, vm->ram_size);
-    if (vm->vcpu) {
-        vcpu_release(vm->vcpu);
-        pfree((hpa_t)(uintptr_t)vm->vcpu, ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE));
+    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+        vcpu_release(vm->vcpus[i]);
+        pfree((hpa_t)(uintptr_t)vm->vcpus[i], ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE));
     }
     pfree((hpa_t)(uintptr_t)vm, ALIGN_UP(sizeof(struct vm), PAGE_SIZE));
 }
@@ -83,6 +83,12 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT) && !vmm_unrestricted_guest()) {
         kprintf("VM %s: not started: entry '%s' needs the CPU's unrestricted-guest feature, which it lacks\n",
                 c->name, config_entry_name(c->entry));
+        return NULL;
+    }
+    if (c->vcpus > 1) {
+        kprintf("VM %s: not started: vcpus = %u, but a VM runs one vCPU until Keel has a virtual local APIC "
+                "to start the others (INIT/SIPI)\n",
+                c->name, c->vcpus);
         return NULL;
     }
     const struct boot_module *mod = find_module(bi, c->image);
@@ -149,26 +155,27 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         release_vm(vm);
         return NULL;
     }
-    vm->vcpu = hpa_to_hva(vcpu_pa);
-    memset(vm->vcpu, 0, sizeof(*vm->vcpu));
-    vm->vcpu->pinned_cpu = c->cpu;
-    if (!vcpu_create(vm, vm->vcpu, &boot)) {
+    struct vcpu *v = hpa_to_hva(vcpu_pa);
+    memset(v, 0, sizeof(*v));
+    v->pinned_cpu = c->cpu;
+    v->id = 0;
+    vm->vcpus[vm->vcpu_count++] = v;
+    if (!vcpu_create(vm, v, &boot)) {
         release_vm(vm);
         return NULL;
     }
     kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, EPT %lu/%lu/%lu 4K/2M/1G pages, "
             "VPID %u, on CPU %d\n",
             vm->name, vm->ram_size >> 20, vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip,
-            vm->ept.leaves[EPT_LEAF_4K], vm->ept.leaves[EPT_LEAF_2M], vm->ept.leaves[EPT_LEAF_1G], vm->vcpu->vpid,
-            cpu);
+            vm->ept.leaves[EPT_LEAF_4K], vm->ept.leaves[EPT_LEAF_2M], vm->ept.leaves[EPT_LEAF_1G], v->vpid, cpu);
     vm->state = VM_RUNNING;
-    sched_enqueue((uint32_t)cpu, vm->vcpu);
+    sched_enqueue((uint32_t)cpu, v);
     return vm;
 }
 
 void vms_create(const struct keel_config *cfg, const struct bootinfo *bi)
 {
-    for (uint32_t i = 0; i < cfg->vm_count && vm_count < VM_MAX; i++) {
+    for (uint32_t i = 0; i < cfg->vm_count && vm_count < MAX_VMS; i++) {
         struct vm *vm = create_one(&cfg->vms[i], bi, vm_count);
         if (vm) {
             vms[vm_count++] = vm;
@@ -178,9 +185,24 @@ void vms_create(const struct keel_config *cfg, const struct bootinfo *bi)
     kprintf("VMM: %u of %u configured VMs started\n", vm_count, cfg->vm_count);
 }
 
+void vm_sum_stats(const struct vm *vm, struct vcpu_stats *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+        const struct vcpu_stats *s = &vm->vcpus[i]->stats;
+        for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
+            sum->exits[r] += s->exits[r];
+        sum->guest_tsc += s->guest_tsc;
+        sum->host_tsc += s->host_tsc;
+        sum->entries_failed += s->entries_failed;
+    }
+}
+
 void vm_print_report(const struct vm *vm)
 {
-    const struct vm_stats *s = &vm->stats;
+    struct vcpu_stats sum;
+    const struct vcpu_stats *s = &sum;
+    vm_sum_stats(vm, &sum);
     uint64_t total = 0;
     for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
         total += s->exits[r];
@@ -210,11 +232,24 @@ void vm_print_report(const struct vm *vm)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->ports_unlogged);
 }
 
+/* The first stop of a VM wins, whichever CPU it comes from. */
+static bool claim_stop(struct vm *vm)
+{
+    return !__atomic_exchange_n(&vm->stop_claimed, true, __ATOMIC_ACQ_REL);
+}
+
 static void stop_common(struct vm *vm)
 {
-    if (vm->state == VM_STOPPED)
-        return;
-    vm->state = VM_STOPPED;
+    kprintf("VM %s: stopped: %s\n", vm->name, vm->stop_reason);
+    __atomic_store_n(&vm->state, VM_STOPPED, __ATOMIC_RELEASE);
+    /* A vCPU in guest mode on another CPU sees the stop at its next exit: make that
+     * exit happen now. */
+    uint32_t self = this_cpu()->cpu_id;
+    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+        int32_t cpu = __atomic_load_n(&vm->vcpus[i]->loaded_cpu, __ATOMIC_ACQUIRE);
+        if (cpu >= 0 && (uint32_t)cpu != self)
+            sched_kick_cpu((uint32_t)cpu);
+    }
     vuart_flush(vm);
     vm_print_report(vm);
     __atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
@@ -222,23 +257,21 @@ static void stop_common(struct vm *vm)
 
 void vm_stop(struct vm *vm, const char *fmt, ...)
 {
-    if (vm->state == VM_STOPPED)
+    if (!claim_stop(vm))
         return;
     va_list ap;
     va_start(ap, fmt);
     kvsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
     va_end(ap);
-    kprintf("VM %s: stopped: %s\n", vm->name, vm->stop_reason);
     stop_common(vm);
 }
 
 void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
 {
-    if (vm->state == VM_STOPPED)
+    if (!claim_stop(vm))
         return;
     vm->has_exit_code = true;
     vm->exit_code = code;
     ksnprintf(vm->stop_reason, sizeof(vm->stop_reason), "exited with code %u via the %s", code, why);
-    kprintf("VM %s: stopped: %s\n", vm->name, vm->stop_reason);
     stop_common(vm);
 }

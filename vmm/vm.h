@@ -13,9 +13,7 @@
 #include "arch/x86/guest_regs.h"
 #include "boot/bootinfo.h"
 
-#define VM_MAX 16
 #define VM_EXIT_REASON_SLOTS 80
-#define VM_NAME_MAX 32
 #define VUART_LINE_MAX 160
 #define UNCLAIMED_PORTS_LOGGED 8
 
@@ -33,18 +31,22 @@ struct vuart {
     char line[VUART_LINE_MAX];
 };
 
-struct vm_stats {
+/* Exit statistics of one vCPU. Only the CPU running the vCPU writes them, and they sit
+ * on cache lines of their own, so vCPUs of one VM on different CPUs neither race nor
+ * share lines; a VM's report sums them. Exits are counted by the backend's raw reason
+ * (one increment on the hot path); the lab's per-reason latency histograms go here. */
+struct vcpu_stats {
     uint64_t exits[VM_EXIT_REASON_SLOTS]; /* the total is their sum, kept off the hot path */
     uint64_t guest_tsc; /* between VM entry and exit, as seen from the host */
     uint64_t host_tsc;  /* handling exits */
     uint64_t entries_failed;
-};
+} ALIGNED(64);
 
 struct vcpu;
 
 struct vm {
     uint32_t id;
-    char name[VM_NAME_MAX];
+    char name[CONFIG_NAME_MAX + 1];
     const struct vm_config *cfg;
     uint32_t entry_kind; /* enum config_entry */
 
@@ -55,6 +57,7 @@ struct vm {
     uint64_t eptp;
 
     volatile uint32_t state; /* enum vm_state */
+    bool stop_claimed;       /* set by the first vm_stop, on whichever CPU */
     bool has_exit_code;
     uint32_t exit_code;
     char stop_reason[200];
@@ -63,8 +66,8 @@ struct vm {
     uint8_t ports_seen[65536 / 8]; /* unclaimed ports already used */
     uint32_t ports_logged;         /* of those, logged: at most UNCLAIMED_PORTS_LOGGED */
     uint32_t ports_unlogged;       /* the rest, counted in the report */
-    struct vm_stats stats;
-    struct vcpu *vcpu;
+    uint32_t vcpu_count;
+    struct vcpu *vcpus[MAX_VCPUS];
 };
 
 struct vcpu {
@@ -91,28 +94,35 @@ struct vcpu {
      * never touches them): an XSAVE area sized for every component the CPU has, or a
      * 512-byte FXSAVE image on CPUs without XSAVE. */
     void *fpu;
+
+    struct vcpu_stats stats;
 };
 
-/* Guest RAM access with bounds checks: true when [gpa, gpa+len) lies inside. */
-static inline bool vm_gpa_range_ok(const struct vm *vm, gpa_t gpa, uint64_t len)
+/* Guest memory for loaders, hypercalls and devices: the host view of [gpa, gpa+len), or
+ * NULL when any byte of it lies outside the VM's RAM. The one place guest-physical
+ * ranges are checked; nothing else computes ram + gpa. */
+static inline void *vm_gpa_map(const struct vm *vm, gpa_t gpa, uint64_t len)
 {
-    return gpa < vm->ram_size && len <= vm->ram_size - gpa;
-}
-static inline void *vm_gpa_to_hva(const struct vm *vm, gpa_t gpa)
-{
+    if (gpa >= vm->ram_size || len > vm->ram_size - gpa)
+        return NULL;
     return vm->ram + gpa;
 }
 
-extern struct vm *vms[VM_MAX];
+extern struct vm *vms[MAX_VMS];
 extern uint32_t vm_count;
 
 /* Creates every VM the configuration declares that fits; reports those that do not. */
 void vms_create(const struct keel_config *cfg, const struct bootinfo *bi);
-/* Stops a VM: records why, prints its report. Called on the CPU running its vCPU. */
+/* Stops a VM: records why, prints its report, and kicks its vCPUs that are loaded on
+ * other CPUs out of guest mode (an IPI; a guest running with interrupts masked in a
+ * way that delays the exit still loses its CPU at the end of its slice). Callable from
+ * any CPU; only the first stop counts. */
 void vm_stop(struct vm *vm, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why);
 /* Number of VMs not yet stopped. */
 uint32_t vms_running(void);
 void vm_print_report(const struct vm *vm);
+/* The VM's exit statistics: every vCPU's summed. */
+void vm_sum_stats(const struct vm *vm, struct vcpu_stats *sum);
 
 #endif

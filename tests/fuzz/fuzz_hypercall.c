@@ -310,7 +310,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm->id = VM_ID;
     memcpy(vm->name, "fuzzvm", 7);
     vm->state = VM_RUNNING;
-    vm->vcpu = v;
+    vm->vcpus[0] = v;
+    vm->vcpu_count = 1;
     vm->ram = area + RAM_MAX - ram_size;
     vm->ram_size = ram_size;
     v->vm = vm;

@@ -105,6 +105,7 @@ static const char good_cfg[] =
     "image = bzImage\r\n"
     "entry = elf64\r\n"
     "cpu = 1\r\n"
+    "vcpus = 4\r\n"
     "cmdline = console=ttyS0 quiet   # trailing comment\r\n"
     "\r\n"
     "[vm rm]\r\n"
@@ -137,6 +138,8 @@ static void test_good_config(void **state)
     assert_string_equal(c.vms[0].image, "hello.elf");
     assert_int_equal(c.vms[0].entry, VM_ENTRY_MULTIBOOT);
     assert_int_equal(c.vms[0].cpu, CONFIG_CPU_ANY);
+    assert_int_equal(c.vms[0].vcpus, 1);
+    assert_int_equal(c.vms[1].vcpus, 4);
     assert_string_equal(c.vms[0].cmdline, "");
 
     assert_string_equal(c.vms[1].name, "linux-2_b");
@@ -357,6 +360,9 @@ static void test_number_errors(void **state)
         {"cpu = -1", "bad number '-1' for cpu (digits only)"},
         {"cpu = 1K", "bad number '1K' for cpu (digits only)"},
         {"cpu = 18446744073709551616", "cpu '18446744073709551616' is out of range (0..511)"},
+        {"vcpus = 0", "vcpus '0' is out of range (1..16)"},
+        {"vcpus = 17", "vcpus '17' is out of range (1..16)"},
+        {"vcpus = 2x", "bad number '2x' for vcpus (digits only)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[256], msg[256];

@@ -239,7 +239,8 @@ static int setup(void **state)
     vm->id = 2;
     strcpy(vm->name, "demo");
     vm->state = VM_RUNNING;
-    vm->vcpu = vcpu;
+    vm->vcpus[0] = vcpu;
+    vm->vcpu_count = 1;
     vcpu->vm = vm;
     vcpu->id = 0;
 
@@ -372,7 +373,7 @@ static void io_qualification_decoding(void **state)
                      EXIT_RESUME);
     assert_skipped(2);
     assert_int_equal(vcpu->regs.rax, 0x42);
-    assert_int_equal(vm->stats.exits[EXIT_REASON_IO_INSTRUCTION], 7);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_IO_INSTRUCTION], 7);
     assert_int_equal(capture_count(), 0);
     assert_running();
 }
@@ -666,8 +667,8 @@ static void hc_vm_info(void **state)
 
     /* Uncalibrated TSC reads 0; a name filling the field stays terminated. */
     calibrated = false;
-    memset(vm->name, 'n', VM_NAME_MAX - 1);
-    vm->name[VM_NAME_MAX - 1] = 0;
+    memset(vm->name, 'n', CONFIG_NAME_MAX);
+    vm->name[CONFIG_NAME_MAX] = 0;
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, RAM_SIZE - sizeof(info), sizeof(info)), 0);
     memcpy(&info, vm->ram + RAM_SIZE - sizeof(info), sizeof(info));
     assert_int_equal(info.tsc_hz, 0);
@@ -714,7 +715,7 @@ static void hc_unknown_yield_and_exit(void **state)
     assert_true(vm->has_exit_code);
     assert_int_equal(vm->exit_code, 7);
     assert_string_equal(vm->stop_reason, "exited with code 7 via the exit hypercall");
-    assert_int_equal(vm->stats.exits[EXIT_REASON_VMCALL], 7);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_VMCALL], 7);
 }
 
 static void hc_from_ring3_is_refused(void **state)
@@ -962,7 +963,7 @@ static void msr_feature_control_and_unknown(void **state)
     assert_wrmsr_gp(MSR_IA32_APIC_BASE, 0xfee00900ull);
     assert_wrmsr_gp(MSR_IA32_VMX_BASIC, 0);
     assert_int_equal(wrmsrs, 0);
-    assert_int_equal(vm->stats.exits[EXIT_REASON_RDMSR] + vm->stats.exits[EXIT_REASON_WRMSR], 12);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_RDMSR] + vcpu->stats.exits[EXIT_REASON_WRMSR], 12);
     assert_int_equal(capture_count(), 0);
 }
 
@@ -1034,7 +1035,7 @@ static void cpuid_other_leaves_pass_through(void **state)
     cpuid_exit(0, 0);
     assert_int_equal(cpuid_leaf, 0);
     assert_int_equal(vcpu->regs.rax, 0xa0000000u);
-    assert_int_equal(vm->stats.exits[EXIT_REASON_CPUID], 3);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_CPUID], 3);
 }
 
 static void cpuid_hides_what_guests_cannot_use(void **state)
@@ -1313,7 +1314,7 @@ static void vmx_and_monitor_instructions_raise_ud(void **state)
         assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), UD_INFO);
         assert_int_equal(vget(VMCS_ENTRY_EXCEPTION_ERROR_CODE), SENTINEL_ERROR); /* #UD has none */
         assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
-        assert_int_equal(vm->stats.exits[reasons[i]], 1);
+        assert_int_equal(vcpu->stats.exits[reasons[i]], 1);
     }
     assert_running();
 }
@@ -1415,12 +1416,12 @@ static void unexpected_exits_stop_with_name(void **state)
     restart_vm();
     uint64_t before = 0;
     for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
-        before += vm->stats.exits[i];
+        before += vcpu->stats.exits[i];
     assert_int_equal(run_exit(0x1234, 0x77, 0), EXIT_STOPPED);
     assert_string_equal(vm->stop_reason, "unhandled VM exit 4660 (UNKNOWN), qualification 0x77, at rip 0x1000");
     uint64_t after = 0;
     for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
-        after += vm->stats.exits[i];
+        after += vcpu->stats.exits[i];
     assert_int_equal(after, before);
 
     /* Failed entries carry bit 31; the basic reason picks the handler. */
@@ -1432,7 +1433,7 @@ static void unexpected_exits_stop_with_name(void **state)
     assert_string_equal(vm->stop_reason, "VM entry failed: invalid VMCS link pointer (exit reason 33 "
                                          "ENTRY_INVALID_GUEST_STATE, qualification 0x4); guest rip 0x1000 cr0 "
                                          "0x80000031 cr4 0x2020");
-    assert_int_equal(vm->stats.exits[EXIT_REASON_ENTRY_INVALID_GUEST_STATE], 1);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_ENTRY_INVALID_GUEST_STATE], 1);
 }
 
 static void dispatch_routes_and_counts(void **state)
@@ -1463,11 +1464,11 @@ static void dispatch_routes_and_counts(void **state)
 
     uint64_t total = 0;
     for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
-        total += vm->stats.exits[i];
-    assert_int_equal(vm->stats.exits[EXIT_REASON_CPUID], 4);
-    assert_int_equal(vm->stats.exits[EXIT_REASON_IO_INSTRUCTION], 2);
-    assert_int_equal(vm->stats.exits[EXIT_REASON_PREEMPTION_TIMER], 1);
-    assert_int_equal(vm->stats.exits[EXIT_REASON_RDMSR], 1);
+        total += vcpu->stats.exits[i];
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_CPUID], 4);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_IO_INSTRUCTION], 2);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_PREEMPTION_TIMER], 1);
+    assert_int_equal(vcpu->stats.exits[EXIT_REASON_RDMSR], 1);
     assert_int_equal(total, 8);
     assert_running();
 }
