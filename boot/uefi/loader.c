@@ -29,6 +29,19 @@ int keel_handoff_call(uint64_t entry, struct bootinfo *bi, hpa_t cr3, hpa_t stac
 #define LOW_4G (1ull << 32)
 #define STACK_SIZE (64ull << 10)
 #define PLATFORM_CHECK_POOL ((uint64_t)32 << 20)
+/* What each further CPU costs the core (per-CPU block with its IST stacks, kernel stack),
+ * rounded up: the pool grows with the machine so a platform check of a big server still
+ * brings up every CPU. */
+#define PLATFORM_CHECK_PER_CPU ((uint64_t)64 << 10)
+
+/* EFI_MP_SERVICES_PROTOCOL (UEFI PI spec, vol. 2, 13.4), which gnu-efi does not
+ * declare; only its first member is used. */
+#define MP_SERVICES_GUID \
+    { 0x3fdda605, 0xa76e, 0x4f46, { 0xad, 0x29, 0x12, 0xf4, 0x53, 0x1b, 0x3d, 0x08 } }
+struct mp_services {
+    EFI_STATUS(EFIAPI *get_number_of_processors)(struct mp_services *self, UINTN *total,
+                                                 UINTN *enabled);
+};
 /* Highest page for the AP start-up code: SIPI vectors reach below 1 MiB, and the
  * EBDA and legacy ROM area start at 0x9F000 on PCs. */
 #define AP_TRAMPOLINE_LIMIT ((uint64_t)0x9F000)
@@ -437,25 +450,39 @@ static EFI_STATUS hand_over(struct bootinfo *bi, struct handover *h, struct mmap
     return res.status;
 }
 
+/* The firmware's count of CPUs, 0 when it has no MP services. */
+static uint64_t firmware_cpu_count(void)
+{
+    EFI_GUID guid = MP_SERVICES_GUID;
+    struct mp_services *mp = NULL;
+    UINTN total = 0, enabled = 0;
+    if (uefi_call_wrapper(bs->LocateProtocol, 3, &guid, NULL, (void **)&mp) != EFI_SUCCESS || !mp ||
+        uefi_call_wrapper(mp->get_number_of_processors, 3, mp, &total, &enabled) != EFI_SUCCESS)
+        return 0;
+    return total;
+}
+
 static EFI_STATUS platform_check(struct bootinfo *bi, struct handover *h, struct mmap_buf *m)
 {
-    hpa_t pool = efi_alloc_pages(PLATFORM_CHECK_POOL, LARGE_PAGE_SIZE, LOW_4G, true);
+    uint64_t cpus = firmware_cpu_count();
+    uint64_t pool_len = ALIGN_UP(PLATFORM_CHECK_POOL + cpus * PLATFORM_CHECK_PER_CPU, LARGE_PAGE_SIZE);
+    hpa_t pool = efi_alloc_pages(pool_len, LARGE_PAGE_SIZE, LOW_4G, true);
     if (!pool) {
-        efi_printf("Keel: no memory for the platform check (%lu MiB)\n", PLATFORM_CHECK_POOL >> 20);
+        efi_printf("Keel: no memory for the platform check (%lu MiB)\n", pool_len >> 20);
         return EFI_UNSUPPORTED;
     }
     struct memmap_result res;
     EFI_STATUS st = get_memory_map(m);
     if (st != EFI_SUCCESS ||
-        !convert_memory_map(bi, m, MEMMAP_PLATFORM_CHECK, pool, PLATFORM_CHECK_POOL, &res)) {
+        !convert_memory_map(bi, m, MEMMAP_PLATFORM_CHECK, pool, pool_len, &res)) {
         efi_printf("Keel: GetMemoryMap failed (status 0x%lx)\n", (uint64_t)st);
         return EFI_UNSUPPORTED;
     }
     report_memory_map(&res);
     bi->flags |= BOOT_PLATFORM_CHECK;
     efi_printf("Keel loader: platform check: running the core with the firmware alive "
-               "(%lu MiB pool at 0x%lx, %u map entries)\n",
-               PLATFORM_CHECK_POOL >> 20, pool, bi->mem_count);
+               "(%lu MiB pool at 0x%lx for %lu CPUs, %u map entries)\n",
+               pool_len >> 20, pool, cpus, bi->mem_count);
 
     int rc = keel_handoff_call(h->img.entry64, bi, h->cr3, h->stack_top);
 

@@ -202,11 +202,16 @@ uefi_case() {
         fi
     else
         expect "$log" 'Keel loader: platform check: running the core' "[$tag] the loader runs the platform check"
-        # Only the loader's private pool is the core's while the firmware lives.
-        if [ -n "$free" ] && [ "$free" -lt 32 ]; then
-            echo "  ok: [$tag] the core used only the loader's pool ($free MiB left of it)"
+        # Only the loader's private pool is the core's while the firmware lives; it
+        # grows with the CPU count the firmware reports.
+        expect "$log" "platform check: running the core .* pool at 0x[0-9a-f]+ for $cpus CPUs" \
+            "[$tag] the pool is sized for the firmware's $cpus CPUs"
+        local pool
+        pool=$(sed -n 's/.*platform check: running the core .*(\([0-9]*\) MiB pool.*/\1/p' "$log" | head -1)
+        if [ -n "$free" ] && [ -n "$pool" ] && [ "$free" -lt "$pool" ]; then
+            echo "  ok: [$tag] the core used only the loader's $pool MiB pool ($free MiB left of it)"
         else
-            fail "[$tag] free memory '${free:-none}' MiB: the core must see only the 32 MiB pool"
+            fail "[$tag] free memory '${free:-none}' MiB: the core must see only the '${pool:-?}' MiB pool"
         fi
         expect "$log" 'Keel: platform check done; returning to the firmware\.' "[$tag] the loader returned to the firmware"
         expect "$log" 'Shell> ' "[$tag] the firmware went on to the UEFI shell"
