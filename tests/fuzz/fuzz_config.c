@@ -92,6 +92,8 @@ static void check_error(const struct config_error *err, bool cmdline, unsigned t
 {
     size_t n = strnlen(err->msg, sizeof err->msg);
     FUZZ_CHECK(n < sizeof err->msg, "error message not terminated");
+    /* The message builder stops one short of the array: a message that long was cut. */
+    FUZZ_CHECK(n + 1 < sizeof err->msg, "error message cut at %zu characters: %s", n, err->msg);
     for (size_t i = 0; i < n; i++)
         FUZZ_CHECK(printable(err->msg[i]) || err->msg[i] == '\t', "error message has byte 0x%02x: %s", (unsigned char)err->msg[i],
                    err->msg);

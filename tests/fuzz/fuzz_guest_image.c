@@ -7,10 +7,10 @@
  * (signed) 4 KiB pages to it; byte 3 is the command line's length n, the next n bytes
  * are the command line and the rest is the image, which ends where the input buffer does.
  *
- * Guest RAM ends flush against an inaccessible page and the page before it is poisoned
- * for ASan, so a write just outside RAM crashes. Untouched memory is never mapped:
- * after a load, mincore() names every page the loader wrote, inside RAM or below it
- * (down to the largest RAM size), and each
+ * Guest RAM ends flush against an inaccessible page and everything below it is
+ * inaccessible too (or poisoned for ASan, within RAM's first page), so a write outside
+ * RAM crashes. Untouched memory is never mapped: after a load, mincore() names every
+ * page the loader wrote, and each
  * must belong to what guest_image.h lets a loader write (the loaded span, the boot
  * area, the ELF64 stack and page tables); a failed load must write nothing. On success
  * the boot state must describe a guest that starts inside its RAM: entry point in the
@@ -33,13 +33,14 @@
 #include "vmm/guest_image.h"
 
 #define PAGE 4096ul
-#define RAM_MAX (0x1000000ul + 128 * PAGE) /* largest size the input can ask for */
+#define RAM_MAX (0x40001000ul + 128 * PAGE) /* largest size the input can ask for */
 
 static const uint64_t ram_sizes[] = {
     0x1000, 0x8000, 0xa0000, 0x100000, 0x1ff000, 0x200000, 0x201000, 0x400000, 0x1000000,
+    0x40001000, /* ELF64: a second page directory */
 };
 
-static uint8_t *area;       /* RAM_MAX bytes, then a PROT_NONE page */
+static uint8_t *area;       /* RAM_MAX bytes of address space, then a PROT_NONE page */
 static unsigned char *resident;
 
 static void setup(void)
@@ -66,16 +67,16 @@ static bool in_ranges(const struct range *r, size_t n, uint64_t lo, uint64_t hi)
     return false;
 }
 
-/* Every page of `area` the loader wrote must overlap an allowed range of guest RAM
- * (given in guest-physical addresses); with n == 0 none may have been written. */
+/* Every page of RAM the loader wrote must overlap an allowed range (given in
+ * guest-physical addresses); with n == 0 none may have been written. */
 __attribute__((no_sanitize("coverage"))) static void check_writes(uint64_t ram_off, uint64_t ram_size, const struct range *allowed, size_t n)
 {
-    FUZZ_CHECK(mincore(area, RAM_MAX, resident) == 0, "mincore");
-    for (uint64_t p = 0; p < RAM_MAX / PAGE; p++) {
+    uint64_t first = ram_off / PAGE;
+    FUZZ_CHECK(mincore(area + first * PAGE, RAM_MAX - first * PAGE, resident + first) == 0, "mincore");
+    for (uint64_t p = first; p < RAM_MAX / PAGE; p++) {
         if (!(resident[p] & 1))
             continue;
         uint64_t hva_lo = p * PAGE, hva_hi = hva_lo + PAGE;
-        FUZZ_CHECK(hva_hi > ram_off, "a loader wrote 0x%lx bytes before guest RAM", (unsigned long)(ram_off - hva_lo));
         uint64_t lo = hva_lo > ram_off ? hva_lo - ram_off : 0, hi = MIN(hva_hi - ram_off, ram_size);
         FUZZ_CHECK(n > 0, "a failed load wrote guest RAM at 0x%lx", (unsigned long)lo);
         FUZZ_CHECK(in_ranges(allowed, n, lo, hi), "the loader wrote guest RAM at 0x%lx-0x%lx, outside what it may",
@@ -87,6 +88,8 @@ static void check_text(const char *what, const char *s, size_t array, bool may_b
 {
     size_t n = strnlen(s, array);
     FUZZ_CHECK(n < array, "%s not terminated", what);
+    /* Formatting stops one short of the array: a message that long was cut. */
+    FUZZ_CHECK(n + 1 < array, "%s was cut at %zu characters: %s", what, n, s);
     FUZZ_CHECK(n > 0 || may_be_empty, "%s is empty", what);
     for (size_t i = 0; i < n; i++)
         FUZZ_CHECK(s[i] >= 0x20 && s[i] < 0x7f, "%s has byte 0x%02x: %s", what, (unsigned char)s[i], s);
@@ -230,9 +233,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     uint64_t ram_off = RAM_MAX - (uint64_t)ram_size;
     struct guest_ram ram = {area + ram_off, (uint64_t)ram_size};
-    /* ASan guards the page just below RAM; mincore() catches a write further down. */
-    uint64_t guard = MIN(ram_off, PAGE);
-    ASAN_POISON_MEMORY_REGION(area + ram_off - guard, guard);
+    /* Below RAM: whole pages inaccessible, and ASan guards the part of RAM's first page
+     * that is not RAM (for the odd sizes). */
+    uint64_t below = ram_off / PAGE * PAGE;
+    if (below)
+        FUZZ_CHECK(mprotect(area, below, PROT_NONE) == 0, "mprotect");
+    ASAN_POISON_MEMORY_REGION(area + below, ram_off - below);
 
     enum guest_image_kind kind;
     switch (sel & 3) {
@@ -273,7 +279,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(sink_lines() == 0, "a loader printed: %s", sink_last());
 
-    ASAN_UNPOISON_MEMORY_REGION(area + ram_off - guard, guard);
+    ASAN_UNPOISON_MEMORY_REGION(area + below, ram_off - below);
+    if (below)
+        FUZZ_CHECK(mprotect(area, below, PROT_READ | PROT_WRITE) == 0, "mprotect");
     madvise(area, RAM_MAX, MADV_DONTNEED); /* back to untouched, zeroed RAM */
     free(cmdline);
     return 0;
