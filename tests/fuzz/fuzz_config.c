@@ -16,11 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tests/fuzz/console_sink.h"
 #include "vmm/config.h"
+#include "vmm/console_tags.h"
 
 #define UNTOUCHED 0x5a /* what the caller's struct holds before a call */
+
+/* No VM may take the name of a tag Keel's own lines start with, in any case. */
+#define TAG(t) t,
+static const char *const console_tags[] = {KEEL_CONSOLE_TAGS(TAG)};
 
 static bool printable(char c)
 {
@@ -76,6 +82,10 @@ static void check_config(const struct keel_config *c)
                        "VM name '%s' has character '%c'", vm->name, *q);
         for (uint32_t j = 0; j < i; j++)
             FUZZ_CHECK(strcmp(c->vms[j].name, vm->name) != 0, "two VMs named '%s'", vm->name);
+        for (size_t t = 0; t < ARRAY_SIZE(console_tags); t++)
+            FUZZ_CHECK(strcasecmp(vm->name, console_tags[t]) != 0, "VM named '%s' like Keel's console tag %s",
+                       vm->name, console_tags[t]);
+        FUZZ_CHECK(vm->vcpus >= 1 && vm->vcpus <= MAX_VCPUS, "VM '%s' vcpus %u", vm->name, vm->vcpus);
         FUZZ_CHECK(vm->memory >= CONFIG_MEMORY_MIN && vm->memory <= CONFIG_MEMORY_MAX &&
                        vm->memory % PAGE_SIZE == 0,
                    "VM '%s' memory 0x%llx", vm->name, (unsigned long long)vm->memory);

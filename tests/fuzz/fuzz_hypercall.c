@@ -12,8 +12,9 @@
  * is poisoned for ASan, so any access outside RAM crashes. After each call: RAM changed
  * only where a successful VM_INFO call wrote its structure, and holds the right values
  * there; no register but RAX changed; the result is one the ABI defines for the call
- * and the guest's mode (success only for buffers wholly inside RAM, EPERM from ring >
- * 0, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
+ * and the guest's mode (the function number all of RAX for a 64-bit guest, EAX
+ * otherwise; success only for buffers wholly inside RAM, EPERM from ring > 0, EINVAL
+ * for an unknown function, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
  * guest's code; RIP moved past the VMCALL unless the VM stopped; no exception was
  * injected; console lines appeared only for a successful console write.
  * SOURCES: vmm/hypercall.c vmm/vuart.c vmm/vcpu_guest.c arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/string.c vmm/printf.c tests/fuzz/console_sink.c
@@ -209,9 +210,8 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
     bool wide = mode == 0;
     uint64_t a1 = wide ? regs.rbx : (uint32_t)regs.rbx;
     uint64_t a2 = wide ? regs.rcx : (uint32_t)regs.rcx;
-    /* The function is EAX either way; a 64-bit guest's upper RAX half may make the call
-     * unknown (EINVAL), but never another function. */
-    uint32_t fn = (uint32_t)regs.rax;
+    /* The function number is all of RAX for a 64-bit guest, EAX otherwise. */
+    uint64_t fn = wide ? regs.rax : (uint32_t)regs.rax;
 
     vset(VMCS_EXIT_REASON, EXIT_REASON_VMCALL);
     vset(VMCS_EXIT_INSTRUCTION_LENGTH, len);
@@ -259,6 +259,9 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
         FUZZ_CHECK(ret == -(int64_t)KEEL_EPERM, "ring %u got %ld, not EPERM", cpl, (long)ret);
     else
         FUZZ_CHECK(ret != -(int64_t)KEEL_EPERM, "ring 0 got EPERM");
+    if (cpl == 0 && fn != KEEL_HC_CONSOLE_WRITE && fn != KEEL_HC_VM_INFO)
+        FUZZ_CHECK(ret == -(int64_t)KEEL_EINVAL, "unknown function 0x%lx returned %ld, not EINVAL",
+                   (unsigned long)fn, (long)ret);
 
     bool vm_info_ok = fn == KEEL_HC_VM_INFO && ret == 0;
     if (vm_info_ok) {
