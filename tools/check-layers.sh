@@ -80,7 +80,11 @@ FILENAME == table {
         if (NF != 3) die(where ": expected \"path PATH LAYER\"")
         if ($2 in path_layer) die(where ": path " $2 " listed twice")
         path_layer[$2] = $3; path_where[$2] = where; table_path[++npaths] = $2
-    } else die(where ": expected a \"layer\" or \"path\" line, not \"" $1 "\"")
+    } else if ($1 == "generated") {
+        if (NF != 3) die(where ": expected \"generated NAME SOURCE\"")
+        if ($2 in generated_from) die(where ": generated " $2 " listed twice")
+        generated_from[$2] = $3; generated_where[$2] = where
+    } else die(where ": expected a \"layer\", \"path\" or \"generated\" line, not \"" $1 "\"")
     next
 }
 
@@ -114,10 +118,12 @@ function normalise(path,    n, part, out, depth, i) {
 }
 function dirname(path) { sub(/\/[^\/]*$/, "", path); return path }
 
-# The compiler looks beside the including file first, then in -I. (the tree root).
+# The compiler looks beside the including file first, then in -I. (the tree root). A file
+# the build generates is not in the tree: its include stands for the source it comes from.
 function resolve(src, name,    c) {
     c = normalise(dirname(src) "/" name); if (c in is_file) return c
     c = normalise(name); if (c in is_file) return c
+    if (name in generated_from && generated_from[name] in is_file) return generated_from[name]
     return ""
 }
 
@@ -252,6 +258,9 @@ END {
             if (file[j] == p || (substr(p, length(p)) == "/" && substr(file[j], 1, length(p)) == p)) used = 1
         if (!used) print "check-layers: warning: " path_where[p] ": path " p " matches no file" > "/dev/stderr"
     }
+    for (g in generated_from)
+        if (!(generated_from[g] in is_file))
+            print "check-layers: warning: " generated_where[g] ": " g " is generated from " generated_from[g] ", which does not exist" > "/dev/stderr"
 
     # --- the graph ---------------------------------------------------------------
     for (i = 1; i <= ninc; i++) {
