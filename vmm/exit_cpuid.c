@@ -20,13 +20,13 @@
 void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d);
 #endif
 
-static uint32_t leaf1_ecx(uint32_t ecx)
+static uint32_t leaf1_ecx(const struct vcpu *v, uint32_t ecx)
 {
     ecx &= ~(CPUID1_ECX_VMX | CPUID1_ECX_SMX | CPUID1_ECX_MONITOR);
     ecx |= CPUID1_ECX_HYPERVISOR;
     /* OSXSAVE mirrors CR4 of whoever executes CPUID: here Keel, so recompute it. */
     ecx &= ~CPUID1_ECX_OSXSAVE;
-    if (vcpu_guest_cr4() & CR4_OSXSAVE)
+    if (vcpu_guest_cr4(v) & CR4_OSXSAVE)
         ecx |= CPUID1_ECX_OSXSAVE;
     return ecx;
 }
@@ -55,11 +55,12 @@ static inline void hardware_cpuid(struct guest_regs *r, uint32_t leaf, uint32_t 
 
 /* Leaves 1 to 0xa, some of which Keel edits. Kept out of line so the common leaves need
  * no saved registers. */
-static __attribute__((noinline)) void low_leaf(struct guest_regs *r, uint32_t leaf, uint32_t subleaf)
+static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
 {
+    struct guest_regs *r = &v->regs;
     hardware_cpuid(r, leaf, subleaf);
     if (leaf == 1) {
-        r->rcx = leaf1_ecx((uint32_t)r->rcx);
+        r->rcx = leaf1_ecx(v, (uint32_t)r->rcx);
     } else if (leaf == 7 && subleaf == 0) {
         r->rdx &= ~(uint64_t)CPUID7_EDX_SPEC_CTRL_MSRS;
     } else if (leaf == CPUID_LEAF_PMU) {
@@ -76,7 +77,7 @@ enum exit_action handle_cpuid(struct vcpu *v, const struct vmexit *e)
     if (leaf - KEEL_CPUID_BASE <= 0xff)
         keel_leaf(r, leaf);
     else if (__builtin_expect(leaf - 1 < CPUID_LEAF_PMU, 0))
-        low_leaf(r, leaf, (uint32_t)r->rcx);
+        low_leaf(v, leaf, (uint32_t)r->rcx);
     else
         hardware_cpuid(r, leaf, (uint32_t)r->rcx);
     vcpu_skip_instruction(v);

@@ -47,11 +47,11 @@ static bool set_cr0(struct vcpu *v, uint64_t val)
 {
     if ((val & ~CR0_DEFINED) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
         return false;
-    uint64_t old = vcpu_guest_cr0();
+    uint64_t old = vcpu_guest_cr0(v);
     uint64_t efer = vmcs_read64(VMCS_GUEST_IA32_EFER);
     uint32_t entry = vmcs_read32(VMCS_ENTRY_CONTROLS);
     if ((val & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
-        if (!(vcpu_guest_cr4() & CR4_PAE))
+        if (!(vcpu_guest_cr4(v) & CR4_PAE))
             return false;
         vmcs_write64(VMCS_GUEST_IA32_EFER, efer | EFER_LMA);
         vmcs_write32(VMCS_ENTRY_CONTROLS, entry | VMX_ENTRY_CTL_IA32E_MODE_GUEST);
@@ -59,7 +59,6 @@ static bool set_cr0(struct vcpu *v, uint64_t val)
         vmcs_write64(VMCS_GUEST_IA32_EFER, efer & ~(uint64_t)EFER_LMA);
         vmcs_write32(VMCS_ENTRY_CONTROLS, entry & ~VMX_ENTRY_CTL_IA32E_MODE_GUEST);
     }
-    (void)v;
     vmcs_writenat(VMCS_CR0_READ_SHADOW, val);
     vmcs_writenat(VMCS_GUEST_CR0, vcpu_real_cr0(val));
     return true;
@@ -102,11 +101,11 @@ enum exit_action handle_cr_access(struct vcpu *v, const struct vmexit *e)
             ok = false; /* CR0/CR4 reads never exit; CR3 exiting is off */
         break;
     case CR_TYPE_CLTS:
-        ok = set_cr0(v, vcpu_guest_cr0() & ~(uint64_t)BIT(3));
+        ok = set_cr0(v, vcpu_guest_cr0(v) & ~(uint64_t)BIT(3));
         break;
     case CR_TYPE_LMSW: {
         /* LMSW writes CR0 bits 3:0 but can never clear PE. */
-        uint64_t cur = vcpu_guest_cr0();
+        uint64_t cur = vcpu_guest_cr0(v);
         uint64_t src = CRQ_LMSW_SRC(q) & 0xf;
         ok = set_cr0(v, (cur & ~0xeull) | src | (cur & CR0_PE));
         break;

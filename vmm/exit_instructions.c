@@ -53,11 +53,11 @@ enum exit_action handle_xsetbv(struct vcpu *v, const struct vmexit *e)
 {
     (void)e;
     uint64_t val = ((uint64_t)(uint32_t)v->regs.rdx << 32) | (uint32_t)v->regs.rax;
-    if (!(vcpu_guest_cr4() & CR4_OSXSAVE)) {
+    if (!(vcpu_guest_cr4(v) & CR4_OSXSAVE)) {
         vcpu_inject_ud(v);
         return EXIT_RESUME;
     }
-    if ((uint32_t)v->regs.rcx != 0 || vcpu_guest_cpl() != 0 || !xcr0_valid(val, vmm_xcr0_supported())) {
+    if ((uint32_t)v->regs.rcx != 0 || vcpu_guest_cpl(v) != 0 || !xcr0_valid(val, vmm_xcr0_supported())) {
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }

@@ -84,7 +84,7 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
         /* LMA is the CPU's to set; keep it as the current mode says. */
         uint64_t cur = vmcs_read64(VMCS_GUEST_IA32_EFER);
         val = (val & ~(uint64_t)EFER_LMA) | (cur & EFER_LMA);
-        if ((vcpu_guest_cr0() & CR0_PG) && ((val ^ cur) & EFER_LME))
+        if ((vcpu_guest_cr0(v) & CR0_PG) && ((val ^ cur) & EFER_LME))
             return false; /* changing LME with paging on is #GP on hardware */
         vmcs_write64(VMCS_GUEST_IA32_EFER, val);
         return true;

@@ -46,13 +46,13 @@ enum exit_action handle_vmcall(struct vcpu *v, const struct vmexit *e)
     struct guest_regs *r = &v->regs;
     /* 32-bit guests pass 32-bit values; the upper halves may hold anything. A 64-bit
      * guest's whole RAX is the function number: 0x100000004 is not EXIT. */
-    bool wide = vcpu_guest_64bit();
+    bool wide = vcpu_guest_64bit(v);
     uint64_t fn = wide ? r->rax : (uint32_t)r->rax;
     uint64_t a1 = wide ? r->rbx : (uint32_t)r->rbx;
     uint64_t a2 = wide ? r->rcx : (uint32_t)r->rcx;
     int64_t ret;
 
-    if (vcpu_guest_cpl() != 0) {
+    if (vcpu_guest_cpl(v) != 0) {
         ret = -(int64_t)KEEL_EPERM;
     } else {
         switch (fn) {

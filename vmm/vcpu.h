@@ -35,6 +35,8 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc);
 void vcpu_unload(struct vcpu *v);
 
 /* Helpers for exit handlers. */
+/* Each acts on `v`, which must be the vCPU loaded on the calling CPU (its VMCS is the
+ * current one): exit handlers run there. */
 static inline void vcpu_skip_instruction(struct vcpu *v)
 {
     (void)v;
@@ -48,8 +50,8 @@ static inline void vcpu_skip_instruction(struct vcpu *v)
 void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error);
 static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, 13, true, 0); }
 static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, 6, false, 0); }
-uint64_t vcpu_guest_cr0(void);
-uint64_t vcpu_guest_cr4(void);
+uint64_t vcpu_guest_cr0(const struct vcpu *v);
+uint64_t vcpu_guest_cr4(const struct vcpu *v);
 /* CR4 bits a guest may set: what the CPU allows in VMX operation, less VMX and SMX,
  * which CPUID hides. */
 uint64_t vcpu_cr4_guest_allowed(void);
@@ -57,8 +59,8 @@ uint64_t vcpu_cr4_guest_allowed(void);
 uint64_t vcpu_real_cr0(uint64_t guest_view);
 uint64_t vcpu_real_cr4(uint64_t guest_view); /* the guest's view (read shadow merged) */
 /* True when the guest runs 64-bit code (IA-32e mode and CS.L). */
-bool vcpu_guest_64bit(void);
+bool vcpu_guest_64bit(const struct vcpu *v);
 /* CPL of the guest (from SS access rights DPL). */
-unsigned vcpu_guest_cpl(void);
+unsigned vcpu_guest_cpl(const struct vcpu *v);
 
 #endif

@@ -22,25 +22,29 @@ void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool has_error, uint3
     vmcs_write32(VMCS_ENTRY_INTR_INFO, info);
 }
 
-uint64_t vcpu_guest_cr0(void)
+uint64_t vcpu_guest_cr0(const struct vcpu *v)
 {
+    (void)v;
     uint64_t mask = vmcs_readnat(VMCS_CR0_GUEST_HOST_MASK);
     return (vmcs_readnat(VMCS_GUEST_CR0) & ~mask) | (vmcs_readnat(VMCS_CR0_READ_SHADOW) & mask);
 }
 
-uint64_t vcpu_guest_cr4(void)
+uint64_t vcpu_guest_cr4(const struct vcpu *v)
 {
+    (void)v;
     uint64_t mask = vmcs_readnat(VMCS_CR4_GUEST_HOST_MASK);
     return (vmcs_readnat(VMCS_GUEST_CR4) & ~mask) | (vmcs_readnat(VMCS_CR4_READ_SHADOW) & mask);
 }
 
-bool vcpu_guest_64bit(void)
+bool vcpu_guest_64bit(const struct vcpu *v)
 {
+    (void)v;
     return (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST) &&
            (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13));
 }
 
-unsigned vcpu_guest_cpl(void)
+unsigned vcpu_guest_cpl(const struct vcpu *v)
 {
+    (void)v;
     return (vmcs_read32(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
 }
