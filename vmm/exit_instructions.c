@@ -13,7 +13,6 @@ bool host_test_xsetbv(uint32_t idx, uint64_t val);
 #endif
 
 #define RFLAGS_IF_BIT BIT(9)
-#define CR4_OSXSAVE BIT(18)
 
 enum exit_action handle_hlt(struct vcpu *v, const struct vmexit *e)
 {

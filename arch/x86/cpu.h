@@ -46,6 +46,7 @@ DEFINE_CR_ACCESS(0)
 DEFINE_CR_ACCESS(2)
 DEFINE_CR_ACCESS(3)
 DEFINE_CR_ACCESS(4)
+DEFINE_CR_ACCESS(8)
 #undef DEFINE_CR_ACCESS
 
 #define DEFINE_DR_ACCESS(n)                                                          \
@@ -56,6 +57,7 @@ DEFINE_DR_ACCESS(1)
 DEFINE_DR_ACCESS(2)
 DEFINE_DR_ACCESS(3)
 DEFINE_DR_ACCESS(6)
+DEFINE_DR_ACCESS(7)
 #undef DEFINE_DR_ACCESS
 #define DR6_POWER_ON 0xffff0ff0ull
 #define DR7_POWER_ON 0x400ull
@@ -86,6 +88,8 @@ static inline NORETURN void cpu_halt_forever(void)
 
 #define CR0_PE BIT(0)
 #define CR0_MP BIT(1)
+#define CR0_EM BIT(2)
+#define CR0_TS BIT(3)
 #define CR0_ET BIT(4)
 #define CR0_NE BIT(5)
 #define CR0_WP BIT(16)
@@ -97,6 +101,9 @@ static inline NORETURN void cpu_halt_forever(void)
 #define CR4_VMXE BIT(13)
 #define CR4_SMXE BIT(14)
 #define CR4_OSFXSR BIT(9)
+#define CR4_OSXMMEXCPT BIT(10)
+#define CR4_OSXSAVE BIT(18)
+#define CR4_PKE BIT(22)
 #define RFLAGS_IF BIT(9)
 
 #endif

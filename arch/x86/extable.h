@@ -15,8 +15,8 @@ struct extable_entry {
 /* The fixup for a faulting RIP, 0 when the fault is not an expected one. */
 uint64_t extable_fixup(uint64_t rip);
 
-/* Defines `name(args)` returning true when the instruction completed, false when it
- * faulted. The fixup clears %[ok] and resumes after the instruction. */
+/* The instruction with its fault recorded: the fixup clears %[ok] and resumes after it,
+ * so the _safe functions below return true when it completed, false when it faulted. */
 #define EXTABLE_ASM(insn)                                                          \
     "1: " insn "\n"                                                                \
     "2:\n"                                                                         \
@@ -29,24 +29,19 @@ uint64_t extable_fixup(uint64_t rip);
     "   .quad 1b, 3b\n"                                                            \
     ".popsection"
 
-static inline bool xsetbv_safe(uint32_t idx, uint64_t val)
-{
-    uint32_t ok = 1;
-    __asm__ volatile(EXTABLE_ASM("xsetbv")
-                     : [ok] "+r"(ok)
-                     : "c"(idx), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))
-                     : "memory");
-    return ok;
-}
-
-static inline bool wrmsr_safe(uint32_t msr, uint64_t val)
-{
-    uint32_t ok = 1;
-    __asm__ volatile(EXTABLE_ASM("wrmsr")
-                     : [ok] "+r"(ok)
-                     : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))
-                     : "memory");
-    return ok;
-}
+/* XSETBV and WRMSR take the same operands: ECX selects, EDX:EAX is the value. */
+#define DEFINE_SAFE_ECX_EDX_EAX(name, insn)                                                    \
+    static inline bool name(uint32_t ecx, uint64_t val)                                        \
+    {                                                                                          \
+        uint32_t ok = 1;                                                                       \
+        __asm__ volatile(EXTABLE_ASM(insn)                                                     \
+                         : [ok] "+r"(ok)                                                       \
+                         : "c"(ecx), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))            \
+                         : "memory");                                                          \
+        return ok;                                                                             \
+    }
+DEFINE_SAFE_ECX_EDX_EAX(xsetbv_safe, "xsetbv")
+DEFINE_SAFE_ECX_EDX_EAX(wrmsr_safe, "wrmsr")
+#undef DEFINE_SAFE_ECX_EDX_EAX
 
 #endif

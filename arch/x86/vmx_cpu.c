@@ -7,7 +7,6 @@
 #include "vmm/page_alloc.h"
 #include "vmm/string.h"
 
-#define CR4_OSXSAVE BIT(18)
 #define CR4_OSXMMEXCPT BIT(10)
 
 bool vmx_cpu_on(struct percpu *p)

@@ -43,8 +43,6 @@
 #define FAKE_CR0_FIXED 0x20ull        /* NE */
 #define FAKE_CR4_FIXED 0x2000ull      /* VMXE */
 
-#define CR0_TS BIT(3)
-#define CR4_OSXSAVE BIT(18)
 #define CR4_SMXE BIT(14)
 
 /* ---- fake VMCS ---- */
