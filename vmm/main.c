@@ -219,6 +219,7 @@ int keel_entry64(struct bootinfo *bi)
 
     vmx_detect_this_cpu(this_cpu());
     cpu_fault_test = config.fault_test_cpu;
+    cpu_set_ap_idle(sched_ap_idle);
     smp_start_aps(&acpi, config.ap_timeout_ms, bi->ap_trampoline, !check_only);
     struct config_error machine_error;
     if (config_check_machine(&config, cpu_count_online, &machine_error))

@@ -8,7 +8,6 @@
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/page_alloc.h"
-#include "vmm/sched.h"
 #include "vmm/string.h"
 
 struct percpu *percpu_blocks[MAX_CPUS];
@@ -127,6 +126,15 @@ void cpu_fault_test_point(struct percpu *p)
     __asm__ volatile("ud2");
 }
 
+/* What an AP does once online belongs to the layer above (the scheduler), which
+ * registers it before starting the APs: the CPU layer calls up only through this. */
+static ap_idle_fn ap_idle;
+
+void cpu_set_ap_idle(ap_idle_fn idle)
+{
+    ap_idle = idle;
+}
+
 NORETURN void ap_main(struct percpu *p)
 {
     cpu_init_this(p);
@@ -134,5 +142,7 @@ NORETURN void ap_main(struct percpu *p)
     vmx_detect_this_cpu(p);
     p->online = 1;
     cpu_fault_test_point(p);
-    sched_ap_idle();
+    if (ap_idle)
+        ap_idle();
+    cpu_halt_forever();
 }

@@ -10,8 +10,11 @@ struct percpu *percpu_create(uint32_t cpu_id, uint32_t apic_id);
  * (caches on: GRUB may leave CR0.CD set). */
 void cpu_init_this(struct percpu *p);
 /* The C entry for an AP once the trampoline has it in long mode on Keel's page tables
- * with RSP = p->stack_top. Reports in, checks VT-x, then parks. */
+ * with RSP = p->stack_top. Reports in, checks VT-x, then runs the idle function
+ * registered with cpu_set_ap_idle (or halts for good without one). */
 NORETURN void ap_main(struct percpu *p);
+typedef NORETURN void (*ap_idle_fn)(void);
+void cpu_set_ap_idle(ap_idle_fn idle);
 
 /* True when CPU `cpu` is online and may enter VMX operation. */
 bool cpu_can_run_guests(int32_t cpu);
