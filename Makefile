@@ -29,7 +29,7 @@ CORE_OBJS  := $(CORE_C:%.c=$(BUILD)/core/%.o) $(CORE_ASM:%.asm=$(BUILD)/core/%.a
 # links the config parser, so bad configs are rejected before boot services end.
 EFI_INC    := /usr/include/efi
 EFI_LIB    := /usr/lib
-EFI_C      := $(sort $(wildcard boot/uefi/*.c)) vmm/config.c vmm/string.c vmm/printf.c
+EFI_C      := $(sort $(wildcard boot/uefi/*.c)) vmm/lib/config.c vmm/lib/string.c vmm/lib/printf.c
 EFI_ASM    := $(sort $(wildcard boot/uefi/*.asm))
 EFI_OBJS   := $(EFI_C:%.c=$(BUILD)/efi/%.o) $(EFI_ASM:%.asm=$(BUILD)/efi/%.asm.o)
 EFI_CFLAGS := -std=gnu11 -O2 $(WARN) -ffreestanding -fno-stack-protector -fpic \

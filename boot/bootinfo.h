@@ -12,7 +12,7 @@
 #ifndef KEEL_BOOT_BOOTINFO_H
 #define KEEL_BOOT_BOOTINFO_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define BOOTINFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
 #define BOOTINFO_VERSION 3

@@ -4,8 +4,8 @@
  * A bad table is reported and skipped; the others are still used. */
 #include "drivers/acpi.h"
 #include "drivers/acpi_tables.h"
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 
 #define RSDP_MAX_LEN 1024 /* v2 is 36 bytes; anything far above that is garbage */
 

@@ -8,7 +8,7 @@
 #ifndef KEEL_DRIVERS_ACPI_H
 #define KEEL_DRIVERS_ACPI_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "arch/x86/percpu.h" /* MAX_CPUS; host-safe */
 #include "drivers/acpi_tables.h"
 

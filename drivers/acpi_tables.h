@@ -5,7 +5,7 @@
 #ifndef KEEL_DRIVERS_ACPI_TABLES_H
 #define KEEL_DRIVERS_ACPI_TABLES_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define ACPI_RSDP_SIGNATURE "RSD PTR "
 #define ACPI_RSDP_V1_LEN 20 /* the part the first checksum covers */

@@ -2,7 +2,7 @@
 #include "drivers/hpet.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define HPET_GCAP_ID 0x000
 #define HPET_GEN_CONF 0x010

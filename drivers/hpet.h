@@ -3,7 +3,7 @@
 #ifndef KEEL_DRIVERS_HPET_H
 #define KEEL_DRIVERS_HPET_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "drivers/timer_math.h"
 
 /* Validates the block at `base` (capabilities: nonzero period <= 100 ns) and starts

@@ -3,8 +3,8 @@
 #include "drivers/acpi.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
-#include "vmm/spinlock.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/spinlock.h"
 
 #define IOREGSEL 0x00
 #define IOWIN 0x10

@@ -3,7 +3,7 @@
 #ifndef KEEL_DRIVERS_IOAPIC_H
 #define KEEL_DRIVERS_IOAPIC_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct acpi_info;
 

@@ -5,7 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define APIC_BASE_BSP BIT(8)
 #define APIC_BASE_EXTD BIT(10)

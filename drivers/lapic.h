@@ -3,7 +3,7 @@
 #ifndef KEEL_DRIVERS_LAPIC_H
 #define KEEL_DRIVERS_LAPIC_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 enum lapic_mode {
     LAPIC_MODE_NONE = 0,

@@ -4,9 +4,9 @@
 #include "drivers/pci.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
-#include "vmm/spinlock.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/spinlock.h"
+#include "vmm/lib/string.h"
 
 #define PCI_CONFIG_ADDRESS 0xcf8
 #define PCI_CONFIG_DATA 0xcfc

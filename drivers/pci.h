@@ -4,7 +4,7 @@
 #ifndef KEEL_DRIVERS_PCI_H
 #define KEEL_DRIVERS_PCI_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "drivers/acpi.h"
 
 #define PCI_MAX_DEVICES 256

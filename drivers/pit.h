@@ -4,7 +4,7 @@
 #ifndef KEEL_DRIVERS_PIT_H
 #define KEEL_DRIVERS_PIT_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 /* Loads channel 2 with `count` input clocks (PIT_HZ each second) in mode 0 and opens
  * its gate, saving port 0x61 first. The speaker stays silent. */

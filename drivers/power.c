@@ -6,7 +6,7 @@
 #include "drivers/pci.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define DELAY_PORT 0x80
 #define RESET_CONTROL_PORT 0xcf9

@@ -4,7 +4,7 @@
 #ifndef KEEL_DRIVERS_POWER_H
 #define KEEL_DRIVERS_POWER_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "drivers/acpi.h"
 
 /* Keeps what power-off and reset need from the FADT/DSDT (copied: `acpi` may be

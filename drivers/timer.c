@@ -6,7 +6,7 @@
 #include "drivers/lapic.h"
 #include "drivers/acpi.h"
 #include "arch/x86/cpu.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define WINDOW_MS 50
 #define WINDOW_FS (WINDOW_MS * (FS_PER_SEC / 1000))

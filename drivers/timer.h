@@ -4,7 +4,7 @@
 #ifndef KEEL_DRIVERS_TIMER_H
 #define KEEL_DRIVERS_TIMER_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct acpi_info;
 

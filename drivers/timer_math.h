@@ -4,7 +4,7 @@
 #ifndef KEEL_DRIVERS_TIMER_MATH_H
 #define KEEL_DRIVERS_TIMER_MATH_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define FS_PER_SEC 1000000000000000ull
 #define NS_PER_SEC 1000000000ull

@@ -2,7 +2,7 @@
 #ifndef KEEL_DRIVERS_UART16550_H
 #define KEEL_DRIVERS_UART16550_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define COM1_PORT 0x3f8
 #define UART_BASE_BAUD 115200 /* the PC's 1.8432 MHz UART clock over 16 */

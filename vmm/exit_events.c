@@ -6,7 +6,7 @@
 #include "arch/x86/vmcs.h"
 #include "arch/x86/vmx_errors.h"
 #include "drivers/lapic.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define INTR_INFO_VECTOR(i) ((i) & 0xff)
 #define INTR_INFO_TYPE(i) (((i) >> 8) & 7)

@@ -4,7 +4,7 @@
 #include "arch/x86/extable.h"
 #include "arch/x86/vmcs.h"
 #include "arch/x86/xsave.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #ifdef KEEL_HOST_TEST
 /* XSETBV faults in a host process: host tests play the CPU instead. */

@@ -4,7 +4,7 @@
  * ports are only counted (in the VM's report), so a port sweep cannot flood the
  * console. String I/O (INS/OUTS) stops the VM: no device here needs it. */
 #include "vmm/exit_dispatch.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 #include "vmm/vuart.h"
 
 #define DEBUG_EXIT_PORT 0xf4

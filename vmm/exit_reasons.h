@@ -17,7 +17,7 @@
 #ifndef KEEL_VMM_EXIT_REASONS_H
 #define KEEL_VMM_EXIT_REASONS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define VMX_EXIT_REASONS(X)                                                                            \
     X(0, EXCEPTION_NMI, "Exception or non-maskable interrupt (NMI)", handle_exception_nmi, true)       \

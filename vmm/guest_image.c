@@ -3,8 +3,8 @@
  * Field layouts are those of the Multiboot 0.6.96 specification and the System V
  * ELF specification; images are read byte-wise, so they may sit at any alignment. */
 #include "vmm/guest_image.h"
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 
 /* ELF identification and header values. */
 #define EI_CLASS 4

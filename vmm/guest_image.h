@@ -28,7 +28,7 @@
 #ifndef KEEL_VMM_GUEST_IMAGE_H
 #define KEEL_VMM_GUEST_IMAGE_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define GUEST_ERR_LEN 160
 

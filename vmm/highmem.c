@@ -1,8 +1,8 @@
 /* Memory above 4 GiB (see highmem.h). */
 #include "vmm/highmem.h"
 #include "arch/x86/paging.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
 
 #define PROBE_STEP (1ull << 30)
 #define PROBE_MAGIC 0x4b45454c48494748ull /* "KEELHIGH" */

@@ -4,7 +4,7 @@
 #ifndef KEEL_VMM_HIGHMEM_H
 #define KEEL_VMM_HIGHMEM_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define HIGHMEM_BASE (1ull << 32)
 

@@ -3,8 +3,8 @@
  * before Keel touches it. */
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 #include "vmm/vuart.h"
 #include "arch/x86/percpu.h"
 #include "drivers/timer.h"

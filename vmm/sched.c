@@ -10,7 +10,7 @@
 #include "arch/x86/trap.h"
 #include "drivers/lapic.h"
 #include "drivers/timer.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 struct run_queue {
     spinlock_t lock;

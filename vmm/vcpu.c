@@ -12,9 +12,9 @@
 #include "arch/x86/vmx_controls.h"
 #include "arch/x86/vmx_insn.h"
 #include "arch/x86/xsave.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/string.h"
 
 extern char vmx_exit_stub[];
 int vmx_enter(struct guest_regs *regs, int launched);

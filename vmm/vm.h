@@ -5,9 +5,9 @@
 #ifndef KEEL_VMM_VM_H
 #define KEEL_VMM_VM_H
 
-#include "vmm/types.h"
-#include "vmm/spinlock.h"
-#include "vmm/config.h"
+#include "vmm/lib/types.h"
+#include "vmm/lib/spinlock.h"
+#include "vmm/lib/config.h"
 #include "arch/x86/cpumask.h"
 #include "arch/x86/ept.h"
 #include "arch/x86/guest_regs.h"

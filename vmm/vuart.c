@@ -1,7 +1,7 @@
 /* Register model of a 16550 as a polling driver sees it. No receive path and no
  * interrupts: IIR always says "none pending", LSR always says "transmitter empty". */
 #include "vmm/vuart.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define REG_DATA 0 /* THR/RBR, or DLL with DLAB */
 #define REG_IER 1  /* or DLM with DLAB */

@@ -4,7 +4,7 @@
 #ifndef KEEL_ARCH_X86_CPU_H
 #define KEEL_ARCH_X86_CPU_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }

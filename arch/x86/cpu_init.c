@@ -5,10 +5,10 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx_caps.h"
 #include "drivers/lapic.h"
-#include "vmm/config.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
-#include "vmm/string.h"
+#include "vmm/lib/config.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/string.h"
 
 struct percpu *percpu_blocks[MAX_CPUS];
 STATIC_ASSERT(CONFIG_CPU_MAX == MAX_CPUS - 1, "config.h must allow pinning to every CPU Keel runs");

@@ -4,7 +4,7 @@
 #ifndef KEEL_ARCH_X86_CPUMASK_H
 #define KEEL_ARCH_X86_CPUMASK_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "arch/x86/percpu.h" /* MAX_CPUS; host-safe */
 
 #define CPUMASK_WORDS ((MAX_CPUS + 63) / 64)

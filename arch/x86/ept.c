@@ -6,9 +6,9 @@
  * 2 = PDPT (1 GiB), 3 = PML4 (512 GiB). */
 #include "arch/x86/ept.h"
 #include "arch/x86/vmx_caps.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/string.h"
 
 #define EPT_TOP_LEVEL 3
 #define EPT_ENTRIES 512

@@ -11,7 +11,7 @@
 #ifndef KEEL_ARCH_X86_EPT_H
 #define KEEL_ARCH_X86_EPT_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 /* Access rights of a mapping (bits 2:0 of an EPT entry). */
 #define EPT_R BIT(0)

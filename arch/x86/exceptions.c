@@ -3,7 +3,7 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 #define STACK_TRACE_DEPTH 16
 #define STACK_TRACE_WINDOW (64 * 1024)

@@ -6,7 +6,7 @@
 #ifndef KEEL_ARCH_X86_EXTABLE_H
 #define KEEL_ARCH_X86_EXTABLE_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct extable_entry {
     uint64_t insn, fixup;

@@ -4,7 +4,7 @@
 #ifndef KEEL_ARCH_X86_GUEST_REGS_H
 #define KEEL_ARCH_X86_GUEST_REGS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct guest_regs {
     uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;

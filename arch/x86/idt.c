@@ -3,7 +3,7 @@
 #include "arch/x86/extable.h"
 #include "arch/x86/percpu.h"
 #include "drivers/lapic.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 struct idt_gate {
     uint16_t offset_lo;

@@ -3,10 +3,10 @@
  * write-back, everything else uncached. Page 0 stays unmapped to catch NULL. */
 #include "arch/x86/paging.h"
 #include "arch/x86/cpu.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
-#include "vmm/spinlock.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/spinlock.h"
+#include "vmm/lib/string.h"
 
 #define PTE_P BIT(0)
 #define PTE_W BIT(1)

@@ -3,7 +3,7 @@
 #ifndef KEEL_ARCH_X86_PAGING_H
 #define KEEL_ARCH_X86_PAGING_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "boot/bootinfo.h"
 
 /* Builds the tables from the memory map and switches CR3 to them. */

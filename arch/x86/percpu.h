@@ -3,7 +3,7 @@
 #ifndef KEEL_ARCH_X86_PERCPU_H
 #define KEEL_ARCH_X86_PERCPU_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 /* CPUs Keel runs on; the rest of a bigger machine is reported at boot and left idle. */
 #define MAX_CPUS 512

@@ -9,9 +9,9 @@
 #include "drivers/acpi.h"
 #include "drivers/lapic.h"
 #include "drivers/timer.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/string.h"
 
 /* Mirrors the parameter block in ap_trampoline.asm. */
 #define AP_PARAMS_OFFSET 8

@@ -2,7 +2,7 @@
 #ifndef KEEL_ARCH_X86_SMP_H
 #define KEEL_ARCH_X86_SMP_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct acpi_info;
 

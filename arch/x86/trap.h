@@ -2,7 +2,7 @@
 #ifndef KEEL_ARCH_X86_TRAP_H
 #define KEEL_ARCH_X86_TRAP_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 /* Saved by isr.asm; the layout must match its push order. */
 struct trap_frame {

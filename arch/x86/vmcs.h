@@ -16,7 +16,7 @@
 #ifndef KEEL_ARCH_X86_VMCS_H
 #define KEEL_ARCH_X86_VMCS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "arch/x86/vmcs_fields.h"
 #include "arch/x86/vmx_insn.h"
 

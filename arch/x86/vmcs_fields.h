@@ -12,7 +12,7 @@
 #ifndef KEEL_ARCH_X86_VMCS_FIELDS_H
 #define KEEL_ARCH_X86_VMCS_FIELDS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define VMCS_FIELDS(X)                                                         \
     /* 16-bit control fields */                                                \

@@ -1,8 +1,8 @@
 /* Judging VT-x capabilities. Pure functions of the MSR values, so they are tested on
  * the host against the values Bochs reports. */
 #include "arch/x86/vmx_caps.h"
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 
 struct requirement {
     const char *name;

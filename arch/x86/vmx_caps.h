@@ -3,7 +3,7 @@
 #ifndef KEEL_ARCH_X86_VMX_CAPS_H
 #define KEEL_ARCH_X86_VMX_CAPS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct percpu;
 

@@ -2,8 +2,8 @@
  * of the MSR values, so they are tested on the host. */
 #include "arch/x86/vmx_controls.h"
 #include "arch/x86/vmx_caps.h"
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 
 #define VMX_CTL_NAME(name, bit, text) [bit] = text,
 const char *const vmx_pin_ctl_names[32] = {VMX_PIN_CONTROLS(VMX_CTL_NAME)};

@@ -8,7 +8,7 @@
 #ifndef KEEL_ARCH_X86_VMX_CONTROLS_H
 #define KEEL_ARCH_X86_VMX_CONTROLS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct vmx_caps;
 

@@ -3,9 +3,9 @@
 #include "arch/x86/msr.h"
 #include "arch/x86/vmx_caps.h"
 #include "arch/x86/vmx_insn.h"
-#include "vmm/console.h"
-#include "vmm/page_alloc.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/string.h"
 
 #define CR4_OSXMMEXCPT BIT(10)
 

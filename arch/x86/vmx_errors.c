@@ -3,8 +3,8 @@
 #include "arch/x86/vmx_errors.h"
 #include "arch/x86/vmcs_fields.h"
 #include "arch/x86/vmx_insn.h"
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 
 const char *vmx_instruction_error_name(uint32_t n)
 {

@@ -6,7 +6,7 @@
 #ifndef KEEL_ARCH_X86_VMX_ERRORS_H
 #define KEEL_ARCH_X86_VMX_ERRORS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 enum vmx_status {
     VMX_OK = 0,

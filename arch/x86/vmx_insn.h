@@ -10,7 +10,7 @@
 #ifndef KEEL_ARCH_X86_VMX_INSN_H
 #define KEEL_ARCH_X86_VMX_INSN_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "arch/x86/vmx_errors.h"
 
 /* INVEPT and INVVPID types (SDM vol. 3, INVEPT/INVVPID instruction reference). */

@@ -4,7 +4,7 @@
 #ifndef KEEL_ARCH_X86_XSAVE_H
 #define KEEL_ARCH_X86_XSAVE_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define XCR0_X87 BIT(0)
 #define XCR0_SSE BIT(1)

@@ -3,8 +3,8 @@
  * parser is host-tested; the entry (which reads BIOS memory) is not built there. */
 #include "boot/bootinfo.h"
 #include "boot/multiboot2/mb2_info.h"
-#include "vmm/config.h"
-#include "vmm/string.h"
+#include "vmm/lib/config.h"
+#include "vmm/lib/string.h"
 
 STATIC_ASSERT(BOOTINFO_MAX_MODULES >= MAX_VMS + 1, "every VM's image and keel.cfg must fit");
 

@@ -1,7 +1,7 @@
 /* UEFI console output (see efi_console.h). The core's formatter writes ASCII; the
  * firmware takes UCS-2, so the text is widened in chunks. */
 #include "boot/uefi/efi_console.h"
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 static SIMPLE_TEXT_OUTPUT_INTERFACE *con_out;
 

@@ -4,11 +4,11 @@
 #define KEEL_BOOT_UEFI_EFI_CONSOLE_H
 
 #include <efi.h>
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 void efi_console_init(EFI_SYSTEM_TABLE *st);
 
-/* Formats like kprintf (vmm/console.h); "\n" becomes "\r\n". Long output is cut at
+/* Formats like kprintf (vmm/lib/console.h); "\n" becomes "\r\n". Long output is cut at
  * 512 characters. */
 void efi_printf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 

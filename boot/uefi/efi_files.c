@@ -1,7 +1,7 @@
 /* Files and page allocations through boot services (see efi_files.h). */
 #include "boot/uefi/efi_files.h"
 #include "boot/uefi/efi_console.h"
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 static EFI_BOOT_SERVICES *bs;
 

@@ -4,7 +4,7 @@
 #define KEEL_BOOT_UEFI_EFI_FILES_H
 
 #include <efi.h>
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 void efi_files_init(EFI_SYSTEM_TABLE *st);
 

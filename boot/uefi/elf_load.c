@@ -1,7 +1,7 @@
 /* ELF64 loader for the core image (see elf_load.h). Structure layouts are those of
  * the System V ABI's ELF-64 object file format. */
 #include "boot/uefi/elf_load.h"
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 struct elf64_ehdr {
     uint8_t ident[16];

@@ -10,7 +10,7 @@
 #ifndef KEEL_BOOT_UEFI_EXIT_RETRY_H
 #define KEEL_BOOT_UEFI_EXIT_RETRY_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define UEFI_STATUS_ERROR (1ull << 63)
 #define UEFI_STATUS_SUCCESS 0ull

@@ -1,7 +1,7 @@
 /* Hand-over page tables (see handover_paging.h); 4-level paging, Intel SDM vol. 3A
  * section 4.5. */
 #include "boot/uefi/handover_paging.h"
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 #define PTE_P BIT(0)
 #define PTE_RW BIT(1)

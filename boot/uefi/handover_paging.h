@@ -6,7 +6,7 @@
 #ifndef KEEL_BOOT_UEFI_HANDOVER_PAGING_H
 #define KEEL_BOOT_UEFI_HANDOVER_PAGING_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 struct handover_layout {
     uint64_t identity_top; /* identity-map [0, identity_top), rounded up to 1 GiB */

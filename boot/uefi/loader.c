@@ -19,8 +19,8 @@
 #include "boot/uefi/memmap.h"
 #include "boot/uefi/vmx_check.h"
 #include "arch/x86/cpu.h"
-#include "vmm/config.h"
-#include "vmm/string.h"
+#include "vmm/lib/config.h"
+#include "vmm/lib/string.h"
 
 extern const uint8_t keel_core_blob_start[], keel_core_blob_end[];
 void keel_handoff_exit(uint64_t entry, struct bootinfo *bi, hpa_t cr3, hpa_t stack_top) NORETURN;

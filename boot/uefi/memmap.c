@@ -1,7 +1,7 @@
 /* UEFI memory map -> Keel memory map (see memmap.h). */
 #include "boot/uefi/memmap.h"
 #include "boot/uefi/uefi_mem_types.h"
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 uint32_t memmap_type_from_uefi(uint32_t uefi_type, enum memmap_mode mode)
 {

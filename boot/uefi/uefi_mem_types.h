@@ -4,7 +4,7 @@
 #ifndef KEEL_BOOT_UEFI_MEM_TYPES_H
 #define KEEL_BOOT_UEFI_MEM_TYPES_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 enum uefi_mem_type {
     UEFI_MT_RESERVED = 0,

@@ -2,7 +2,7 @@
  * entering VMX operation"). */
 #include "boot/uefi/vmx_check.h"
 #include "arch/x86/msr.h"
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 #ifndef KEEL_HOST_TEST
 #include "arch/x86/cpu.h"

@@ -3,7 +3,7 @@
 #ifndef KEEL_BOOT_UEFI_VMX_CHECK_H
 #define KEEL_BOOT_UEFI_VMX_CHECK_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 enum vmx_state {
     VMX_USABLE,              /* supported; enabled, or unlocked for the core to enable */

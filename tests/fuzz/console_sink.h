@@ -1,10 +1,10 @@
-/* Keel's console for the fuzz harnesses (vmm/console.h): kprintf formats through the
- * real vmm/printf.c into lines the way the console does; nothing is printed (a fuzzer
+/* Keel's console for the fuzz harnesses (vmm/lib/console.h): kprintf formats through the
+ * real vmm/lib/printf.c into lines the way the console does; nothing is printed (a fuzzer
  * runs millions of inputs; set FUZZ_VERBOSE in the environment to see them). Unlike tests/unit/console_capture.c it needs no cmocka: a
  * broken console rule or a panic() aborts, which libFuzzer reports as a crash with the
  * input that caused it.
  *
- * A harness lists tests/fuzz/console_sink.c and vmm/printf.c on its SOURCES line. */
+ * A harness lists tests/fuzz/console_sink.c and vmm/lib/printf.c on its SOURCES line. */
 #ifndef KEEL_TESTS_FUZZ_CONSOLE_SINK_H
 #define KEEL_TESTS_FUZZ_CONSOLE_SINK_H
 
@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "arch/x86/percpu.h" /* CONSOLE_LINE_MAX */
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 /* Forgets the unfinished line and the line count; call at the start of every input. */
 void sink_reset(void);

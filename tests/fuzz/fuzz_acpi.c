@@ -18,7 +18,7 @@
  * count within its array, every address the result gives pointing at a table of the
  * right kind, the documented rules of each table (unique APIC IDs, MCFG windows
  * aligned and not wrapping, usable registers), and every console line fitting.
- * SOURCES: drivers/acpi.c vmm/printf.c vmm/string.c tests/fuzz/console_sink.c
+ * SOURCES: drivers/acpi.c vmm/lib/printf.c vmm/lib/string.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>

@@ -1,14 +1,14 @@
-/* Fuzzes the keel.cfg and command-line parser (vmm/config.c), the first code to see
+/* Fuzzes the keel.cfg and command-line parser (vmm/lib/config.c), the first code to see
  * user input on both boot paths.
  *
  * Input: keel.cfg text, optionally followed by a NUL and a command line. The text goes
  * to config_parse; the command line is then applied with config_parse_cmdline over the
  * result (over the defaults when the file was rejected), as Keel's boot does.
  * Checked: nothing crashes or reads past the input; a parse that succeeds yields a
- * configuration within every limit vmm/config.h documents; a parse that fails leaves
+ * configuration within every limit vmm/lib/config.h documents; a parse that fails leaves
  * the caller's configuration untouched and names a line that exists; the parser keeps
  * no state from one call to the next; CRLF and CR line endings parse exactly like LF.
- * SOURCES: vmm/config.c vmm/printf.c vmm/string.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/lib/config.c vmm/lib/printf.c vmm/lib/string.c tests/fuzz/console_sink.c
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,8 +19,8 @@
 #include <strings.h>
 
 #include "tests/fuzz/console_sink.h"
-#include "vmm/config.h"
-#include "vmm/console_tags.h"
+#include "vmm/lib/config.h"
+#include "vmm/lib/console_tags.h"
 
 #define UNTOUCHED 0x5a /* what the caller's struct holds before a call */
 
@@ -55,7 +55,7 @@ static bool cpu_ok(int32_t cpu)
     return cpu == CONFIG_CPU_ANY || (cpu >= 0 && cpu <= CONFIG_CPU_MAX);
 }
 
-/* Every limit vmm/config.h states. */
+/* Every limit vmm/lib/config.h states. */
 static void check_config(const struct keel_config *c)
 {
     FUZZ_CHECK(c->console != 0, "no console sink");
@@ -120,7 +120,7 @@ static void check_error(const struct config_error *err, bool cmdline, unsigned t
     }
 }
 
-/* Lines as vmm/config.h defines them: ended by LF, CRLF or CR, the last one possibly
+/* Lines as vmm/lib/config.h defines them: ended by LF, CRLF or CR, the last one possibly
  * by the end of the text. */
 static unsigned count_lines(const uint8_t *t, size_t len)
 {

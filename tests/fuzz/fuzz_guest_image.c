@@ -16,7 +16,7 @@
  * the boot state must describe a guest that starts inside its RAM: entry point in the
  * loaded bytes, stack and page tables inside RAM, a memory map and Multiboot
  * information that claim no byte beyond it.
- * SOURCES: vmm/guest_image.c vmm/printf.c vmm/string.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/guest_image.c vmm/lib/printf.c vmm/lib/string.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>

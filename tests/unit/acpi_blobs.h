@@ -6,7 +6,7 @@
 #ifndef KEEL_TESTS_ACPI_BLOBS_H
 #define KEEL_TESTS_ACPI_BLOBS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "drivers/acpi_tables.h"
 
 #define BLOB_MAX 16384

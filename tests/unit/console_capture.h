@@ -1,8 +1,8 @@
-/* Host-test stand-in for Keel's console (vmm/console.h): kprintf/kvprintf format through
- * the real vmm/printf.c and the finished lines are kept so tests can assert on messages;
+/* Host-test stand-in for Keel's console (vmm/lib/console.h): kprintf/kvprintf format through
+ * the real vmm/lib/printf.c and the finished lines are kept so tests can assert on messages;
  * panic() fails the test unless the test said it expects one.
  *
- * A test lists tests/unit/console_capture.c and vmm/printf.c on its SOURCES line.
+ * A test lists tests/unit/console_capture.c and vmm/lib/printf.c on its SOURCES line.
  * Output is assembled into lines the way the real console does it (a line ends at '\n',
  * so a kprintf without one continues on the next), and every finished line must fit in
  * CONSOLE_LINE_MAX or the test fails, since the machine would cut it. Lines are stored
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "arch/x86/percpu.h" /* CONSOLE_LINE_MAX */
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 /* Lines past this many since the last reset are counted but not kept. */
 #define CAPTURE_MAX_LINES 512

@@ -6,7 +6,7 @@
 #ifndef KEEL_TESTS_IMAGE_BUILDERS_H
 #define KEEL_TESTS_IMAGE_BUILDERS_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define IMG_MAX_SEGS 8
 #define IMG_PT_LOAD 1

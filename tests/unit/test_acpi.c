@@ -1,5 +1,5 @@
 /* Host tests for the ACPI table parser (drivers/acpi.c) on synthetic tables.
- * SOURCES: drivers/acpi.c vmm/printf.c tests/unit/acpi_blobs.c tests/unit/console_capture.c
+ * SOURCES: drivers/acpi.c vmm/lib/printf.c tests/unit/acpi_blobs.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>

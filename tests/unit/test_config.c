@@ -1,5 +1,5 @@
-/* Host tests for the keel.cfg / command-line parser (vmm/config.c).
- * SOURCES: vmm/config.c vmm/string.c
+/* Host tests for the keel.cfg / command-line parser (vmm/lib/config.c).
+ * SOURCES: vmm/lib/config.c vmm/lib/string.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vmm/config.h"
+#include "vmm/lib/config.h"
 #include "drivers/uart16550.h"
 
 /* Parses exactly `len` bytes from a heap block of that size, so ASan catches any read

@@ -2,7 +2,7 @@
  * pages whose host address stands in for the host-physical one; a countdown makes the
  * allocator fail on demand. Every test checks the tables by walking them itself, so the
  * statistics in struct ept are verified, not trusted.
- * SOURCES: arch/x86/ept.c vmm/page_alloc.c vmm/string.c vmm/printf.c tests/unit/console_capture.c
+ * SOURCES: arch/x86/ept.c vmm/lib/page_alloc.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 
 #include "arch/x86/ept.h"
 #include "tests/unit/console_capture.h"
-#include "vmm/page_alloc.h"
+#include "vmm/lib/page_alloc.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)

@@ -13,7 +13,7 @@
 
 #include "boot/bootinfo.h"
 #include "boot/multiboot2/mb2_info.h"
-#include "vmm/config.h"
+#include "vmm/lib/config.h"
 
 /* An information block: total size, reserved, then 8-byte aligned tags. */
 struct mb2_builder {

@@ -1,6 +1,6 @@
-/* Host tests for the physical page allocator (vmm/page_alloc.c). The allocator never
+/* Host tests for the physical page allocator (vmm/lib/page_alloc.c). The allocator never
  * touches the memory it manages, so the maps below use arbitrary addresses.
- * SOURCES: vmm/page_alloc.c vmm/string.c vmm/printf.c tests/unit/console_capture.c
+ * SOURCES: vmm/lib/page_alloc.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/console_capture.h"
-#include "vmm/page_alloc.h"
+#include "vmm/lib/page_alloc.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)

@@ -1,6 +1,6 @@
 /* Host tests for PCI config decoding and ECAM enumeration (drivers/pci.c). A heap
  * buffer stands in for the ECAM window; the port path needs real hardware.
- * SOURCES: drivers/pci.c vmm/printf.c tests/unit/console_capture.c
+ * SOURCES: drivers/pci.c vmm/lib/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
-/* Host tests for Keel's formatting core (vmm/printf.c).
- * SOURCES: vmm/printf.c vmm/string.c
+/* Host tests for Keel's formatting core (vmm/lib/printf.c).
+ * SOURCES: vmm/lib/printf.c vmm/lib/string.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vmm/console.h"
+#include "vmm/lib/console.h"
 
 /* Not declared PRINTF_LIKE, so tests can pass formats the compiler would reject. */
 static int fmt_unchecked(char *buf, size_t size, const char *fmt, ...)

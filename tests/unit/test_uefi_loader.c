@@ -1,7 +1,7 @@
 /* Host tests for the UEFI loader's firmware-independent parts: the memory map
  * conversion, the core ELF loader, the hand-over page tables, the VT-x decision and the
  * ExitBootServices retry loop (against a fake firmware).
- * SOURCES: boot/uefi/memmap.c boot/uefi/elf_load.c boot/uefi/handover_paging.c boot/uefi/vmx_check.c boot/uefi/exit_retry.c vmm/string.c
+ * SOURCES: boot/uefi/memmap.c boot/uefi/elf_load.c boot/uefi/handover_paging.c boot/uefi/vmx_check.c boot/uefi/exit_retry.c vmm/lib/string.c
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * compile; build this file with -DVMCS_EXPECT_COMPILE_ERROR=1..3 to see each misuse
  * rejected by the compiler:
  *   gcc -std=gnu11 -I. -DKEEL_HOST_TEST -DVMCS_EXPECT_COMPILE_ERROR=1 -fsyntax-only tests/unit/test_vmcs_fields.c */
-/* SOURCES: arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/printf.c tests/unit/console_capture.c */
+/* SOURCES: arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

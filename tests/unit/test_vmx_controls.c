@@ -1,7 +1,7 @@
 /* VMX control words from capability MSRs: Keel's policy against a measured Bochs 2.7
  * corei7_skylake_x, and against CPUs derived from it that lack a required control,
  * force a control on, or report a contradictory MSR. */
-/* SOURCES: arch/x86/vmx_controls.c vmm/printf.c */
+/* SOURCES: arch/x86/vmx_controls.c vmm/lib/printf.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
 #ifndef KEEL_VMM_PAGE_ALLOC_H
 #define KEEL_VMM_PAGE_ALLOC_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 #include "boot/bootinfo.h"
 
 #define PALLOC_MAX_RANGES 1024

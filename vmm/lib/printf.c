@@ -8,8 +8,8 @@
  *     argument, so a bad format shows up in the log instead of corrupting it;
  *   - widths and precisions are capped at FMT_MAX_WIDTH, so a runaway '*' cannot
  *     spin for billions of padding characters. */
-#include "vmm/console.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 
 #define FMT_MAX_WIDTH 4096
 

@@ -1,6 +1,6 @@
 /* Keel's configuration: the keel.cfg file plus key=value overrides on the command line.
  * The parser is shared by the core and the UEFI loader (which rejects a bad file before
- * leaving boot services), so it uses nothing from the core but vmm/string.h and
+ * leaving boot services), so it uses nothing from the core but vmm/lib/string.h and
  * reports errors through struct config_error instead of printing.
  *
  * keel.cfg format (ASCII text, LF, CRLF or CR line endings, lines up to 255 characters):
@@ -39,7 +39,7 @@
  *
  * Global keys come before the first [vm] section; `memory` and `image` are required in
  * every section; no key may appear twice in the same section; a VM name may not be one
- * of the tags Keel's own console lines start with (vmm/console_tags.h); at most MAX_VMS
+ * of the tags Keel's own console lines start with (vmm/lib/console_tags.h); at most MAX_VMS
  * VMs.
  * Keys and enum values are lower case. Numbers are decimal or 0x-prefixed hex.
  * Non-ASCII bytes are accepted only inside comments; NUL and control bytes never.
@@ -49,7 +49,7 @@
 #ifndef KEEL_VMM_CONFIG_H
 #define KEEL_VMM_CONFIG_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #define MAX_VMS 16
 #define MAX_VCPUS 16 /* per VM */
@@ -66,7 +66,7 @@
 #define CONFIG_CPU_ANY (-1)
 #define CONFIG_STALE_MAP_KEYS_MAX 4 /* below the loader's ExitBootServices attempts */
 
-/* Console sink bits, equal to enum console_sink in vmm/console.h. */
+/* Console sink bits, equal to enum console_sink in vmm/lib/console.h. */
 #define CONFIG_CONSOLE_COM1 BIT(0)
 #define CONFIG_CONSOLE_E9 BIT(1)
 

@@ -1,5 +1,5 @@
 /* Freestanding implementations; the compiler may also emit calls to the first four. */
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 #ifndef KEEL_HOST_TEST
 void *memset(void *d, int c, size_t n)

@@ -3,7 +3,7 @@
 #ifndef KEEL_VMM_CONSOLE_H
 #define KEEL_VMM_CONSOLE_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 /* Formatting core, independent of any sink (host-tested).
  * Supports %d %i %u %x %X %o %p %s %c %%, flags '-', '0', ' ', '+', '#', width and

@@ -2,7 +2,7 @@
 #ifndef KEEL_VMM_SPINLOCK_H
 #define KEEL_VMM_SPINLOCK_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 typedef struct {
     volatile uint32_t next;

@@ -2,7 +2,7 @@
 #ifndef KEEL_VMM_STRING_H
 #define KEEL_VMM_STRING_H
 
-#include "vmm/types.h"
+#include "vmm/lib/types.h"
 
 #ifdef KEEL_HOST_TEST
 #include <string.h>

@@ -6,10 +6,10 @@
  * can be given back with pfree once it is no longer needed. pfree refuses anything
  * outside `owned_set`, which keeps a stray pointer from turning firmware or MMIO into
  * "free" RAM. */
-#include "vmm/page_alloc.h"
-#include "vmm/console.h"
-#include "vmm/spinlock.h"
-#include "vmm/string.h"
+#include "vmm/lib/page_alloc.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/spinlock.h"
+#include "vmm/lib/string.h"
 
 /* Ranges are [base, end) here; no valid range reaches 2^64, because map entries whose
  * base+length overflows are rejected. */

@@ -1,13 +1,13 @@
-/* keel.cfg and command-line parser; the format is described in vmm/config.h.
- * Linked into both the core and the UEFI loader, so it may use only vmm/string.h:
+/* keel.cfg and command-line parser; the format is described in vmm/lib/config.h.
+ * Linked into both the core and the UEFI loader, so it may use only vmm/lib/string.h:
  * no kprintf, no panic, and messages are assembled by hand into config_error. Tables
  * hold names as arrays rather than pointers so the -fpic loader build needs no
  * relocations for them. */
-#include "vmm/config.h"
-#include "vmm/console_tags.h"
-#include "vmm/console.h" /* only for the sink bit values checked below */
+#include "vmm/lib/config.h"
+#include "vmm/lib/console_tags.h"
+#include "vmm/lib/console.h" /* only for the sink bit values checked below */
 #include "drivers/uart16550.h" /* only for uart_divisor, a header-only rule */
-#include "vmm/string.h"
+#include "vmm/lib/string.h"
 
 STATIC_ASSERT(CONFIG_CONSOLE_COM1 == CONSOLE_SINK_COM1, "config and console disagree on COM1");
 STATIC_ASSERT(CONFIG_CONSOLE_E9 == CONSOLE_SINK_E9, "config and console disagree on E9");

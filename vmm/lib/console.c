@@ -1,7 +1,7 @@
 /* Console sinks and line assembly. Formatting lives in printf.c. */
-#include "vmm/console.h"
-#include "vmm/spinlock.h"
-#include "vmm/string.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/spinlock.h"
+#include "vmm/lib/string.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "drivers/uart16550.h"
