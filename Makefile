@@ -18,7 +18,7 @@ CORE_LDFLAGS := -nostdlib -static --no-warn-rwx-segments -z max-page-size=0x1000
 # Every C and assembly file under these folders is part of the core image.
 CORE_DIRS  := arch vmm drivers boot/multiboot2
 # guest_regs_offsets.c is compiled to assembly only, for the offsets vmx_entry.asm uses.
-ASM_OFFSETS := arch/x86/guest_regs_offsets.c
+ASM_OFFSETS := arch/x86/vmx/guest_regs_offsets.c
 CORE_C     := $(filter-out $(ASM_OFFSETS),$(sort $(shell find $(CORE_DIRS) -name '*.c')))
 # ap_trampoline.asm is a flat 16-bit blob embedded by ap_trampoline_blob.asm.
 TRAMPOLINE := arch/x86/ap_trampoline.asm
@@ -59,13 +59,13 @@ $(BUILD)/core/ap_trampoline.bin: $(TRAMPOLINE)
 $(BUILD)/core/arch/x86/ap_trampoline_blob.asm.o: $(BUILD)/core/ap_trampoline.bin
 
 # struct guest_regs offsets and the HOST_RSP encoding, taken from the C definitions.
-$(BUILD)/core/guest_regs_offsets.inc: $(ASM_OFFSETS) arch/x86/guest_regs.h arch/x86/vmcs_fields.h
+$(BUILD)/core/guest_regs_offsets.inc: $(ASM_OFFSETS) arch/x86/guest_regs.h arch/x86/vmx/vmcs_fields.h
 	@mkdir -p $(dir $@)
 	@$(CC) $(CORE_CFLAGS) -S -o - $< | sed -n 's/.*@@\([A-Z_0-9]*\) \([0-9]*\)@@.*/\1 equ \2/p' > $@.tmp
 	@test "$$(wc -l < $@.tmp)" -eq 16 || { echo "$@: expected 16 constants"; exit 1; }
 	@mv $@.tmp $@
 
-$(BUILD)/core/arch/x86/vmx_entry.asm.o: $(BUILD)/core/guest_regs_offsets.inc
+$(BUILD)/core/arch/x86/vmx/vmx_entry.asm.o: $(BUILD)/core/guest_regs_offsets.inc
 
 $(BUILD)/keel.elf: $(CORE_OBJS) linker.ld
 	@echo "  LD      $@"

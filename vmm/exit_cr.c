@@ -4,8 +4,8 @@
 #include "vmm/exit_dispatch.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
-#include "arch/x86/vmcs.h"
-#include "arch/x86/vmx_controls.h"
+#include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/vmx/vmx_controls.h"
 
 #define CRQ_NUM(q) ((q) & 15)
 #define CRQ_TYPE(q) (((q) >> 4) & 3)

@@ -6,7 +6,7 @@
 
 #include "vmm/vcpu.h"
 #include "vmm/exit_reasons.h"
-#include "arch/x86/vmcs.h"
+#include "arch/x86/vmx/vmcs.h"
 
 typedef enum exit_action (*exit_handler_fn)(struct vcpu *v, const struct vmexit *e);
 

@@ -3,8 +3,8 @@
 #include "vmm/exit_dispatch.h"
 #include "vmm/exit_reasons.h"
 #include "arch/x86/trap.h"
-#include "arch/x86/vmcs.h"
-#include "arch/x86/vmx_errors.h"
+#include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/vmx/vmx_errors.h"
 #include "drivers/lapic.h"
 #include "vmm/lib/console.h"
 

@@ -2,7 +2,7 @@
 #include "vmm/exit_dispatch.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/extable.h"
-#include "arch/x86/vmcs.h"
+#include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/xsave.h"
 #include "vmm/lib/console.h"
 

@@ -5,7 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/extable.h"
 #include "arch/x86/msr.h"
-#include "arch/x86/vmcs.h"
+#include "arch/x86/vmx/vmcs.h"
 
 #ifdef KEEL_HOST_TEST
 /* WRMSR faults in a host process: host tests record the write-through instead. */

@@ -4,7 +4,7 @@
 
 #include "vmm/vm.h"
 #include "vmm/guest_image.h"
-#include "arch/x86/vmcs.h"
+#include "arch/x86/vmx/vmcs.h"
 
 enum exit_action {
     EXIT_RESUME = 0, /* re-enter the guest */

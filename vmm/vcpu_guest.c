@@ -2,8 +2,8 @@
  * injection: the vCPU helpers exit handlers use. Apart from vcpu.c (VMCS set-up and the
  * run loop) so host tests can link them with a fake VMCS. */
 #include "vmm/vcpu.h"
-#include "arch/x86/vmcs.h"
-#include "arch/x86/vmx_controls.h"
+#include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/vmx/vmx_controls.h"
 
 /* VM-entry interruption-information field (SDM vol. 3, "VM-Entry Controls for Event
  * Injection"). */

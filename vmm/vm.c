@@ -12,7 +12,7 @@
 #include "arch/x86/paging.h"
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/vmx_caps.h"
 
 struct vm *vms[MAX_VMS];
 uint32_t vm_count;

@@ -9,7 +9,7 @@
 #include "vmm/lib/spinlock.h"
 #include "vmm/lib/config.h"
 #include "arch/x86/cpumask.h"
-#include "arch/x86/ept.h"
+#include "arch/x86/vmx/ept.h"
 #include "arch/x86/guest_regs.h"
 #include "boot/bootinfo.h"
 

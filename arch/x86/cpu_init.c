@@ -3,7 +3,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
 #include "arch/x86/trap.h"
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/vmx_caps.h"
 #include "drivers/lapic.h"
 #include "vmm/lib/config.h"
 #include "vmm/lib/console.h"

@@ -1,6 +1,6 @@
 /* The guest's general registers while it is not running: what the VM entry/exit path
  * (vmx_entry.asm) loads and saves. RSP and RIP live in the VMCS. The assembly takes the
- * offsets from arch/x86/guest_regs_offsets.c, generated at build time, never by hand. */
+ * offsets from arch/x86/vmx/guest_regs_offsets.c, generated at build time, never by hand. */
 #ifndef KEEL_ARCH_X86_GUEST_REGS_H
 #define KEEL_ARCH_X86_GUEST_REGS_H
 

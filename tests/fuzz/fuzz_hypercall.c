@@ -17,7 +17,7 @@
  * for an unknown function, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
  * guest's code; RIP moved past the VMCALL unless the VM stopped; no exception was
  * injected; console lines appeared only for a successful console write.
- * SOURCES: vmm/hypercall.c vmm/vuart.c vmm/vcpu_guest.c arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/hypercall.c vmm/vuart.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -34,7 +34,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
 #include "arch/x86/percpu.h"
-#include "arch/x86/vmx_controls.h"
+#include "arch/x86/vmx/vmx_controls.h"
 #include "drivers/timer.h"
 #include "tests/fuzz/console_sink.h"
 #include "vmm/exit_dispatch.h"

@@ -1,8 +1,8 @@
-/* Host tests for the EPT builder (arch/x86/ept.c). Table pages are malloc'd aligned
+/* Host tests for the EPT builder (arch/x86/vmx/ept.c). Table pages are malloc'd aligned
  * pages whose host address stands in for the host-physical one; a countdown makes the
  * allocator fail on demand. Every test checks the tables by walking them itself, so the
  * statistics in struct ept are verified, not trusted.
- * SOURCES: arch/x86/ept.c vmm/lib/page_alloc.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
+ * SOURCES: arch/x86/vmx/ept.c vmm/lib/page_alloc.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "arch/x86/ept.h"
+#include "arch/x86/vmx/ept.h"
 #include "tests/unit/console_capture.h"
 #include "vmm/lib/page_alloc.h"
 

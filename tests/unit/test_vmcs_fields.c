@@ -5,7 +5,7 @@
  * compile; build this file with -DVMCS_EXPECT_COMPILE_ERROR=1..3 to see each misuse
  * rejected by the compiler:
  *   gcc -std=gnu11 -I. -DKEEL_HOST_TEST -DVMCS_EXPECT_COMPILE_ERROR=1 -fsyntax-only tests/unit/test_vmcs_fields.c */
-/* SOURCES: arch/x86/vmcs_fields.c arch/x86/vmx_errors.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "arch/x86/vmcs.h"
+#include "arch/x86/vmx/vmcs.h"
 #include "tests/unit/console_capture.h"
 
 /* ---- fake VMCS: one slot per listed field, hardware-like width truncation ---- */

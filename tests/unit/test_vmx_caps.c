@@ -1,6 +1,6 @@
 /* Judging VT-x capabilities against the values Bochs 2.7 reports for
  * corei7_skylake_x, and against synthetic CPUs that lack something Keel needs. */
-/* SOURCES: arch/x86/vmx_caps.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: arch/x86/vmx/vmx_caps.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/vmx_caps.h"
 #include "tests/unit/console_capture.h"
 
 /* Measured under Bochs (see shared notes): BASIC, PROCBASED2 allowed-1, EPT_VPID_CAP, MISC. */

@@ -1,7 +1,7 @@
 /* VMX control words from capability MSRs: Keel's policy against a measured Bochs 2.7
  * corei7_skylake_x, and against CPUs derived from it that lack a required control,
  * force a control on, or report a contradictory MSR. */
-/* SOURCES: arch/x86/vmx_controls.c vmm/lib/printf.c */
+/* SOURCES: arch/x86/vmx/vmx_controls.c vmm/lib/printf.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "arch/x86/vmx_caps.h"
-#include "arch/x86/vmx_controls.h"
+#include "arch/x86/vmx/vmx_caps.h"
+#include "arch/x86/vmx/vmx_controls.h"
 
 /* Every capability MSR as Keel read it at boot under Bochs 2.7 with
  * cpu: model=corei7_skylake_x (pin/proc/exit/entry are the TRUE_ variants, BASIC bit 55

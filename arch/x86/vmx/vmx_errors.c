@@ -1,8 +1,8 @@
 /* Reporting VMX instruction failures and VMCS misuse in words, so a dying Keel says
  * what went wrong instead of printing a bare number. */
-#include "arch/x86/vmx_errors.h"
-#include "arch/x86/vmcs_fields.h"
-#include "arch/x86/vmx_insn.h"
+#include "arch/x86/vmx/vmx_errors.h"
+#include "arch/x86/vmx/vmcs_fields.h"
+#include "arch/x86/vmx/vmx_insn.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
 

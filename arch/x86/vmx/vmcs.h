@@ -17,8 +17,8 @@
 #define KEEL_ARCH_X86_VMCS_H
 
 #include "vmm/lib/types.h"
-#include "arch/x86/vmcs_fields.h"
-#include "arch/x86/vmx_insn.h"
+#include "arch/x86/vmx/vmcs_fields.h"
+#include "arch/x86/vmx/vmx_insn.h"
 
 /* Compile-time half of the check. __builtin_constant_p is folded while parsing, so for
  * a non-constant field __builtin_choose_expr picks 1 and the assertion holds; for a

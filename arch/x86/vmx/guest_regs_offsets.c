@@ -3,7 +3,7 @@
  * The assembly can then not drift from the C layout. */
 #include <stddef.h>
 #include "arch/x86/guest_regs.h"
-#include "arch/x86/vmcs_fields.h"
+#include "arch/x86/vmx/vmcs_fields.h"
 
 #define EMIT(name, value) __asm__ volatile(".ascii \"@@" #name " %c0@@\"" ::"i"(value))
 #define REG(name, member) EMIT(name, offsetof(struct guest_regs, member))

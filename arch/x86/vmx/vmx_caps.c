@@ -1,6 +1,6 @@
 /* Judging VT-x capabilities. Pure functions of the MSR values, so they are tested on
  * the host against the values Bochs reports. */
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/vmx_caps.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
 

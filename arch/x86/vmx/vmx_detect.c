@@ -1,6 +1,6 @@
 /* Finding out, on each CPU, whether VT-x is there and switched on. VMXON itself comes
  * later; this only makes sure it can happen and tells the user when it cannot. */
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/vmx_caps.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
 #include "arch/x86/percpu.h"

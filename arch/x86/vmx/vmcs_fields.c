@@ -1,7 +1,7 @@
 /* Names for VMCS field encodings, for error messages and VMCS dumps. Generated from the
  * one list in vmcs_fields.h; the switch statements double as a compile-time proof that
  * no encoding is listed twice (duplicate case labels do not compile). */
-#include "arch/x86/vmcs_fields.h"
+#include "arch/x86/vmx/vmcs_fields.h"
 
 /* Only bits 14:13 (width), 11:10 (type) and 9:1 (index) may be set in a listed
  * encoding: bit 0 would be a high access, bit 12 and bits 31:15 are reserved. */

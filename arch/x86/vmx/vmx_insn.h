@@ -11,7 +11,7 @@
 #define KEEL_ARCH_X86_VMX_INSN_H
 
 #include "vmm/lib/types.h"
-#include "arch/x86/vmx_errors.h"
+#include "arch/x86/vmx/vmx_errors.h"
 
 /* INVEPT and INVVPID types (SDM vol. 3, INVEPT/INVVPID instruction reference). */
 #define INVEPT_SINGLE_CONTEXT 1

@@ -1,7 +1,7 @@
 /* Turning capability MSRs into VMX control words under Keel's policy. Pure functions
  * of the MSR values, so they are tested on the host. */
-#include "arch/x86/vmx_controls.h"
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/vmx_controls.h"
+#include "arch/x86/vmx/vmx_caps.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
 

@@ -4,8 +4,8 @@
  * whole or not at all, and running out of memory half-way never leaves a VM with half
  * a mapping. Levels count up from the leaves: 0 = PT (4 KiB entries), 1 = PD (2 MiB),
  * 2 = PDPT (1 GiB), 3 = PML4 (512 GiB). */
-#include "arch/x86/ept.h"
-#include "arch/x86/vmx_caps.h"
+#include "arch/x86/vmx/ept.h"
+#include "arch/x86/vmx/vmx_caps.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/page_alloc.h"
 #include "vmm/lib/string.h"
