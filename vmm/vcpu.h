@@ -3,7 +3,7 @@
 #define KEEL_VMM_VCPU_H
 
 #include "vmm/vm.h"
-#include "vmm/guest_image.h"
+#include "vmm/loaders/guest_image.h"
 #include "arch/x86/vmx/vmcs.h"
 
 enum exit_action {

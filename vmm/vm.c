@@ -4,7 +4,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/sched.h"
 #include "vmm/exit_reasons.h"
-#include "vmm/guest_image.h"
+#include "vmm/loaders/guest_image.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/page_alloc.h"
 #include "vmm/lib/string.h"

@@ -1,4 +1,4 @@
-/* Fuzzes the guest image loaders (vmm/guest_image.c) through guest_load: Multiboot
+/* Fuzzes the guest image loaders (vmm/loaders/guest_image.c) through guest_load: Multiboot
  * (ELF32 and a.out kludge), ELF64 and real mode, plus guest_image_probe.
  *
  * Input: byte 0 picks the loader (bits 1:0: multiboot, elf64, real, probe-then-load),
@@ -16,7 +16,7 @@
  * the boot state must describe a guest that starts inside its RAM: entry point in the
  * loaded bytes, stack and page tables inside RAM, a memory map and Multiboot
  * information that claim no byte beyond it.
- * SOURCES: vmm/guest_image.c vmm/lib/printf.c vmm/lib/string.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/loaders/guest_image.c vmm/lib/printf.c vmm/lib/string.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -30,7 +30,7 @@
 #include <sanitizer/asan_interface.h>
 
 #include "tests/fuzz/console_sink.h"
-#include "vmm/guest_image.h"
+#include "vmm/loaders/guest_image.h"
 
 #define PAGE 4096ul
 #define RAM_MAX (0x40001000ul + 128 * PAGE) /* largest size the input can ask for */

@@ -1,5 +1,5 @@
 /* Builders of guest kernel images, in memory, for the host tests of
- * vmm/guest_image.c: ELF32 with a Multiboot header, ELF64, and raw a.out-kludge
+ * vmm/loaders/guest_image.c: ELF32 with a Multiboot header, ELF64, and raw a.out-kludge
  * Multiboot files. Every image lives in a malloc'd buffer of exactly its size, so a
  * loader that reads one byte past the end trips AddressSanitizer. Segment bytes are
  * a pattern that differs per segment, so tests can tell where each one landed. */

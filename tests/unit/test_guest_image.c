@@ -1,7 +1,7 @@
-/* Host tests for the guest image loaders (vmm/guest_image.c). Guest RAM is a malloc'd
+/* Host tests for the guest image loaders (vmm/loaders/guest_image.c). Guest RAM is a malloc'd
  * block poisoned with 0xAA, so the tests can see exactly which bytes a loader wrote,
  * that a failed load wrote none, and (through ASan) that nothing outside was touched.
- * SOURCES: vmm/guest_image.c vmm/lib/printf.c vmm/lib/string.c tests/unit/image_builders.c tests/unit/console_capture.c
+ * SOURCES: vmm/loaders/guest_image.c vmm/lib/printf.c vmm/lib/string.c tests/unit/image_builders.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 
 #include "tests/unit/console_capture.h"
 #include "tests/unit/image_builders.h"
-#include "vmm/guest_image.h"
+#include "vmm/loaders/guest_image.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)

@@ -8,7 +8,7 @@
 
 #include "printf.h"
 #include "uart.h"
-#include "vmm/guest_image.h"
+#include "vmm/loaders/guest_image.h"
 #include "vmm/hypercall_abi.h"
 #include "x86.h"
 

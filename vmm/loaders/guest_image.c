@@ -2,7 +2,7 @@
  * everything, reading the image only through bounds-checked accessors, then write.
  * Field layouts are those of the Multiboot 0.6.96 specification and the System V
  * ELF specification; images are read byte-wise, so they may sit at any alignment. */
-#include "vmm/guest_image.h"
+#include "vmm/loaders/guest_image.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
 
