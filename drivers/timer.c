@@ -1,9 +1,10 @@
 /* TSC-based time and boot-time calibration (see timer.h). */
 #include "drivers/timer.h"
+#include "arch/x86/tsc.h"
 #include "drivers/timer_math.h"
 #include "drivers/hpet.h"
 #include "drivers/pit.h"
-#include "drivers/lapic.h"
+#include "arch/x86/lapic.h"
 #include "drivers/acpi.h"
 #include "arch/x86/cpu.h"
 #include "vmm/lib/console.h"
@@ -11,8 +12,6 @@
 #define WINDOW_MS 50
 #define WINDOW_FS (WINDOW_MS * (FS_PER_SEC / 1000))
 
-/* Until calibrated, assume a CPU faster than any real one: delays then run long. */
-#define TSC_HZ_GUESS 10000000000ull
 #define TSC_HZ_MIN 1000000ull       /* Bochs at a very low ips still clears this */
 #define TSC_HZ_MAX 100000000000ull
 
@@ -29,21 +28,9 @@ struct window {
     uint64_t fs;    /* the window's length by the reference clock */
 };
 
-static uint64_t tsc_rate = TSC_HZ_GUESS;
 static uint64_t lapic_rate;
-static uint64_t tsc_at_calibration;
-static bool calibrated;
-static struct tick_scale tsc_to_ns_scale;
-static struct tick_scale ns_to_tsc_scale;
 static struct lapic_timer_state fw_timer;
 static bool fw_timer_saved;
-
-static void set_tsc_rate(uint64_t hz)
-{
-    tsc_rate = hz;
-    tick_scale_init(&tsc_to_ns_scale, hz, NS_PER_SEC);
-    tick_scale_init(&ns_to_tsc_scale, NS_PER_SEC, hz);
-}
 
 static uint32_t lapic_count(bool use_lapic)
 {
@@ -207,10 +194,8 @@ void timer_calibrate(const struct acpi_info *acpi)
         }
     }
 
-    set_tsc_rate(tsc);
+    tsc_set_rate(tsc);
     lapic_rate = lapic;
-    tsc_at_calibration = rdtsc();
-    calibrated = true;
 
     if (lapic)
         kprintf("TIMER: TSC %llu MHz, LAPIC timer %llu MHz (%s)\n",
@@ -230,43 +215,7 @@ void timer_restore_firmware_state(void)
     lapic_restore_firmware_state();
 }
 
-bool timer_calibrated(void)
-{
-    return calibrated;
-}
-
-uint64_t tsc_hz(void)
-{
-    return tsc_rate;
-}
-
 uint64_t lapic_timer_hz(void)
 {
     return lapic_rate;
-}
-
-uint64_t tsc_to_ns(uint64_t ticks)
-{
-    return calibrated ? tick_scale_apply(&tsc_to_ns_scale, ticks) : 0;
-}
-
-uint64_t ns_to_tsc(uint64_t ns)
-{
-    if (!calibrated)
-        return muldiv64(ns, TSC_HZ_GUESS, NS_PER_SEC);
-    return tick_scale_apply(&ns_to_tsc_scale, ns);
-}
-
-uint64_t time_ns(void)
-{
-    return calibrated ? tsc_to_ns(rdtsc() - tsc_at_calibration) : 0;
-}
-
-void udelay(uint64_t us)
-{
-    uint64_t ns = us > UINT64_MAX / 1000 ? UINT64_MAX : us * 1000;
-    uint64_t ticks = ns_to_tsc(ns);
-    uint64_t start = rdtsc();
-    while (rdtsc() - start < ticks)
-        cpu_relax();
 }

@@ -1,6 +1,5 @@
-/* Keel's clock: the TSC, calibrated once at boot against the HPET (or the PIT when
- * there is none), together with the LAPIC timer rate. Assumes an invariant TSC that
- * firmware started in step on every CPU. */
+/* Boot-time calibration of Keel's clock (the TSC, arch/x86/tsc.h) against the HPET (or
+ * the PIT when there is none), together with the LAPIC timer rate. */
 #ifndef KEEL_DRIVERS_TIMER_H
 #define KEEL_DRIVERS_TIMER_H
 
@@ -13,23 +12,12 @@ struct acpi_info;
  * be NULL. Leaves the LAPIC timer, HPET and PIT as it found them. Call after
  * lapic_init. Prints a summary line. */
 void timer_calibrate(const struct acpi_info *acpi);
-bool timer_calibrated(void);
 /* Before returning to live firmware: gives back the LAPIC timer as firmware had it
  * (if anything reprogrammed it after calibration), the APIC's enable state, and the
  * HPET. */
 void timer_restore_firmware_state(void);
 
-/* TSC ticks per second. Before calibration a deliberately high guess, so early
- * delays last at least as long as asked. */
-uint64_t tsc_hz(void);
 /* LAPIC timer clocks per second at divide 1; 0 if unknown. */
 uint64_t lapic_timer_hz(void);
-
-uint64_t tsc_to_ns(uint64_t ticks);
-uint64_t ns_to_tsc(uint64_t ns);
-/* Nanoseconds since timer_calibrate (0 before). */
-uint64_t time_ns(void);
-/* Busy-waits at least `us` microseconds. */
-void udelay(uint64_t us);
 
 #endif

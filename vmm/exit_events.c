@@ -5,7 +5,7 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/vmx/vmx_errors.h"
-#include "drivers/lapic.h"
+#include "arch/x86/lapic.h"
 #include "vmm/lib/console.h"
 
 #define INTR_INFO_VECTOR(i) ((i) & 0xff)

@@ -7,7 +7,7 @@
 #include "vmm/lib/string.h"
 #include "vmm/vuart.h"
 #include "arch/x86/percpu.h"
-#include "drivers/timer.h"
+#include "arch/x86/tsc.h"
 
 static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
 {
@@ -34,7 +34,7 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     info.vcpu_id = v->id;
     info.host_cpu = this_cpu()->cpu_id;
     info.memory_bytes = v->vm->ram_size;
-    info.tsc_hz = timer_calibrated() ? tsc_hz() : 0;
+    info.tsc_hz = tsc_calibrated() ? tsc_hz() : 0;
     kstrlcpy(info.name, v->vm->name, sizeof(info.name));
     memcpy(out, &info, sizeof(info));
     return 0;

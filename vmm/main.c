@@ -11,7 +11,7 @@
 #include "arch/x86/vmx/vmx_cpu.h"
 #include "drivers/acpi.h"
 #include "drivers/ioapic.h"
-#include "drivers/lapic.h"
+#include "arch/x86/lapic.h"
 #include "drivers/pci.h"
 #include "drivers/power.h"
 #include "drivers/timer.h"

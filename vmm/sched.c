@@ -8,8 +8,8 @@
 #include "arch/x86/vmx/vmx_caps.h"
 #include "arch/x86/vmx/vmx_cpu.h"
 #include "arch/x86/trap.h"
-#include "drivers/lapic.h"
-#include "drivers/timer.h"
+#include "arch/x86/lapic.h"
+#include "arch/x86/tsc.h"
 #include "vmm/lib/console.h"
 
 struct run_queue {
@@ -33,7 +33,7 @@ static void wake_handler(struct trap_frame *f)
 void sched_init(uint32_t slice_ms)
 {
     irq_register(VECTOR_WAKE, wake_handler);
-    uint64_t hz = timer_calibrated() ? tsc_hz() : 1000000000ull;
+    uint64_t hz = tsc_calibrated() ? tsc_hz() : 1000000000ull;
     slice_tsc = hz / 1000 * slice_ms;
     kprintf("SCHED: round-robin, %u ms slices (%lu TSC ticks), preemption timer rate 2^%u\n", slice_ms,
             slice_tsc, vmx_preemption_timer_rate(vmx_boot_caps()));

@@ -4,7 +4,7 @@
 #include "arch/x86/msr.h"
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx/vmx_caps.h"
-#include "drivers/lapic.h"
+#include "arch/x86/lapic.h"
 #include "vmm/lib/config.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/page_alloc.h"

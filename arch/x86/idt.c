@@ -2,7 +2,7 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/extable.h"
 #include "arch/x86/percpu.h"
-#include "drivers/lapic.h"
+#include "arch/x86/lapic.h"
 #include "vmm/lib/console.h"
 
 struct idt_gate {

@@ -35,7 +35,7 @@
 #include "arch/x86/msr.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/vmx/vmx_controls.h"
-#include "drivers/timer.h"
+#include "arch/x86/tsc.h"
 #include "tests/fuzz/console_sink.h"
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
@@ -127,7 +127,7 @@ void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
 }
 
 static bool calibrated;
-bool timer_calibrated(void) { return calibrated; }
+bool tsc_calibrated(void) { return calibrated; }
 uint64_t tsc_hz(void) { return TSC_HZ; }
 
 static struct percpu cpu_block;

@@ -57,11 +57,11 @@ clean_tree() {
     src "$d" arch/x86/entry.asm  offsets.inc offsets.gen.inc
     src "$d" arch/x86/offsets.inc
     src "$d" arch/x86/offsets.c  arch/x86/vmx/vmcs.h
-    src "$d" drivers/lapic.h   arch/x86/cpu.h
-    src "$d" drivers/lapic.c   lapic.h drivers/timer.h
+    src "$d" arch/x86/lapic.h   arch/x86/cpu.h
+    src "$d" arch/x86/lapic.c   lapic.h drivers/timer.h
     src "$d" drivers/timer.h   vmm/lib/string.h
-    src "$d" drivers/timer.c   drivers/timer.h drivers/lapic.h
-    src "$d" vmm/vm.h          arch/x86/vmx/vmcs.h drivers/lapic.h
+    src "$d" drivers/timer.c   drivers/timer.h arch/x86/lapic.h
+    src "$d" vmm/vm.h          arch/x86/vmx/vmcs.h arch/x86/lapic.h
     src "$d" vmm/vm.c          vmm/vm.h vmm/vm.h vmm/lib/string.h
     src "$d" boot/uefi/loader.c boot/bootinfo.h arch/x86/paging.h vmm/lib/string.h
 }
@@ -117,7 +117,7 @@ expect "$WORK/cycle-report.log" '^check-layers: report: 2 include cycles, 0 upwa
 
 echo "upward includes"
 clean_tree "$WORK/up"
-src "$WORK/up" arch/x86/idt.c   vmm/lib/types.h drivers/lapic.h
+src "$WORK/up" arch/x86/idt.c   vmm/lib/types.h arch/x86/lapic.h
 src "$WORK/up" vmm/lib/printf.c vmm/lib/string.h arch/x86/cpu.h
 src "$WORK/up" boot/uefi/mem.c  vmm/lib/string.h drivers/timer.h
 src "$WORK/up" drivers/acpi.c   boot/uefi/mem.h

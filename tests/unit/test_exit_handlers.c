@@ -26,7 +26,7 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx/vmx_controls.h"
-#include "drivers/timer.h"
+#include "arch/x86/tsc.h"
 #include "tests/unit/console_capture.h"
 
 #define RAM_SIZE 0x100000ull
@@ -110,7 +110,7 @@ uint64_t vcpu_real_cr0(uint64_t guest_view) { return guest_view | FAKE_CR0_FIXED
 uint64_t vcpu_real_cr4(uint64_t guest_view) { return guest_view | FAKE_CR4_FIXED; }
 
 static bool calibrated;
-bool timer_calibrated(void) { return calibrated; }
+bool tsc_calibrated(void) { return calibrated; }
 uint64_t tsc_hz(void) { return 2400000000ull; }
 
 static int traps;

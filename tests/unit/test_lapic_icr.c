@@ -1,4 +1,4 @@
-/* Host tests for the local APIC's IPI destination encoding (drivers/lapic.h): in x2APIC
+/* Host tests for the local APIC's IPI destination encoding (arch/x86/lapic.h): in x2APIC
  * mode the whole 32-bit APIC ID reaches the ICR, so CPUs with IDs above 255 can be
  * started; in xAPIC mode only IDs up to 254 are addressable at all.
  * SOURCES:
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "drivers/lapic.h"
+#include "arch/x86/lapic.h"
 
 #define ICR_INIT_ASSERT 0x4500u
 #define ICR_SIPI_ASSERT(v) (0x4600u | (v))

@@ -1,6 +1,6 @@
 /* Calibration arithmetic: the 128-bit mul/div the core does without libgcc, window
  * rates for the HPET and PIT references, TSC<->ns scaling, and HPET capability checks. */
-/* SOURCES: drivers/timer_math.c */
+/* SOURCES: drivers/timer_math.c vmm/lib/time_math.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

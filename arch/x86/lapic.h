@@ -1,7 +1,7 @@
 /* The local APIC, in xAPIC (MMIO) or x2APIC (MSR) mode behind one API. The mode is
  * chosen once on the boot CPU and every AP follows it. */
-#ifndef KEEL_DRIVERS_LAPIC_H
-#define KEEL_DRIVERS_LAPIC_H
+#ifndef KEEL_ARCH_X86_LAPIC_H
+#define KEEL_ARCH_X86_LAPIC_H
 
 #include "vmm/lib/types.h"
 

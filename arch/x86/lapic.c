@@ -1,7 +1,7 @@
 /* Local APIC (see lapic.h). Register offsets are the xAPIC MMIO ones; in x2APIC mode
  * the same register is MSR 0x800 + offset / 16. */
-#include "drivers/lapic.h"
-#include "drivers/timer.h"
+#include "arch/x86/lapic.h"
+#include "arch/x86/tsc.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
 #include "arch/x86/paging.h"
