@@ -10,6 +10,7 @@
 #include "arch/x86/vmx/vmx_caps.h"
 #include "arch/x86/vmx/vmx_cpu.h"
 #include "drivers/acpi.h"
+#include "drivers/console_pc.h"
 #include "drivers/ioapic.h"
 #include "arch/x86/lapic.h"
 #include "drivers/pci.h"
@@ -124,6 +125,19 @@ static void init_boot_cpu(void)
     p->online = 1;
 }
 
+/* The MADT's usable CPUs, as the SMP layer takes them. */
+static const struct smp_cpu_list *cpus_listed(const struct acpi_info *a)
+{
+    static uint32_t apic_ids[ACPI_MAX_CPUS];
+    static struct smp_cpu_list list;
+    list = (struct smp_cpu_list){.listed = a->have_madt, .enabled = a->cpus_enabled, .dropped = a->cpus_dropped,
+                                 .apic_ids = apic_ids};
+    for (uint32_t i = 0; i < a->cpu_count && i < ACPI_MAX_CPUS; i++)
+        if (a->cpus[i].enabled)
+            apic_ids[list.count++] = a->cpus[i].apic_id;
+    return &list;
+}
+
 static uint32_t count_vmx_ready_cpus(void)
 {
     uint32_t n = 0;
@@ -174,6 +188,7 @@ int keel_entry64(struct bootinfo *bi)
 {
     /* GS base doubles as "per-CPU block installed"; firmware may have left junk. */
     wrmsr(MSR_GS_BASE, 0);
+    console_set_platform(&console_pc);
     idt_init();
     idt_load();
 
@@ -220,7 +235,7 @@ int keel_entry64(struct bootinfo *bi)
     vmx_detect_this_cpu(this_cpu());
     cpu_fault_test = config.fault_test_cpu;
     cpu_set_ap_idle(sched_ap_idle);
-    smp_start_aps(&acpi, config.ap_timeout_ms, bi->ap_trampoline, !check_only);
+    smp_start_aps(cpus_listed(&acpi), config.ap_timeout_ms, bi->ap_trampoline, !check_only);
     struct config_error machine_error;
     if (config_check_machine(&config, cpu_count_online, &machine_error))
         kprintf("CONFIG: %s\n", machine_error.msg);

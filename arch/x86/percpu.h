@@ -4,12 +4,12 @@
 #define KEEL_ARCH_X86_PERCPU_H
 
 #include "vmm/lib/types.h"
+#include "vmm/lib/console.h"
 
 /* CPUs Keel runs on; the rest of a bigger machine is reported at boot and left idle. */
 #define MAX_CPUS 512
 #define KERNEL_STACK_SIZE (16 * 1024)
 #define IST_STACK_SIZE (8 * 1024)
-#define CONSOLE_LINE_MAX 256
 
 /* GDT selectors, identical on every CPU. */
 #define GDT_NULL 0x00
@@ -60,8 +60,7 @@ struct percpu {
     struct tss64 tss ALIGNED(16);
     uint8_t ist_stacks[IST_COUNT][IST_STACK_SIZE] ALIGNED(16);
 
-    uint32_t line_len;
-    char line[CONSOLE_LINE_MAX];
+    struct console_line console_line; /* kprintf's line being assembled on this CPU */
 } ALIGNED(4096);
 
 extern struct percpu *percpu_blocks[MAX_CPUS];

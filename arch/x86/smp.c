@@ -6,7 +6,6 @@
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/percpu.h"
-#include "drivers/acpi.h"
 #include "arch/x86/lapic.h"
 #include "arch/x86/tsc.h"
 #include "vmm/lib/console.h"
@@ -150,15 +149,15 @@ static void report_skipped(const struct skipped *s, const char *why)
                 s->count, s->first, s->last, why);
 }
 
-static bool apic_listed(const struct acpi_info *acpi, uint32_t apic_id)
+static bool apic_listed(const struct smp_cpu_list *cpus, uint32_t apic_id)
 {
-    for (uint32_t i = 0; i < acpi->cpu_count && i < ACPI_MAX_CPUS; i++)
-        if (acpi->cpus[i].enabled && acpi->cpus[i].apic_id == apic_id)
+    for (uint32_t i = 0; i < cpus->count; i++)
+        if (cpus->apic_ids[i] == apic_id)
             return true;
     return false;
 }
 
-static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t page, bool all_inited,
+static void start_all(const struct smp_cpu_list *cpus, uint32_t timeout_ms, hpa_t page, bool all_inited,
                       uint32_t *online)
 {
     uint32_t bsp = lapic_id();
@@ -180,32 +179,32 @@ static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t p
     /* Big machines can skip hundreds of CPUs for one reason: one line per reason. */
     struct skipped unaddressable = {0}, over_limit = {0}, no_memory = {0};
     uint32_t next_id = 1;
-    for (uint32_t i = 0; i < acpi->cpu_count && i < ACPI_MAX_CPUS; i++) {
-        const struct acpi_cpu *c = &acpi->cpus[i];
-        if (!c->enabled || c->apic_id == bsp)
+    for (uint32_t i = 0; i < cpus->count; i++) {
+        uint32_t apic_id = cpus->apic_ids[i];
+        if (apic_id == bsp)
             continue;
-        if (c->apic_id > lapic_max_apic_id()) {
-            skip(&unaddressable, c->apic_id);
+        if (apic_id > lapic_max_apic_id()) {
+            skip(&unaddressable, apic_id);
             continue;
         }
         if (next_id >= MAX_CPUS) {
-            skip(&over_limit, c->apic_id);
+            skip(&over_limit, apic_id);
             continue;
         }
-        struct percpu *p = percpu_create(next_id, c->apic_id);
+        struct percpu *p = percpu_create(next_id, apic_id);
         if (!p) {
-            skip(&no_memory, c->apic_id);
+            skip(&no_memory, apic_id);
             continue;
         }
         if (start_one(p, prm, vector, timeout_ms, all_inited)) {
-            started_ids[nstarted++] = c->apic_id;
+            started_ids[nstarted++] = apic_id;
             next_id++;
             (*online)++;
         } else {
             /* The block is abandoned rather than freed: nothing may reuse memory a
              * half-started CPU might still have written. Its id goes to the next CPU. */
             percpu_blocks[next_id] = NULL;
-            kprintf("SMP: CPU apic %u did not come up, carrying on without it\n", c->apic_id);
+            kprintf("SMP: CPU apic %u did not come up, carrying on without it\n", apic_id);
         }
     }
     report_skipped(&unaddressable, "APIC id above 254 needs x2APIC mode, which is off");
@@ -213,31 +212,31 @@ static void start_all(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t p
         kprintf("SMP: the machine has more CPUs than Keel's limit of %u (MAX_CPUS)\n", MAX_CPUS);
     report_skipped(&over_limit, "beyond Keel's CPU limit");
     report_skipped(&no_memory, "no memory below 4 GiB for the per-CPU block");
-    if (acpi->cpus_dropped)
+    if (cpus->dropped)
         kprintf("SMP: %u more enabled CPUs in the MADT were not even recorded (limit %u); "
-                "carrying on without them\n", acpi->cpus_dropped, ACPI_MAX_CPUS);
+                "carrying on without them\n", cpus->dropped, MAX_CPUS);
 }
 
-void smp_start_aps(const struct acpi_info *acpi, uint32_t timeout_ms, hpa_t trampoline_page,
+void smp_start_aps(const struct smp_cpu_list *cpus, uint32_t timeout_ms, hpa_t trampoline_page,
                    bool firmware_gone)
 {
     uint32_t online = 1, total = 1;
     uint64_t t0 = rdtsc();
-    if (!acpi || !acpi->have_madt) {
+    if (!cpus->listed) {
         kprintf("SMP: no MADT; only the boot CPU runs\n");
     } else if (lapic_mode() == LAPIC_MODE_NONE) {
         kprintf("SMP: no local APIC; only the boot CPU runs\n");
-        total = acpi->cpus_enabled ? acpi->cpus_enabled : 1;
+        total = cpus->enabled ? cpus->enabled : 1;
     } else {
-        total = acpi->cpus_enabled;
-        if (!apic_listed(acpi, lapic_id())) {
+        total = cpus->enabled;
+        if (!apic_listed(cpus, lapic_id())) {
             kprintf("SMP: the boot CPU (apic %u) is not among the MADT's enabled CPUs\n", lapic_id());
             total++;
         }
-        bool all_inited = firmware_gone && acpi->cpus_enabled > 1 && lapic_send_init_others();
+        bool all_inited = firmware_gone && cpus->enabled > 1 && lapic_send_init_others();
         if (all_inited)
             udelay(INIT_DELAY_US);
-        start_all(acpi, timeout_ms, trampoline_page, all_inited, &online);
+        start_all(cpus, timeout_ms, trampoline_page, all_inited, &online);
     }
     __atomic_store_n(&cpu_count_online, online, __ATOMIC_RELEASE);
     kprintf("SMP: %u of %u CPUs online (start-up took %lu ms)\n", online, total,

@@ -6,7 +6,7 @@
 #include "vmm/lib/config.h"
 #include "vmm/lib/console_tags.h"
 #include "vmm/lib/console.h" /* only for the sink bit values checked below */
-#include "drivers/uart16550.h" /* only for uart_divisor, a header-only rule */
+#include "vmm/lib/uart_rate.h"
 #include "vmm/lib/string.h"
 
 STATIC_ASSERT(CONFIG_CONSOLE_COM1 == CONSOLE_SINK_COM1, "config and console disagree on COM1");

@@ -1,23 +1,25 @@
-/* Console sinks and line assembly. Formatting lives in printf.c. */
+/* Line assembly and the console lock; the sinks are the platform's (console.h).
+ * Formatting lives in printf.c. */
 #include "vmm/lib/console.h"
 #include "vmm/lib/spinlock.h"
 #include "vmm/lib/string.h"
-#include "arch/x86/cpu.h"
-#include "arch/x86/percpu.h"
-#include "drivers/uart16550.h"
+#include "vmm/lib/uart_rate.h"
 
-#define E9_PORT 0xe9
 #define NO_OWNER 0xffffffffu
 
+static const struct console_platform *platform;
 static spinlock_t console_lock = SPINLOCK_INIT;
 static volatile uint32_t console_owner = NO_OWNER;
 static uint32_t sinks;
-static bool com1_present;
 static uint32_t com1_baud = UART_BASE_BAUD;
 
-/* Before GS points at a per-CPU block (early boot) everything is CPU 0. */
-static uint32_t early_line_len;
-static char early_line[CONSOLE_LINE_MAX];
+/* Before per-CPU state exists (early boot) everything is CPU 0's. */
+static struct console_line early_line;
+
+void console_set_platform(const struct console_platform *p)
+{
+    platform = p;
+}
 
 void console_init(uint32_t want, uint32_t baud)
 {
@@ -28,11 +30,8 @@ void console_init(uint32_t want, uint32_t baud)
 
 void console_enable(uint32_t want)
 {
-    if ((want & CONSOLE_SINK_COM1) && !com1_present)
-        com1_present = uart_init(COM1_PORT, com1_baud);
-    if (!com1_present)
-        want &= ~(uint32_t)CONSOLE_SINK_COM1;
-    sinks |= want;
+    if (platform)
+        sinks |= platform->open(want, com1_baud);
 }
 
 uint32_t console_sinks(void)
@@ -42,20 +41,25 @@ uint32_t console_sinks(void)
 
 static void sink_write(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (sinks & CONSOLE_SINK_E9)
-            outb(E9_PORT, (uint8_t)s[i]);
-        if (sinks & CONSOLE_SINK_COM1) {
-            if (s[i] == '\n')
-                uart_putc(COM1_PORT, '\r');
-            uart_putc(COM1_PORT, s[i]);
-        }
+    if (platform && sinks)
+        platform->write(sinks, s, n);
+}
+
+static struct console_line *this_line(uint32_t *cpu)
+{
+    struct console_line *l = platform ? platform->this_line(cpu) : NULL;
+    if (!l) {
+        *cpu = 0;
+        l = &early_line;
     }
+    return l;
 }
 
 static uint32_t current_cpu_id(void)
 {
-    return percpu_ready() ? this_cpu()->cpu_id : 0;
+    uint32_t cpu;
+    this_line(&cpu);
+    return cpu;
 }
 
 static void emit_line(uint32_t cpu, const char *text, size_t n)
@@ -81,20 +85,16 @@ static void emit_line(uint32_t cpu, const char *text, size_t n)
 
 static void line_append(const char *s, size_t n)
 {
-    bool ready = percpu_ready();
-    struct percpu *p = ready ? this_cpu() : NULL;
-    char *line = ready ? p->line : early_line;
-    uint32_t *len = ready ? &p->line_len : &early_line_len;
-    uint32_t cpu = ready ? p->cpu_id : 0;
-
+    uint32_t cpu;
+    struct console_line *l = this_line(&cpu);
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\n' || *len == CONSOLE_LINE_MAX - 1) {
-            emit_line(cpu, line, *len);
-            *len = 0;
+        if (s[i] == '\n' || l->len == CONSOLE_LINE_MAX - 1) {
+            emit_line(cpu, l->text, l->len);
+            l->len = 0;
             if (s[i] == '\n')
                 continue;
         }
-        line[(*len)++] = s[i];
+        l->text[l->len++] = s[i];
     }
 }
 
@@ -125,8 +125,8 @@ void console_write_raw(const char *s, size_t n)
 
 void console_flush(void)
 {
-    if (sinks & CONSOLE_SINK_COM1)
-        uart_flush(COM1_PORT);
+    if (platform)
+        platform->flush(sinks);
 }
 
 NORETURN void panic(const char *fmt, ...)
@@ -139,5 +139,8 @@ NORETURN void panic(const char *fmt, ...)
     kprintf("PANIC: %s\n", buf);
     kprintf("PANIC: CPU %u stopped\n", current_cpu_id());
     console_flush();
-    cpu_halt_forever();
+    if (platform)
+        platform->halt();
+    for (;;)
+        __asm__ volatile("cli; hlt");
 }

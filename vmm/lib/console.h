@@ -17,6 +17,29 @@ enum console_sink {
     CONSOLE_SINK_E9 = BIT(1),
 };
 
+#define CONSOLE_LINE_MAX 256
+
+/* A CPU's line while it is assembled. */
+struct console_line {
+    uint32_t len;
+    char text[CONSOLE_LINE_MAX];
+};
+
+/* What the console needs from the machine. The layer that owns the hardware provides
+ * it (drivers/console_pc.c) before the first kprintf; output before that is lost. */
+struct console_platform {
+    /* Opens the sinks asked for; returns those that work. */
+    uint32_t (*open)(uint32_t sinks, uint32_t com1_baud);
+    void (*write)(uint32_t sinks, const char *s, size_t n);
+    /* Returns once everything written has left the machine. */
+    void (*flush)(uint32_t sinks);
+    /* The calling CPU's number and line, or NULL before per-CPU state exists (early
+     * boot, when everything is CPU 0's). */
+    struct console_line *(*this_line)(uint32_t *cpu);
+    NORETURN void (*halt)(void);
+};
+void console_set_platform(const struct console_platform *platform);
+
 /* Opens the sinks; COM1 runs at `com1_baud` (keel.cfg com1_baud). */
 void console_init(uint32_t sinks, uint32_t com1_baud);
 void console_enable(uint32_t sinks);
