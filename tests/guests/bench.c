@@ -1,14 +1,21 @@
 /* bench: VM-exit round-trip cost. Times N CPUID exits (leaf 0) and N VMCALL exits
  * (VM_INFO with a too-small size: Keel rejects it before touching guest memory, so the
- * batch measures the bare exit path) with RDTSC. Option: n=<count> (default 10000).
- * Output lines, for scripts:
+ * batch measures the bare exit path) with RDTSC, then N port exits of three kinds: IN
+ * from the UART's LSR, OUT to the UART's scratch register, IN from an unclaimed port.
+ * Option: n=<count> (default 10000). Output lines, for scripts:
  *   bench: cpuid N=<n> total=<ticks> per_exit=<ticks>
- *   bench: vmcall N=<n> total=<ticks> per_exit=<ticks> */
+ *   bench: vmcall N=<n> total=<ticks> per_exit=<ticks>
+ *   bench: in-uart N=<n> total=<ticks> per_exit=<ticks>
+ *   bench: out-uart N=<n> total=<ticks> per_exit=<ticks>
+ *   bench: in-unclaimed N=<n> total=<ticks> per_exit=<ticks> */
 #include "guest.h"
 
 const char guest_prefix[] = "bench:";
 
 #define WARMUP 16
+#define UART_LSR 0x3fd
+#define UART_SCR 0x3ff
+#define UNCLAIMED_PORT 0x2f0
 
 static inline void cpuid_exit(void)
 {
@@ -63,5 +70,31 @@ int main(uint32_t magic, uint32_t info_gpa)
         vmcall_exit();
     t1 = rdtsc();
     report("vmcall", n, t1 - t0);
+
+    /* The UART pair is what a guest's console costs per byte; the unclaimed port is
+     * the path every probe of absent hardware takes. */
+    for (int i = 0; i < WARMUP; i++)
+        (void)inb(UART_LSR);
+    t0 = rdtsc();
+    for (uint32_t i = 0; i < n; i++)
+        (void)inb(UART_LSR);
+    t1 = rdtsc();
+    report("in-uart", n, t1 - t0);
+
+    for (int i = 0; i < WARMUP; i++)
+        outb(UART_SCR, (uint8_t)i);
+    t0 = rdtsc();
+    for (uint32_t i = 0; i < n; i++)
+        outb(UART_SCR, (uint8_t)i);
+    t1 = rdtsc();
+    report("out-uart", n, t1 - t0);
+
+    for (int i = 0; i < WARMUP; i++)
+        (void)inb(UNCLAIMED_PORT);
+    t0 = rdtsc();
+    for (uint32_t i = 0; i < n; i++)
+        (void)inb(UNCLAIMED_PORT);
+    t1 = rdtsc();
+    report("in-unclaimed", n, t1 - t0);
     return GUEST_EXIT_OK;
 }

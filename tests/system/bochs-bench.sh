@@ -14,6 +14,10 @@ if [ -z "$cpuid" ] || [ -z "$vmcall" ]; then
 else
     echo "BENCH: CPUID exit round trip: $cpuid Bochs ticks (limit $CPUID_MAX)"
     echo "BENCH: VMCALL exit round trip: $vmcall Bochs ticks"
+    for io in in-uart out-uart in-unclaimed; do
+        t=$(sed -n "s/.*bench: $io N=[0-9]* total=[0-9]* per_exit=\([0-9]*\).*/\1/p" "$log")
+        [ -n "$t" ] && echo "BENCH: $io exit round trip: $t Bochs ticks" || fail "bench guest printed no $io figure"
+    done
     [ "$cpuid" -le "$CPUID_MAX" ] && echo "  ok: CPUID round trip within $CPUID_MAX ticks" ||
         fail "CPUID round trip costs $cpuid ticks, more than $CPUID_MAX"
 fi
