@@ -7,6 +7,7 @@
 #include "arch/x86/vmx/vmx_errors.h"
 #include "arch/x86/lapic.h"
 #include "vmm/lib/console.h"
+#include "vmm/dev/bus.h"
 
 #define INTR_INFO_VECTOR(i) ((i) & 0xff)
 #define INTR_INFO_TYPE(i) (((i) >> 8) & 7)
@@ -84,6 +85,17 @@ enum exit_action handle_ept_violation(struct vcpu *v, const struct vmexit *e)
     uint64_t q = e->qualification;
     uint64_t gpa = vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS);
     const char *access = (q & 2) ? "write" : (q & 4) ? "instruction fetch" : "read";
+    const struct bus_range *dev = vm_bus_find(&v->vm->bus, BUS_MMIO, gpa);
+    if (dev && (q & 4)) {
+        vm_stop(v->vm, "instruction fetch from the MMIO range of %s at guest-physical 0x%lx (code cannot run from "
+                "device registers) at rip 0x%lx", dev->owner, gpa, vmcs_readnat(VMCS_GUEST_RIP));
+        return EXIT_STOPPED;
+    }
+    if (dev) {
+        vm_stop(v->vm, "MMIO %s of %s at guest-physical 0x%lx needs the instruction decoder (not yet implemented); "
+                "rip 0x%lx", access, dev->owner, gpa, vmcs_readnat(VMCS_GUEST_RIP));
+        return EXIT_STOPPED;
+    }
     const char *where = gpa < v->vm->ram_size ? "inside its RAM but not permitted" : "outside its RAM";
     vm_stop(v->vm, "EPT violation: %s at guest-physical 0x%lx (%s, RAM is 0x%lx bytes) at rip 0x%lx", access,
             gpa, where, v->vm->ram_size, vmcs_readnat(VMCS_GUEST_RIP));

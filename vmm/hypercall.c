@@ -5,7 +5,6 @@
 #include "vmm/hypercall_abi.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
-#include "vmm/vuart.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/tsc.h"
 
@@ -16,7 +15,7 @@ static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
     const char *buf = vm_gpa_map(v->vm, gpa, len);
     if (!buf)
         return -(int64_t)KEEL_EFAULT;
-    vm_console_write(v->vm, buf, len);
+    vm_console_write(&v->vm->console, buf, len);
     return (int64_t)len;
 }
 

@@ -8,7 +8,7 @@
 #include "vmm/lib/console.h"
 #include "vmm/lib/page_alloc.h"
 #include "vmm/lib/string.h"
-#include "vmm/vuart.h"
+#include "vmm/dev/platform.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
@@ -58,6 +58,7 @@ static int32_t pick_cpu(void)
 
 static void release_vm(struct vm *vm)
 {
+    vm_bus_destroy(&vm->bus);
     if (vm->ept.pml4)
         ept_destroy(&vm->ept);
     if (vm->ram_hpa)
@@ -108,6 +109,11 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     vm->cfg = c;
     vm->entry_kind = c->entry;
     kstrlcpy(vm->name, c->name, sizeof(vm->name));
+    if (!vm_platform_attach(vm)) {
+        kprintf("VM %s: not started: its devices could not be registered\n", c->name);
+        release_vm(vm);
+        return NULL;
+    }
 
     /* Large alignment lets the EPT use 2 MiB / 1 GiB pages for the whole of RAM. */
     uint64_t align = c->memory >= HUGE_PAGE_SIZE ? HUGE_PAGE_SIZE : c->memory >= LARGE_PAGE_SIZE ? LARGE_PAGE_SIZE : PAGE_SIZE;
@@ -228,8 +234,8 @@ void vm_print_report(const struct vm *vm)
     }
     if (used)
         kprintf("VM %s: exits by reason: %s\n", vm->name, line);
-    if (vm->ports_unlogged)
-        kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->ports_unlogged);
+    if (vm->bus.ports_unlogged)
+        kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }
 
 /* The first stop of a VM wins, whichever CPU it comes from. */
@@ -250,7 +256,7 @@ static void stop_common(struct vm *vm)
         if (cpu >= 0 && (uint32_t)cpu != self)
             sched_kick_cpu((uint32_t)cpu);
     }
-    vuart_flush(vm);
+    vm_console_flush(&vm->console);
     vm_print_report(vm);
     __atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
 }

@@ -12,23 +12,16 @@
 #include "arch/x86/vmx/ept.h"
 #include "arch/x86/guest_regs.h"
 #include "boot/bootinfo.h"
+#include "vmm/dev/bus.h"
+#include "vmm/dev/console.h"
+#include "vmm/dev/uart16550.h"
 
 #define VM_EXIT_REASON_SLOTS 80
-#define VUART_LINE_MAX 160
-#define UNCLAIMED_PORTS_LOGGED 8
 
 enum vm_state {
     VM_CREATED = 0,
     VM_RUNNING,
     VM_STOPPED,
-};
-
-/* The virtual 16550 a polling guest driver needs: registers read back what was
- * written, the transmitter is always ready, and output becomes console lines. */
-struct vuart {
-    uint8_t ier, lcr, mcr, scr, dll, dlm;
-    uint32_t len;
-    char line[VUART_LINE_MAX];
 };
 
 /* Exit statistics of one vCPU. Only the CPU running the vCPU writes them, and they sit
@@ -62,10 +55,9 @@ struct vm {
     uint32_t exit_code;
     char stop_reason[200];
 
-    struct vuart uart;
-    uint8_t ports_seen[65536 / 8]; /* unclaimed ports already used */
-    uint32_t ports_logged;         /* of those, logged: at most UNCLAIMED_PORTS_LOGGED */
-    uint32_t ports_unlogged;       /* the rest, counted in the report */
+    struct vm_bus bus;          /* its ports and MMIO ranges (vmm/dev/platform.c) */
+    struct vm_console console;  /* the line its UART and console hypercall write */
+    struct uart16550 com1;
     uint32_t vcpu_count;
     struct vcpu *vcpus[MAX_VCPUS];
 };

@@ -1,5 +1,5 @@
 /* Fuzzes the hypercall handler (vmm/hypercall.c: handle_vmcall) and the console path
- * behind it (vmm/vuart.c), against a fake VMCS as tests/unit/test_exit_handlers.c does.
+ * behind it (vmm/dev/console.c), against a fake VMCS as tests/unit/test_exit_handlers.c does.
  * The fuzzer plays the guest: it picks the guest's mode and ring, the size and contents
  * of its RAM, and up to eight VMCALLs with every register the ABI reads.
  *
@@ -17,7 +17,7 @@
  * for an unknown function, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
  * guest's code; RIP moved past the VMCALL unless the VM stopped; no exception was
  * injected; console lines appeared only for a successful console write.
- * SOURCES: vmm/hypercall.c vmm/vuart.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/hypercall.c vmm/dev/console.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -39,7 +39,6 @@
 #include "tests/fuzz/console_sink.h"
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
-#include "vmm/vuart.h"
 
 #define PAGE 4096u
 #define RAM_MAX (16 * PAGE)
@@ -219,7 +218,7 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
     vset(VMCS_ENTRY_INTR_INFO, 0);
     memcpy(before, ram, ram_size);
     unsigned lines0 = sink_lines();
-    uint32_t uart0 = vm->uart.len;
+    uint32_t uart0 = vm->console.len;
 
     struct vmexit e = {.reason = EXIT_REASON_VMCALL, .raw_reason = EXIT_REASON_VMCALL};
     enum exit_action act = handle_vmcall(v, &e);
@@ -228,7 +227,7 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
     struct guest_regs now = v->regs;
     now.rax = regs.rax;
     FUZZ_CHECK(memcmp(&now, &regs, sizeof now) == 0, "a hypercall changed a register other than RAX");
-    FUZZ_CHECK(vm->uart.len <= VUART_LINE_MAX, "vuart line length %u", vm->uart.len);
+    FUZZ_CHECK(vm->console.len <= VM_CONSOLE_LINE_MAX, "console line length %u", vm->console.len);
 
     if (act == EXIT_STOPPED) {
         FUZZ_CHECK(cpl == 0 && fn == KEEL_HC_EXIT, "the VM stopped on function 0x%lx from ring %u",
@@ -287,7 +286,7 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
     if (fn == KEEL_HC_CONSOLE_WRITE && ret == -(int64_t)KEEL_EFAULT)
         FUZZ_CHECK(a2 <= KEEL_CONSOLE_MAX && !in_ram(a1, a2, ram_size), "CONSOLE_WRITE refused a buffer inside RAM");
     if (!wrote)
-        FUZZ_CHECK(sink_lines() == lines0 && vm->uart.len == uart0, "console output from function 0x%lx (result %ld)",
+        FUZZ_CHECK(sink_lines() == lines0 && vm->console.len == uart0, "console output from function 0x%lx (result %ld)",
                    (unsigned long)regs.rax, (long)ret);
     if (ret > 0)
         FUZZ_CHECK(wrote, "function 0x%lx returned %ld", (unsigned long)regs.rax, (long)ret);
@@ -312,6 +311,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(v, 0, sizeof *v);
     vm->id = VM_ID;
     memcpy(vm->name, "fuzzvm", 7);
+    vm_console_init(&vm->console, vm->name);
     vm->state = VM_RUNNING;
     vm->vcpus[0] = v;
     vm->vcpu_count = 1;
@@ -331,7 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (unsigned i = 0; i < calls && vm->state == VM_RUNNING; i++)
         one_call(c + (size_t)i * CALL_BYTES, mode, cpl, ram_size);
-    vuart_flush(vm);
+    vm_console_flush(&vm->console);
 
     ASAN_UNPOISON_MEMORY_REGION(area, RAM_MAX - ram_size);
     return 0;

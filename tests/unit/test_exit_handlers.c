@@ -5,7 +5,7 @@
  * CPU's CPUID answers and WRMSR write-through go through the KEEL_HOST_TEST hooks of
  * exit_cpuid.c and exit_msr.c, and GS points at a fake per-CPU block (arch_prctl), so
  * the real this_cpu() works as it does in Keel. */
-/* SOURCES: vmm/exit_io.c vmm/vuart.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_dispatch.c vmm/exit_reasons.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_dispatch.c vmm/exit_reasons.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,8 @@
 
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
-#include "vmm/vuart.h"
+#include "vmm/dev/platform.h"
+#include "vmm/dev/debug_exit.h"
 #include "arch/x86/cpu.h" /* for the CR0 and CR4 bit names */
 #include "arch/x86/msr.h"
 #include "arch/x86/percpu.h"
@@ -236,6 +237,7 @@ static int setup(void **state)
     vm->ram_size = RAM_SIZE;
     vm->id = 2;
     strcpy(vm->name, "demo");
+    assert_true(vm_platform_attach(vm));
     vm->state = VM_RUNNING;
     vm->vcpus[0] = vcpu;
     vm->vcpu_count = 1;
@@ -343,36 +345,106 @@ static uint64_t io_in(uint16_t port, unsigned size, uint64_t rax)
 static void uart_puts(const char *s)
 {
     for (; *s; s++)
-        assert_int_equal(io_out(VUART_BASE, 1, 0xffffff00u | (uint8_t)*s), EXIT_RESUME);
+        assert_int_equal(io_out(UART16550_COM1, 1, 0xffffff00u | (uint8_t)*s), EXIT_RESUME);
+}
+
+/* A device on the bus taking every port width: reads give a 64-bit pattern (the exit
+ * path must cut it to the access), writes are recorded. */
+#define PROBE_PORT 0x700
+static uint64_t probe_value, probe_offset;
+static unsigned probe_width, probe_writes;
+
+static struct bus_result probe_read(void *dev, uint64_t offset, unsigned width, uint64_t *value)
+{
+    (void)dev;
+    probe_offset = offset;
+    probe_width = width;
+    *value = 0xa1b2c3d4e5f60718ull;
+    return BUS_OK;
+}
+
+static struct bus_result probe_write(void *dev, uint64_t offset, unsigned width, uint64_t value)
+{
+    (void)dev;
+    probe_offset = offset;
+    probe_width = width;
+    probe_value = value;
+    probe_writes++;
+    return BUS_OK;
+}
+
+static const struct bus_ops probe_ops = {.read = probe_read, .write = probe_write};
+
+static void add_probe(void)
+{
+    probe_writes = 0;
+    assert_true(vm_bus_add(&vm->bus, &(struct bus_region){.space = BUS_PIO, .base = PROBE_PORT, .len = 4,
+                                                           .widths = BUS_WIDTH_1 | BUS_WIDTH_2 | BUS_WIDTH_4,
+                                                           .ops = &probe_ops, .owner = "probe"}) >= 0);
 }
 
 static void io_qualification_decoding(void **state)
 {
     (void)state;
+    add_probe();
     /* Port from bits 31:16, direction from bit 3, size from bits 2:0. */
-    assert_int_equal(io_in(VUART_BASE + 5, 1, 0x1122334455667788ull), 0x1122334455667760ull);
-    assert_int_equal(io_in(VUART_BASE + 5, 2, 0x1122334455667788ull), 0x1122334455660060ull);
+    assert_int_equal(io_in(PROBE_PORT + 1, 1, 0x1122334455667788ull), 0x1122334455667718ull);
+    assert_int_equal(probe_offset, 1);
+    assert_int_equal(probe_width, 1);
+    assert_int_equal(io_in(PROBE_PORT, 2, 0x1122334455667788ull), 0x1122334455660718ull);
+    assert_int_equal(probe_width, 2);
     /* IN EAX is a 32-bit register write: the upper half of RAX is cleared. */
-    assert_int_equal(io_in(VUART_BASE + 5, 4, 0x1122334455667788ull), 0x60ull);
+    assert_int_equal(io_in(PROBE_PORT, 4, 0x1122334455667788ull), 0xe5f60718ull);
+    assert_int_equal(probe_width, 4);
 
     /* OUT: only the low `size` bytes of RAX count; the register itself is untouched. */
-    assert_int_equal(io_out(VUART_BASE + 7, 1, 0x123456789abcdef5ull), EXIT_RESUME);
+    assert_int_equal(io_out(PROBE_PORT + 3, 1, 0x123456789abcdef5ull), EXIT_RESUME);
     assert_skipped(1);
     assert_int_equal(vcpu->regs.rax, 0x123456789abcdef5ull);
-    assert_int_equal(io_in(VUART_BASE + 7, 1, 0), 0xf5);
+    assert_int_equal(probe_value, 0xf5);
+    assert_int_equal(probe_offset, 3);
+    assert_int_equal(io_out(PROBE_PORT, 4, 0x123456789abcdef5ull), EXIT_RESUME);
+    assert_int_equal(probe_value, 0x9abcdef5ull);
+    assert_int_equal(probe_width, 4);
 
     /* The immediate-operand and REP bits do not disturb the decoding. */
     vcpu->regs.rax = 0x42;
-    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(VUART_BASE + 7, 1, false) | IOQ_IMM, 2),
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(UART16550_COM1 + 7, 1, false) | IOQ_IMM, 2),
                      EXIT_RESUME);
     assert_skipped(2);
     vcpu->regs.rax = 0;
-    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(VUART_BASE + 7, 1, true) | IOQ_IMM, 2),
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(UART16550_COM1 + 7, 1, true) | IOQ_IMM, 2),
                      EXIT_RESUME);
     assert_skipped(2);
     assert_int_equal(vcpu->regs.rax, 0x42);
+    assert_int_equal(probe_writes, 2);
     assert_int_equal(vcpu->stats.exits[EXIT_REASON_IO_INSTRUCTION], 7);
     assert_int_equal(capture_count(), 0);
+    assert_running();
+}
+
+/* The UART takes bytes: a wider access is split into one per register, as on an ISA bus. */
+static void vuart_wide_accesses_are_split(void **state)
+{
+    (void)state;
+    const uint16_t b = UART16550_COM1;
+    /* LSR (0x60) and MSR (0xb0) next to it. */
+    assert_int_equal(io_in(b + 5, 2, 0x1122334455667788ull), 0x112233445566b060ull);
+    /* A word to MSR (read-only) and SCR: the high byte lands in SCR. */
+    assert_int_equal(io_out(b + 6, 2, 0x41a5), EXIT_RESUME);
+    assert_int_equal(io_in(b + 7, 1, 0), 0x41);
+    /* MCR, LSR, MSR, SCR in one dword. */
+    assert_int_equal(io_in(b + 4, 4, ~0ull), 0x41b06000ull);
+    /* A word to THR and IER: one character out, IER set. */
+    assert_int_equal(io_out(b, 2, 0x0548), EXIT_RESUME);
+    assert_int_equal(io_in(b + 1, 1, 0), 0x05);
+    assert_int_equal(vm->console.len, 1);
+    assert_int_equal(vm->console.line[0], 'H');
+    /* Past the last register, the rest is an unclaimed port. */
+    assert_int_equal(io_in(b + 7, 2, 0), 0xff41);
+    assert_logged_line("VM demo: read of 1 byte(s) at unclaimed port 0x400 (reads all-ones, writes ignored; "
+                       "logged once)");
+    assert_int_equal(capture_count(), 1);
     assert_running();
 }
 
@@ -381,10 +453,10 @@ static void io_skip_ends_sti_blocking(void **state)
     (void)state;
     /* STI and MOV-SS blocking end with the instruction; NMI blocking (bit 3) stays. */
     vset(VMCS_GUEST_INTERRUPTIBILITY, 0x9);
-    io_in(VUART_BASE + 5, 1, 0);
+    io_in(UART16550_COM1 + 5, 1, 0);
     assert_int_equal(vget(VMCS_GUEST_INTERRUPTIBILITY), 0x8);
     vset(VMCS_GUEST_INTERRUPTIBILITY, 0x2);
-    io_in(VUART_BASE + 5, 1, 0);
+    io_in(UART16550_COM1 + 5, 1, 0);
     assert_int_equal(vget(VMCS_GUEST_INTERRUPTIBILITY), 0);
 }
 
@@ -403,9 +475,9 @@ static void vuart_output_becomes_console_lines(void **state)
 
     /* A partial line comes out when the VM stops. */
     uart_puts("bye");
-    vuart_flush(vm);
+    vm_console_flush(&vm->console);
     assert_string_equal(capture_last(), "demo: bye");
-    vuart_flush(vm);
+    vm_console_flush(&vm->console);
     assert_int_equal(capture_count(), 3);
     assert_running();
 }
@@ -416,7 +488,7 @@ static void vuart_control_characters_replaced(void **state)
     /* ESC sequences, BEL, DEL, a tab and bytes >= 0x80 could forge or garble Keel's lines. */
     static const uint8_t bytes[] = {0x1b, '[', '2', 'J', 0x07, 0x7f, 0x80, 0xff, '\t', 0x00, 'x', '\n'};
     for (size_t i = 0; i < sizeof(bytes); i++)
-        io_out(VUART_BASE, 1, bytes[i]);
+        io_out(UART16550_COM1, 1, bytes[i]);
     assert_int_equal(capture_count(), 1);
     assert_string_equal(capture_line(0), "demo: ?[2J??????x");
 }
@@ -424,7 +496,7 @@ static void vuart_control_characters_replaced(void **state)
 static void vuart_long_line_split(void **state)
 {
     (void)state;
-    char line[VUART_LINE_MAX * 2 + 41];
+    char line[VM_CONSOLE_LINE_MAX * 2 + 41];
     for (size_t i = 0; i < sizeof(line) - 1; i++)
         line[i] = (char)('a' + i % 26);
     line[sizeof(line) - 1] = 0;
@@ -433,10 +505,10 @@ static void vuart_long_line_split(void **state)
     assert_int_equal(capture_count(), 2);
     uart_puts("\n");
     assert_int_equal(capture_count(), 3);
-    char expect[VUART_LINE_MAX + 16];
+    char expect[VM_CONSOLE_LINE_MAX + 16];
     for (int l = 0; l < 3; l++) {
-        size_t n = l < 2 ? VUART_LINE_MAX : 40;
-        snprintf(expect, sizeof(expect), "demo: %.*s", (int)n, line + l * VUART_LINE_MAX);
+        size_t n = l < 2 ? VM_CONSOLE_LINE_MAX : 40;
+        snprintf(expect, sizeof(expect), "demo: %.*s", (int)n, line + l * VM_CONSOLE_LINE_MAX);
         assert_string_equal(capture_line(l), expect);
     }
 }
@@ -444,7 +516,7 @@ static void vuart_long_line_split(void **state)
 static void vuart_registers(void **state)
 {
     (void)state;
-    const uint16_t b = VUART_BASE;
+    const uint16_t b = UART16550_COM1;
     assert_int_equal(io_in(b + 5, 1, 0), 0x60); /* LSR: THR empty, transmitter empty */
     assert_int_equal(io_in(b + 2, 1, 0), 0x01); /* IIR: nothing pending */
     assert_int_equal(io_in(b + 0, 1, 0), 0x00); /* RBR: nothing received */
@@ -473,7 +545,7 @@ static void vuart_registers(void **state)
     io_out(b + 3, 1, 0x03);
     assert_int_equal(io_in(b + 1, 1, 0), 0x05);
     assert_int_equal(io_in(b + 0, 1, 0), 0x00);
-    assert_int_equal(vm->uart.len, 0);
+    assert_int_equal(vm->console.len, 0);
 
     /* LSR and MSR are read-only; FCR writes change nothing visible. */
     io_out(b + 5, 1, 0x00);
@@ -500,8 +572,16 @@ static void debug_exit_port_stops_with_code(void **state)
 
     /* isa-debug-exit decodes four ports and takes 32-bit writes. */
     restart_vm();
-    assert_int_equal(io_out(0xf7, 4, 0xffffffff00001234ull), EXIT_STOPPED);
+    assert_int_equal(io_out(0xf4, 4, 0xffffffff00001234ull), EXIT_STOPPED);
     assert_int_equal(vm->exit_code, (0x1234u << 1) | 1);
+    restart_vm();
+    assert_int_equal(io_out(0xf7, 1, 0x12), EXIT_STOPPED);
+    assert_int_equal(vm->exit_code, (0x12u << 1) | 1);
+    /* A dword at its last port is split: its low byte is the one that reaches it. */
+    restart_vm();
+    assert_int_equal(io_out(0xf7, 4, 0x1234), EXIT_STOPPED);
+    assert_int_equal(vm->exit_code, (0x34u << 1) | 1);
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
 
     /* Reading it stops nothing, and the port next to it is an ordinary unclaimed one. */
     restart_vm();
@@ -540,7 +620,7 @@ static void unclaimed_port_sweep_is_rate_limited(void **state)
     (void)state;
     /* A sweep of every port logs the first few, then only counts (65,524 lines once). */
     for (uint32_t port = 0; port <= 0xffff; port++) {
-        if (port >= VUART_BASE && port < VUART_BASE + VUART_PORTS)
+        if (port >= UART16550_COM1 && port < UART16550_COM1 + UART16550_PORTS)
             continue;
         if (port >= 0xf4 && port < 0xf8)
             continue;
@@ -551,7 +631,7 @@ static void unclaimed_port_sweep_is_rate_limited(void **state)
     assert_logged("read of 1 byte(s) at unclaimed port 0x0 ");
     assert_logged("at unclaimed port 0x7 (reads all-ones, writes ignored; logged once); further unclaimed ports "
                   "are counted, not logged");
-    assert_int_equal(vm->ports_unlogged, 65536 - 8 - 4 - UNCLAIMED_PORTS_LOGGED);
+    assert_int_equal(vm->bus.ports_unlogged, 65536 - 8 - 4 - UNCLAIMED_PORTS_LOGGED);
     assert_running();
 }
 
@@ -559,13 +639,13 @@ static void string_io_stops_vm(void **state)
 {
     (void)state;
     vcpu->regs.rax = 'x';
-    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(VUART_BASE, 1, false) | IOQ_STRING | IOQ_REP, 2),
+    assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(UART16550_COM1, 1, false) | IOQ_STRING | IOQ_REP, 2),
                      EXIT_STOPPED);
     assert_int_equal(vm->state, VM_STOPPED);
     assert_false(vm->has_exit_code);
     assert_string_equal(vm->stop_reason, "string I/O (OUTS) at port 0x3f8 is not supported");
     assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
-    assert_int_equal(vm->uart.len, 0);
+    assert_int_equal(vm->console.len, 0);
 
     restart_vm();
     assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(0x1f0, 2, true) | IOQ_STRING, 1), EXIT_STOPPED);
@@ -602,22 +682,22 @@ static void hc_console_write(void **state)
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 12), 12);
     assert_int_equal(capture_count(), 1);
     assert_string_equal(capture_line(0), "demo: hello");
-    vuart_flush(vm);
+    vm_console_flush(&vm->console);
     assert_string_equal(capture_line(1), "demo: wor?ld");
 
     /* Empty writes succeed; the last byte of RAM is fine. */
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 0), 0);
     vm->ram[RAM_SIZE - 1] = '!';
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE - 1, 1), 1);
-    vuart_flush(vm);
+    vm_console_flush(&vm->console);
     assert_string_equal(capture_last(), "demo: !");
 
     /* Exactly KEEL_CONSOLE_MAX bytes: 25 full lines of 160 and 96 left over. */
     memset(vm->ram + 0x10000, 'k', KEEL_CONSOLE_MAX);
     capture_reset();
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x10000, KEEL_CONSOLE_MAX), KEEL_CONSOLE_MAX);
-    assert_int_equal(capture_count(), KEEL_CONSOLE_MAX / VUART_LINE_MAX);
-    assert_int_equal(vm->uart.len, KEEL_CONSOLE_MAX % VUART_LINE_MAX);
+    assert_int_equal(capture_count(), KEEL_CONSOLE_MAX / VM_CONSOLE_LINE_MAX);
+    assert_int_equal(vm->console.len, KEEL_CONSOLE_MAX % VM_CONSOLE_LINE_MAX);
     assert_running();
 }
 
@@ -637,7 +717,7 @@ static void hc_console_write_rejects_bad_buffers(void **state)
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0, ~0ull), -(int64_t)KEEL_EINVAL);
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, KEEL_CONSOLE_MAX + 1), -(int64_t)KEEL_EINVAL);
     assert_int_equal(capture_count(), 0);
-    assert_int_equal(vm->uart.len, 0);
+    assert_int_equal(vm->console.len, 0);
     assert_running();
 }
 
@@ -729,7 +809,7 @@ static void hc_from_ring3_is_refused(void **state)
     }
     assert_int_equal(vm->ram[0x3000], 0xcc);
     assert_int_equal(capture_count(), 0);
-    assert_int_equal(vm->uart.len, 0);
+    assert_int_equal(vm->console.len, 0);
     assert_running();
     /* 32-bit guest: the error is a 32-bit value in EAX. */
     guest_protected32();
@@ -1362,6 +1442,38 @@ static void ept_violation_reports_gpa_and_access(void **state)
                                          "above)");
 }
 
+/* A registered MMIO range gets its own report until the decoder exists; outside every
+ * range the EPT-violation report stays. */
+static void ept_violation_in_mmio_range_names_device(void **state)
+{
+    (void)state;
+    probe_writes = 0;
+    assert_true(vm_bus_add(&vm->bus, &(struct bus_region){.space = BUS_MMIO, .base = 0xfee00000ull,
+                                                           .len = 0x1000, .widths = BUS_WIDTH_4,
+                                                           .ops = &probe_ops, .owner = "test-apic"}) >= 0);
+    vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0xfee00020ull);
+    assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, 0x1, 3), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "MMIO read of test-apic at guest-physical 0xfee00020 needs the "
+                                         "instruction decoder (not yet implemented); rip 0x1000");
+    restart_vm();
+    vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0xfee00fffull);
+    assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, 0x3, 3), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "MMIO write of test-apic at guest-physical 0xfee00fff needs the "
+                                         "instruction decoder (not yet implemented); rip 0x1000");
+    restart_vm();
+    vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0xfee00100ull);
+    assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, 0x4, 3), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "instruction fetch from the MMIO range of test-apic at guest-physical "
+                                         "0xfee00100 (code cannot run from device registers) at rip 0x1000");
+    /* One byte past the range: an ordinary EPT violation again. */
+    restart_vm();
+    vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0xfee01000ull);
+    assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, 0x1, 3), EXIT_STOPPED);
+    assert_string_equal(vm->stop_reason, "EPT violation: read at guest-physical 0xfee01000 (outside its RAM, RAM "
+                                         "is 0x100000 bytes) at rip 0x1000");
+    assert_int_equal(probe_writes, 0);
+}
+
 static void events(void **state)
 {
     (void)state;
@@ -1450,8 +1562,8 @@ static void dispatch_routes_and_counts(void **state)
 
     for (int i = 0; i < 3; i++)
         cpuid_exit(KEEL_CPUID_BASE, 0);
-    io_in(VUART_BASE + 5, 1, 0);
-    io_in(VUART_BASE + 5, 1, 0);
+    io_in(UART16550_COM1 + 5, 1, 0);
+    io_in(UART16550_COM1 + 5, 1, 0);
     assert_int_equal(run_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0), EXIT_YIELD);
     vcpu->regs.rcx = MSR_IA32_EFER;
     run_exit(EXIT_REASON_RDMSR, 0, 2);
@@ -1481,6 +1593,7 @@ int main(void)
         T(vuart_control_characters_replaced),
         T(vuart_long_line_split),
         T(vuart_registers),
+        T(vuart_wide_accesses_are_split),
         T(debug_exit_port_stops_with_code),
         T(unclaimed_ports_read_all_ones_logged_once),
         T(unclaimed_port_sweep_is_rate_limited),
@@ -1511,6 +1624,7 @@ int main(void)
         T(vmx_and_monitor_instructions_raise_ud),
         T(hlt_yields_or_stops),
         T(ept_violation_reports_gpa_and_access),
+        T(ept_violation_in_mmio_range_names_device),
         T(events),
         T(unexpected_exits_stop_with_name),
         T(dispatch_routes_and_counts),

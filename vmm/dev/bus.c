@@ -1,0 +1,334 @@
+/* The per-VM device bus: range bookkeeping, lookup, and the slow half of dispatch
+ * (splitting, width refusals, unclaimed accesses). The policy is in bus.h. */
+#include "vmm/dev/bus.h"
+#include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
+
+static const char *space_name(uint32_t space)
+{
+    return space == BUS_PIO ? "ports" : "MMIO";
+}
+
+static uint64_t width_mask(unsigned width)
+{
+    return width >= 8 ? ~0ull : (1ull << (width * 8)) - 1;
+}
+
+void vm_bus_init(struct vm_bus *bus, const char *vm_name)
+{
+    memset(bus, 0, sizeof(*bus));
+    bus->vm_name = vm_name;
+}
+
+void vm_bus_destroy(struct vm_bus *bus)
+{
+    spin_lock(&bus->lock);
+    memset(bus->range, 0, sizeof(bus->range));
+    memset(bus->port_map, 0, sizeof(bus->port_map));
+    bus->mmio_count = 0;
+    spin_unlock(&bus->lock);
+}
+
+/* The last byte, so a range ending at 2^64 needs no 65-bit arithmetic. */
+static uint64_t last_of(uint64_t base, uint64_t len)
+{
+    return base + (len - 1);
+}
+
+/* A registered range (other than skip) intersecting [base, base + len), or -1. */
+static int overlapping(const struct vm_bus *bus, uint32_t space, uint64_t base, uint64_t len, int skip)
+{
+    uint64_t last = last_of(base, len);
+    for (int i = 0; i < BUS_MAX_RANGES; i++) {
+        const struct bus_range *r = &bus->range[i];
+        if (i == skip || !r->used || r->space != space)
+            continue;
+        if (base <= last_of(r->base, r->len) && r->base <= last)
+            return i;
+    }
+    return -1;
+}
+
+static const char *range_problem(uint32_t space, uint64_t base, uint64_t len, uint32_t widths)
+{
+    if (space != BUS_PIO && space != BUS_MMIO)
+        return "unknown address space";
+    if (!len)
+        return "the range is empty";
+    if (len - 1 > ~0ull - base)
+        return "the range wraps past the top of the address space";
+    if (space == BUS_PIO && (base >= BUS_PORTS || len > BUS_PORTS - base))
+        return "the range runs past port 0xffff";
+    uint32_t allowed = space == BUS_PIO ? (BUS_WIDTH_1 | BUS_WIDTH_2 | BUS_WIDTH_4)
+                                        : (BUS_WIDTH_1 | BUS_WIDTH_2 | BUS_WIDTH_4 | BUS_WIDTH_8);
+    if (!widths || (widths & ~allowed))
+        return space == BUS_PIO ? "its widths must be some of 1, 2 and 4 bytes"
+                                : "its widths must be some of 1, 2, 4 and 8 bytes";
+    return NULL;
+}
+
+static void refuse(const struct vm_bus *bus, const char *owner, uint32_t space, uint64_t base, uint64_t len,
+                   const char *why)
+{
+    kprintf("VM %s: %s %s 0x%lx-0x%lx not registered: %s\n", bus->vm_name, owner ? owner : "(no owner)",
+            space_name(space), base, len ? last_of(base, len) : base, why);
+}
+
+static void refuse_overlap(const struct vm_bus *bus, const char *owner, uint32_t space, uint64_t base,
+                           uint64_t len, int other)
+{
+    const struct bus_range *o = &bus->range[other];
+    kprintf("VM %s: %s %s 0x%lx-0x%lx not registered: overlaps %s at 0x%lx-0x%lx\n", bus->vm_name, owner,
+            space_name(space), base, last_of(base, len), o->owner, o->base, last_of(o->base, o->len));
+}
+
+static void map_ports(struct vm_bus *bus, const struct bus_range *r, uint8_t entry)
+{
+    memset(&bus->port_map[r->base], entry, r->len);
+}
+
+static void mmio_insert(struct vm_bus *bus, int slot)
+{
+    uint32_t i = bus->mmio_count;
+    while (i > 0 && bus->range[bus->mmio_order[i - 1]].base > bus->range[slot].base) {
+        bus->mmio_order[i] = bus->mmio_order[i - 1];
+        i--;
+    }
+    bus->mmio_order[i] = (uint8_t)slot;
+    bus->mmio_count++;
+}
+
+static void mmio_erase(struct vm_bus *bus, int slot)
+{
+    uint32_t i = 0;
+    while (i < bus->mmio_count && bus->mmio_order[i] != slot)
+        i++;
+    for (; i + 1 < bus->mmio_count; i++)
+        bus->mmio_order[i] = bus->mmio_order[i + 1];
+    bus->mmio_count--;
+}
+
+/* Makes a filled-in slot reachable by lookups. */
+static void publish(struct vm_bus *bus, int slot)
+{
+    struct bus_range *r = &bus->range[slot];
+    if (r->space == BUS_PIO)
+        map_ports(bus, r, (uint8_t)(slot + 1));
+    else
+        mmio_insert(bus, slot);
+}
+
+static void unpublish(struct vm_bus *bus, int slot)
+{
+    struct bus_range *r = &bus->range[slot];
+    if (r->space == BUS_PIO)
+        map_ports(bus, r, 0);
+    else
+        mmio_erase(bus, slot);
+}
+
+int vm_bus_add(struct vm_bus *bus, const struct bus_region *d)
+{
+    const char *problem = range_problem(d->space, d->base, d->len, d->widths);
+    if (!problem && (!d->ops || !d->ops->read || !d->ops->write))
+        problem = "it has no read or no write handler";
+    if (!problem && !d->owner)
+        problem = "it has no owner";
+    if (problem) {
+        refuse(bus, d->owner, d->space, d->base, d->len, problem);
+        return -BUS_EINVAL;
+    }
+    spin_lock(&bus->lock);
+    int other = overlapping(bus, d->space, d->base, d->len, -1);
+    int slot = -1;
+    for (int i = 0; i < BUS_MAX_RANGES && slot < 0 && other < 0; i++)
+        if (!bus->range[i].used)
+            slot = i;
+    if (slot >= 0) {
+        bus->range[slot] = (struct bus_range){.base = d->base, .len = d->len, .ops = d->ops, .dev = d->dev,
+                                              .owner = d->owner, .space = (uint8_t)d->space,
+                                              .widths = (uint8_t)d->widths, .used = true};
+        publish(bus, slot);
+    }
+    spin_unlock(&bus->lock);
+    if (other >= 0) {
+        refuse_overlap(bus, d->owner, d->space, d->base, d->len, other);
+        return -BUS_EOVERLAP;
+    }
+    if (slot < 0) {
+        kprintf("VM %s: %s %s 0x%lx-0x%lx not registered: the bus is full (%u ranges)\n", bus->vm_name, d->owner,
+                space_name(d->space), d->base, last_of(d->base, d->len), (unsigned)BUS_MAX_RANGES);
+        return -BUS_EFULL;
+    }
+    return slot;
+}
+
+static bool valid_id(const struct vm_bus *bus, int id)
+{
+    return id >= 0 && id < BUS_MAX_RANGES && bus->range[id].used;
+}
+
+int vm_bus_move(struct vm_bus *bus, int id, uint64_t new_base)
+{
+    spin_lock(&bus->lock);
+    if (!valid_id(bus, id)) {
+        spin_unlock(&bus->lock);
+        kprintf("VM %s: no device range %d to move\n", bus->vm_name, id);
+        return -BUS_ENOENT;
+    }
+    struct bus_range *r = &bus->range[id];
+    const char *problem = range_problem(r->space, new_base, r->len, r->widths);
+    int other = problem ? -1 : overlapping(bus, r->space, new_base, r->len, id);
+    if (!problem && other < 0) {
+        unpublish(bus, id);
+        r->base = new_base;
+        publish(bus, id);
+    }
+    spin_unlock(&bus->lock);
+    if (problem) {
+        refuse(bus, r->owner, r->space, new_base, r->len, problem);
+        return -BUS_EINVAL;
+    }
+    if (other >= 0) {
+        refuse_overlap(bus, r->owner, r->space, new_base, r->len, other);
+        return -BUS_EOVERLAP;
+    }
+    return id;
+}
+
+int vm_bus_remove(struct vm_bus *bus, int id)
+{
+    spin_lock(&bus->lock);
+    bool ok = valid_id(bus, id);
+    if (ok) {
+        unpublish(bus, id);
+        bus->range[id].used = false;
+    }
+    spin_unlock(&bus->lock);
+    if (!ok) {
+        kprintf("VM %s: no device range %d to remove\n", bus->vm_name, id);
+        return -BUS_ENOENT;
+    }
+    return 0;
+}
+
+static struct bus_range *find_range(struct vm_bus *bus, uint32_t space, uint64_t addr)
+{
+    if (space == BUS_PIO) {
+        uint8_t slot = addr < BUS_PORTS ? bus->port_map[addr] : 0;
+        return slot ? &bus->range[slot - 1] : NULL;
+    }
+    /* The last range starting at or below addr is the only one that can hold it. */
+    uint32_t lo = 0, hi = bus->mmio_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bus->range[bus->mmio_order[mid]].base <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return NULL;
+    struct bus_range *r = &bus->range[bus->mmio_order[lo - 1]];
+    return addr <= last_of(r->base, r->len) ? r : NULL;
+}
+
+const struct bus_range *vm_bus_find(const struct vm_bus *bus, uint32_t space, uint64_t addr)
+{
+    return find_range((struct vm_bus *)bus, space, addr);
+}
+
+static void log_unclaimed_port(struct vm_bus *bus, uint16_t port, bool write, unsigned width)
+{
+    uint8_t bit = (uint8_t)(1u << (port & 7));
+    if (bus->ports_seen[port >> 3] & bit)
+        return;
+    bus->ports_seen[port >> 3] |= bit;
+    if (bus->ports_logged == UNCLAIMED_PORTS_LOGGED) {
+        bus->ports_unlogged++;
+        return;
+    }
+    bus->ports_logged++;
+    kprintf("VM %s: %s of %u byte(s) at unclaimed port 0x%x (reads all-ones, writes ignored; logged once)%s\n",
+            bus->vm_name, write ? "write" : "read", width, port,
+            bus->ports_logged == UNCLAIMED_PORTS_LOGGED ? "; further unclaimed ports are counted, not logged" : "");
+}
+
+static const char *widths_text(uint32_t widths)
+{
+    static const char *const text[16] = {
+        "no", "1-byte", "2-byte", "1- or 2-byte", "4-byte", "1- or 4-byte", "2- or 4-byte", "1-, 2- or 4-byte",
+        "8-byte", "1- or 8-byte", "2- or 8-byte", "1-, 2- or 8-byte", "4- or 8-byte", "1-, 4- or 8-byte",
+        "2-, 4- or 8-byte", "1-, 2-, 4- or 8-byte",
+    };
+    return text[widths & 15];
+}
+
+static void refuse_width(struct vm_bus *bus, struct bus_range *r, uint64_t addr, unsigned width, bool write)
+{
+    if (r->width_logged)
+        return;
+    r->width_logged = true;
+    kprintf("VM %s: %u-byte %s at %s 0x%lx of %s, which takes %s accesses: %s (logged once for this device)\n",
+            bus->vm_name, width, write ? "write" : "read", r->space == BUS_PIO ? "port" : "guest-physical", addr,
+            r->owner, widths_text(r->widths), write ? "ignored" : "reads all-ones");
+}
+
+/* Whether any byte of [addr, addr + width) belongs to a range. */
+static bool touches_a_range(const struct vm_bus *bus, uint32_t space, uint64_t addr, unsigned width)
+{
+    if (space == BUS_PIO) {
+        for (unsigned i = 0; i < width; i++)
+            if (addr + i < BUS_PORTS && bus->port_map[addr + i])
+                return true;
+        return false;
+    }
+    return overlapping(bus, space, addr, width, -1) >= 0;
+}
+
+/* Lowest width the range takes. */
+static unsigned min_width(uint32_t widths)
+{
+    return widths & -widths;
+}
+
+struct bus_result vm_bus_access(struct vm_bus *bus, uint32_t space, uint64_t addr, unsigned width, bool write,
+                                uint64_t *value)
+{
+    struct bus_range *r = find_range(bus, space, addr);
+    if (r) {
+        uint64_t off = addr - r->base;
+        bool fits = width <= r->len && off <= r->len - width;
+        if ((r->widths & width) && fits) {
+            if (write)
+                return r->ops->write(r->dev, off, width, *value & width_mask(width));
+            struct bus_result res = r->ops->read(r->dev, off, width, value);
+            *value &= width_mask(width);
+            return res;
+        }
+        if (width == 1 || width < min_width(r->widths)) {
+            refuse_width(bus, r, addr, width, write);
+            if (!write)
+                *value = width_mask(width);
+            return BUS_OK;
+        }
+    } else if (width == 1 || !touches_a_range(bus, space, addr, width)) {
+        /* Nothing there: the whole access is unclaimed, as it always was. */
+        if (space == BUS_PIO && addr < BUS_PORTS)
+            log_unclaimed_port(bus, (uint16_t)addr, write, width);
+        if (!write)
+            *value = width_mask(width);
+        return BUS_OK;
+    }
+
+    unsigned half = width / 2;
+    uint64_t lo = write ? *value & width_mask(half) : 0;
+    uint64_t hi = write ? (*value >> (half * 8)) & width_mask(half) : 0;
+    struct bus_result res = vm_bus_access(bus, space, addr, half, write, &lo);
+    if (res.action != BUS_DONE)
+        return res;
+    res = vm_bus_access(bus, space, addr + half, half, write, &hi);
+    if (!write)
+        *value = lo | (hi << (half * 8));
+    return res;
+}
