@@ -57,6 +57,6 @@ DECLARE_EXIT_HANDLER(handle_rdpmc)
 DECLARE_EXIT_HANDLER(handle_unexpected_exit)
 
 /* Stops the VM as a device handler asked (vmm/dev/bus.h); used by port and MMIO exits. */
-enum exit_action exit_device_result(struct vcpu *v, struct bus_result r);
+__attribute__((cold, noinline)) enum exit_action exit_device_result(struct vcpu *v, struct bus_result r);
 
 #endif

@@ -14,17 +14,57 @@ static uint64_t width_mask(unsigned width)
     return width >= 8 ? ~0ull : (1ull << (width * 8)) - 1;
 }
 
+static void log_unclaimed_port(struct vm_bus *bus, uint16_t port, bool write, unsigned width);
+
+static bool port_seen(const struct vm_bus *bus, uint64_t port)
+{
+    return bus->ports_seen[port >> 3] & (1u << (port & 7));
+}
+
+/* Slot 0: every port no device holds, so the exit path needs no test for "nothing
+ * there" (its map entries send only accesses that touch no device here). A port used
+ * before costs one bit test; the first use goes out of line. */
+static struct bus_result unclaimed_read(void *dev, uint64_t offset, unsigned width, uint64_t *value)
+{
+    *value = ~0ull;
+    if (__builtin_expect(!port_seen(dev, offset), 0))
+        log_unclaimed_port(dev, (uint16_t)offset, false, width);
+    return BUS_OK;
+}
+
+static struct bus_result unclaimed_write(void *dev, uint64_t offset, unsigned width, uint64_t value)
+{
+    (void)value;
+    if (__builtin_expect(!port_seen(dev, offset), 0))
+        log_unclaimed_port(dev, (uint16_t)offset, true, width);
+    return BUS_OK;
+}
+
+#define ALL_PORT_WIDTHS (BUS_WIDTH_1 | BUS_WIDTH_2 | BUS_WIDTH_4)
+static const uint16_t unclaimed_entry = BUS_MAP_DIRECT(ALL_PORT_WIDTHS);
+
+static void reset_ports(struct vm_bus *bus)
+{
+    for (uint32_t p = 0; p < BUS_PORTS; p++)
+        bus->port_map[p] = unclaimed_entry;
+}
+
 void vm_bus_init(struct vm_bus *bus, const char *vm_name)
 {
     memset(bus, 0, sizeof(*bus));
     bus->vm_name = vm_name;
+    bus->range[0] = (struct bus_range){.read = unclaimed_read, .write = unclaimed_write, .dev = bus,
+                                       .len = BUS_PORTS, .owner = "unclaimed", .space = BUS_PIO,
+                                       .widths = ALL_PORT_WIDTHS};
+    reset_ports(bus);
 }
 
 void vm_bus_destroy(struct vm_bus *bus)
 {
     spin_lock(&bus->lock);
-    memset(bus->range, 0, sizeof(bus->range));
-    memset(bus->port_map, 0, sizeof(bus->port_map));
+    for (int i = 1; i <= BUS_MAX_RANGES; i++)
+        bus->range[i].used = false;
+    reset_ports(bus);
     bus->mmio_count = 0;
     spin_unlock(&bus->lock);
 }
@@ -39,7 +79,7 @@ static uint64_t last_of(uint64_t base, uint64_t len)
 static int overlapping(const struct vm_bus *bus, uint32_t space, uint64_t base, uint64_t len, int skip)
 {
     uint64_t last = last_of(base, len);
-    for (int i = 0; i < BUS_MAX_RANGES; i++) {
+    for (int i = 1; i <= BUS_MAX_RANGES; i++) {
         const struct bus_range *r = &bus->range[i];
         if (i == skip || !r->used || r->space != space)
             continue;
@@ -82,9 +122,37 @@ static void refuse_overlap(const struct vm_bus *bus, const char *owner, uint32_t
             space_name(space), base, last_of(base, len), o->owner, o->base, last_of(o->base, o->len));
 }
 
-static void map_ports(struct vm_bus *bus, const struct bus_range *r, uint8_t entry)
+/* Recomputes the direct-dispatch widths of ports [lo, hi) from their slots. */
+static void refresh_ports(struct vm_bus *bus, int64_t lo, int64_t hi)
 {
-    memset(&bus->port_map[r->base], entry, r->len);
+    lo = MAX(lo, 0);
+    hi = MIN(hi, (int64_t)BUS_PORTS);
+    for (int64_t p = lo; p < hi; p++) {
+        uint8_t slot = BUS_MAP_SLOT(bus->port_map[p]);
+        const struct bus_range *r = &bus->range[slot];
+        uint16_t direct = 0;
+        for (unsigned w = 1; w <= 4; w <<= 1) {
+            bool ok;
+            if (slot) {
+                ok = (r->widths & w) && (uint64_t)p - r->base + w <= r->len;
+            } else {
+                ok = true;
+                for (unsigned i = 1; i < w && ok; i++)
+                    ok = p + i >= (int64_t)BUS_PORTS || !BUS_MAP_SLOT(bus->port_map[p + i]);
+            }
+            if (ok)
+                direct |= BUS_MAP_DIRECT(w);
+        }
+        bus->port_map[p] = slot | direct;
+    }
+}
+
+static void map_ports(struct vm_bus *bus, const struct bus_range *r, uint8_t slot)
+{
+    for (uint64_t p = r->base; p < r->base + r->len; p++)
+        bus->port_map[p] = slot;
+    /* An unclaimed port up to 3 below may now run into the range. */
+    refresh_ports(bus, (int64_t)r->base - 3, (int64_t)(r->base + r->len));
 }
 
 static void mmio_insert(struct vm_bus *bus, int slot)
@@ -113,7 +181,7 @@ static void publish(struct vm_bus *bus, int slot)
 {
     struct bus_range *r = &bus->range[slot];
     if (r->space == BUS_PIO)
-        map_ports(bus, r, (uint8_t)(slot + 1));
+        map_ports(bus, r, (uint8_t)slot);
     else
         mmio_insert(bus, slot);
 }
@@ -141,13 +209,14 @@ int vm_bus_add(struct vm_bus *bus, const struct bus_region *d)
     spin_lock(&bus->lock);
     int other = overlapping(bus, d->space, d->base, d->len, -1);
     int slot = -1;
-    for (int i = 0; i < BUS_MAX_RANGES && slot < 0 && other < 0; i++)
+    for (int i = 1; i <= BUS_MAX_RANGES && slot < 0 && other < 0; i++)
         if (!bus->range[i].used)
             slot = i;
     if (slot >= 0) {
-        bus->range[slot] = (struct bus_range){.base = d->base, .len = d->len, .ops = d->ops, .dev = d->dev,
-                                              .owner = d->owner, .space = (uint8_t)d->space,
-                                              .widths = (uint8_t)d->widths, .used = true};
+        bus->range[slot] = (struct bus_range){.read = d->ops->read, .write = d->ops->write, .dev = d->dev,
+                                              .base = d->base, .len = d->len, .owner = d->owner,
+                                              .space = (uint8_t)d->space, .widths = (uint8_t)d->widths,
+                                              .used = true};
         publish(bus, slot);
     }
     spin_unlock(&bus->lock);
@@ -165,7 +234,7 @@ int vm_bus_add(struct vm_bus *bus, const struct bus_region *d)
 
 static bool valid_id(const struct vm_bus *bus, int id)
 {
-    return id >= 0 && id < BUS_MAX_RANGES && bus->range[id].used;
+    return id >= 1 && id <= BUS_MAX_RANGES && bus->range[id].used;
 }
 
 int vm_bus_move(struct vm_bus *bus, int id, uint64_t new_base)
@@ -215,8 +284,8 @@ int vm_bus_remove(struct vm_bus *bus, int id)
 static struct bus_range *find_range(struct vm_bus *bus, uint32_t space, uint64_t addr)
 {
     if (space == BUS_PIO) {
-        uint8_t slot = addr < BUS_PORTS ? bus->port_map[addr] : 0;
-        return slot ? &bus->range[slot - 1] : NULL;
+        uint8_t slot = addr < BUS_PORTS ? BUS_MAP_SLOT(bus->port_map[addr]) : 0;
+        return slot ? &bus->range[slot] : NULL;
     }
     /* The last range starting at or below addr is the only one that can hold it. */
     uint32_t lo = 0, hi = bus->mmio_count;
@@ -238,12 +307,12 @@ const struct bus_range *vm_bus_find(const struct vm_bus *bus, uint32_t space, ui
     return find_range((struct vm_bus *)bus, space, addr);
 }
 
-static void log_unclaimed_port(struct vm_bus *bus, uint16_t port, bool write, unsigned width)
+static __attribute__((noinline)) void log_unclaimed_port(struct vm_bus *bus, uint16_t port, bool write,
+                                                          unsigned width)
 {
-    uint8_t bit = (uint8_t)(1u << (port & 7));
-    if (bus->ports_seen[port >> 3] & bit)
+    if (port_seen(bus, port))
         return;
-    bus->ports_seen[port >> 3] |= bit;
+    bus->ports_seen[port >> 3] |= (uint8_t)(1u << (port & 7));
     if (bus->ports_logged == UNCLAIMED_PORTS_LOGGED) {
         bus->ports_unlogged++;
         return;
@@ -279,7 +348,7 @@ static bool touches_a_range(const struct vm_bus *bus, uint32_t space, uint64_t a
 {
     if (space == BUS_PIO) {
         for (unsigned i = 0; i < width; i++)
-            if (addr + i < BUS_PORTS && bus->port_map[addr + i])
+            if (addr + i < BUS_PORTS && BUS_MAP_SLOT(bus->port_map[addr + i]))
                 return true;
         return false;
     }
@@ -301,8 +370,8 @@ struct bus_result vm_bus_access(struct vm_bus *bus, uint32_t space, uint64_t add
         bool fits = width <= r->len && off <= r->len - width;
         if ((r->widths & width) && fits) {
             if (write)
-                return r->ops->write(r->dev, off, width, *value & width_mask(width));
-            struct bus_result res = r->ops->read(r->dev, off, width, value);
+                return r->write(r->dev, off, width, *value & width_mask(width));
+            struct bus_result res = r->read(r->dev, off, width, value);
             *value &= width_mask(width);
             return res;
         }
@@ -325,7 +394,7 @@ struct bus_result vm_bus_access(struct vm_bus *bus, uint32_t space, uint64_t add
     uint64_t lo = write ? *value & width_mask(half) : 0;
     uint64_t hi = write ? (*value >> (half * 8)) & width_mask(half) : 0;
     struct bus_result res = vm_bus_access(bus, space, addr, half, write, &lo);
-    if (res.action != BUS_DONE)
+    if (bus_action(res) != BUS_DONE)
         return res;
     res = vm_bus_access(bus, space, addr + half, half, write, &hi);
     if (!write)

@@ -27,11 +27,11 @@
 #include "vmm/lib/types.h"
 #include "vmm/lib/spinlock.h"
 
-#define BUS_MAX_RANGES 64 /* port_map holds slot + 1 in a byte */
+#define BUS_MAX_RANGES 64 /* a VM's own; slot 0 of the table is the unclaimed-port handler */
 #define BUS_PORTS 0x10000u
 #define UNCLAIMED_PORTS_LOGGED 8
 
-STATIC_ASSERT(BUS_MAX_RANGES < 256, "port_map entries are bytes");
+STATIC_ASSERT(BUS_MAX_RANGES < 256, "a port_map entry holds its slot in a byte");
 
 enum bus_space {
     BUS_PIO = 0,
@@ -51,22 +51,33 @@ enum bus_action {
     BUS_EXIT_CODE, /* stop the VM with an exit code; why names the device ("debug-exit port") */
 };
 
+/* Two registers: the action and the exit code share one, so the exit path tests a
+ * single register and passes the pair on untouched. */
 struct bus_result {
-    uint32_t action; /* enum bus_action */
-    uint32_t code;
+    uint64_t status; /* enum bus_action in bits 31:0, the exit code in bits 63:32 */
     const char *why; /* a string that outlives the VM (a literal or the device's own buffer) */
 };
 
-#define BUS_OK ((struct bus_result){.action = BUS_DONE})
+#define BUS_OK ((struct bus_result){.status = BUS_DONE})
+
+static inline uint32_t bus_action(struct bus_result r)
+{
+    return (uint32_t)r.status;
+}
+
+static inline uint32_t bus_code(struct bus_result r)
+{
+    return (uint32_t)(r.status >> 32);
+}
 
 static inline struct bus_result bus_stop(const char *why)
 {
-    return (struct bus_result){.action = BUS_STOP, .why = why};
+    return (struct bus_result){.status = BUS_STOP, .why = why};
 }
 
 static inline struct bus_result bus_exit(uint32_t code, const char *why)
 {
-    return (struct bus_result){.action = BUS_EXIT_CODE, .code = code, .why = why};
+    return (struct bus_result){.status = BUS_EXIT_CODE | (uint64_t)code << 32, .why = why};
 }
 
 /* offset: from the start of the range; width: 1, 2, 4 or 8 bytes, one the range takes.
@@ -87,26 +98,36 @@ struct bus_region {
     const char *owner; /* must outlive the range */
 };
 
+/* One slot; the handlers are copied out of the ops, saving a load on the exit path. */
 struct bus_range {
-    uint64_t base, len;
-    const struct bus_ops *ops;
+    struct bus_result (*read)(void *dev, uint64_t offset, unsigned width, uint64_t *value);
+    struct bus_result (*write)(void *dev, uint64_t offset, unsigned width, uint64_t value);
     void *dev;
+    uint64_t base, len;
     const char *owner;
     uint8_t space, widths;
     bool used;
     bool width_logged; /* an access at a width it does not take was reported */
-};
+} ALIGNED(64);
+
+/* A port_map entry: the slot of the range holding the port (0: unclaimed) in bits 7:0,
+ * and in bits 15:8, as BUS_WIDTH_* << 8, the widths at which an access starting at this
+ * port goes straight to that slot's handler: the device takes the width and the access
+ * ends inside its range (for an unclaimed port: it touches no claimed one). Anything
+ * else takes the slow path. */
+#define BUS_MAP_SLOT(e) ((uint8_t)(e))
+#define BUS_MAP_DIRECT(width) ((uint16_t)((width) << 8))
 
 struct vm_bus {
     const char *vm_name; /* for messages */
     spinlock_t lock;     /* writers only, see above */
-    struct bus_range range[BUS_MAX_RANGES];
+    struct bus_range range[BUS_MAX_RANGES + 1];
     uint8_t mmio_order[BUS_MAX_RANGES]; /* slots of the MMIO ranges, by base */
     uint32_t mmio_count;
     uint32_t ports_logged;   /* unclaimed ports logged: at most UNCLAIMED_PORTS_LOGGED */
     uint32_t ports_unlogged; /* the rest, counted in the report */
     uint8_t ports_seen[BUS_PORTS / 8]; /* unclaimed ports already used */
-    uint8_t port_map[BUS_PORTS];       /* slot + 1 of the range holding each port, 0: none */
+    uint16_t port_map[BUS_PORTS];
 };
 
 enum bus_error {
@@ -120,7 +141,7 @@ void vm_bus_init(struct vm_bus *bus, const char *vm_name);
 /* Forgets every range, so nothing can reach a device whose state is about to go. */
 void vm_bus_destroy(struct vm_bus *bus);
 
-/* Returns the range's id (>= 0), or -enum bus_error after logging why, with the owner
+/* Returns the range's id (> 0), or -enum bus_error after logging why, with the owner
  * of the range in the way for an overlap. */
 int vm_bus_add(struct vm_bus *bus, const struct bus_region *r);
 /* Moves a range to new_base, keeping its id; on error it stays where it was. */
@@ -134,18 +155,16 @@ const struct bus_range *vm_bus_find(const struct vm_bus *bus, uint32_t space, ui
 struct bus_result vm_bus_access(struct vm_bus *bus, uint32_t space, uint64_t addr, unsigned width, bool write,
                                 uint64_t *value);
 
-/* A port access (width 1, 2 or 4). On the exit path: one table load, then the handler.
- * A read's *value holds the access's bytes (the caller masks it to the width). */
+/* A port access (width 1, 2 or 4). On the exit path: one table load, then the handler
+ * (the unclaimed-port one included). A read's *value holds the access's bytes; the
+ * caller masks it to the width. */
 static inline struct bus_result vm_bus_pio(struct vm_bus *bus, uint16_t port, unsigned width, bool write,
                                            uint64_t *value)
 {
-    uint8_t slot = bus->port_map[port];
-    if (__builtin_expect(slot != 0, 1)) {
-        const struct bus_range *r = &bus->range[slot - 1];
-        uint64_t off = port - r->base;
-        if (__builtin_expect((r->widths & width) && off + width <= r->len, 1))
-            return write ? r->ops->write(r->dev, off, width, *value) : r->ops->read(r->dev, off, width, value);
-    }
+    uint16_t e = bus->port_map[port];
+    const struct bus_range *r = &bus->range[BUS_MAP_SLOT(e)];
+    if (__builtin_expect(e & BUS_MAP_DIRECT(width), 1))
+        return write ? r->write(r->dev, port - r->base, width, *value) : r->read(r->dev, port - r->base, width, value);
     return vm_bus_access(bus, BUS_PIO, port, width, write, value);
 }
 
