@@ -252,6 +252,9 @@ static void remove_move_and_register_again(void **state)
     vm_bus_destroy(bus);
     assert_null(vm_bus_find(bus, BUS_PIO, 0xc820));
     assert_null(vm_bus_find(bus, BUS_MMIO, 0xfd000000ull));
+    int reads = dev_a.reads;
+    assert_int_equal(pio_in(0xc820, 4), 0xffffffffu);
+    assert_int_equal(dev_a.reads, reads);
 }
 
 static void the_bus_fills_up(void **state)
@@ -272,7 +275,8 @@ static void the_bus_fills_up(void **state)
 static void wider_accesses_are_split_little_endian(void **state)
 {
     (void)state;
-    assert_true(add(BUS_PIO, 0x60, 4, BUS_WIDTH_1, &dev_a, "bytes") >= 0);
+    int bytes = add(BUS_PIO, 0x60, 4, BUS_WIDTH_1, &dev_a, "bytes");
+    assert_true(bytes > 0);
     memcpy(dev_a.regs, "\x11\x22\x33\x44", 4);
     assert_int_equal(pio_in(0x60, 2), 0x2211);
     assert_int_equal(pio_in(0x60, 4), 0x44332211u);
@@ -289,6 +293,11 @@ static void wider_accesses_are_split_little_endian(void **state)
     /* Starting below the range: the unclaimed half, then the device. */
     assert_int_equal(pio_in(0x5e, 4), 0xc3d4ffffu);
     assert_logged("read of 2 byte(s) at unclaimed port 0x5e ");
+    /* With the device gone, the ports below it are whole unclaimed accesses again. */
+    assert_int_equal(vm_bus_remove(bus, bytes), 0);
+    assert_int_equal(pio_in(0x5d, 4), 0xffffffffu);
+    assert_logged("read of 4 byte(s) at unclaimed port 0x5d ");
+    assert_int_equal(dev_a.reads, 9);
 
     /* A device taking 2 and 4 gets a dword of an 8-byte MMIO access twice. */
     assert_true(add(BUS_MMIO, 0x1000, 16, BUS_WIDTH_2 | BUS_WIDTH_4, &dev_b, "dwords") >= 0);
