@@ -1,6 +1,7 @@
 /* Which devices a VM has and where: the one place that decides a VM's port map. */
 #include "vmm/dev/platform.h"
 #include "vmm/dev/debug_exit.h"
+#include "vmm/vm.h"
 
 bool vm_platform_attach(struct vm *vm)
 {
