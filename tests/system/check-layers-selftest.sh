@@ -21,7 +21,7 @@ src() {
 }
 
 # The issue's layers, written for the fake trees (the real table's interim lines name
-# files these trees do not have). vmm/lib/types.h is an interim-style file line.
+# files these trees do not have). vmm/types.h is an interim-style file line.
 table() {
     mkdir -p "$1/tools"
     cat > "$1/tools/layers.txt" <<'EOF'
@@ -37,7 +37,7 @@ path drivers/   drivers
 path vmm/       vmm
 path boot/      boot
 path boot/bootinfo.h  vmm/lib
-path vmm/lib/types.h      vmm/lib
+path vmm/types.h      vmm/lib
 generated offsets.gen.inc  arch/x86/offsets.c
 EOF
 }
@@ -47,21 +47,21 @@ EOF
 clean_tree() {
     local d=$1
     table "$d"
-    src "$d" vmm/lib/string.h  vmm/lib/types.h
+    src "$d" vmm/lib/string.h  vmm/types.h
     src "$d" vmm/lib/string.c  vmm/lib/string.h
-    src "$d" vmm/lib/types.h
-    src "$d" boot/bootinfo.h   vmm/lib/types.h
-    src "$d" arch/x86/cpu.h    vmm/lib/types.h
+    src "$d" vmm/types.h
+    src "$d" boot/bootinfo.h   vmm/types.h
+    src "$d" arch/x86/cpu.h    vmm/types.h
     src "$d" arch/x86/paging.h boot/bootinfo.h arch/x86/cpu.h
     src "$d" arch/x86/vmx/vmcs.h ../cpu.h
     src "$d" arch/x86/entry.asm  offsets.inc offsets.gen.inc
     src "$d" arch/x86/offsets.inc
     src "$d" arch/x86/offsets.c  arch/x86/vmx/vmcs.h
-    src "$d" arch/x86/lapic.h   arch/x86/cpu.h
-    src "$d" arch/x86/lapic.c   lapic.h drivers/timer.h
+    src "$d" drivers/lapic.h   arch/x86/cpu.h
+    src "$d" drivers/lapic.c   lapic.h drivers/timer.h
     src "$d" drivers/timer.h   vmm/lib/string.h
-    src "$d" drivers/timer.c   drivers/timer.h arch/x86/lapic.h
-    src "$d" vmm/vm.h          arch/x86/vmx/vmcs.h arch/x86/lapic.h
+    src "$d" drivers/timer.c   drivers/timer.h drivers/lapic.h
+    src "$d" vmm/vm.h          arch/x86/vmx/vmcs.h drivers/lapic.h
     src "$d" vmm/vm.c          vmm/vm.h vmm/vm.h vmm/lib/string.h
     src "$d" boot/uefi/loader.c boot/bootinfo.h arch/x86/paging.h vmm/lib/string.h
 }
@@ -87,7 +87,7 @@ expect "$WORK/clean.log" '^Include cycles: 0$' "no include cycle"
 expect "$WORK/clean.log" '^Upward includes: 0$' "no upward include"
 expect "$WORK/clean.log" '^  arch +-> arch +5$' \
     "the .asm includes (one generated from arch/x86/offsets.c) and ../cpu.h count as arch -> arch"
-expect "$WORK/clean.log" '^  arch +-> vmm/lib +2$' "boot/bootinfo.h and the interim vmm/lib/types.h count as vmm/lib"
+expect "$WORK/clean.log" '^  arch +-> vmm/lib +2$' "boot/bootinfo.h and the interim vmm/types.h count as vmm/lib"
 expect "$WORK/clean.log" '^Unit cycles .*: 1   units in the largest: 2$' "lapic <-> timer is reported as a unit cycle"
 expect "$WORK/clean.log" '^check-layers: ok$' "the verdict is ok"
 
@@ -117,7 +117,7 @@ expect "$WORK/cycle-report.log" '^check-layers: report: 2 include cycles, 0 upwa
 
 echo "upward includes"
 clean_tree "$WORK/up"
-src "$WORK/up" arch/x86/idt.c   vmm/lib/types.h arch/x86/lapic.h
+src "$WORK/up" arch/x86/idt.c   vmm/types.h drivers/lapic.h
 src "$WORK/up" vmm/lib/printf.c vmm/lib/string.h arch/x86/cpu.h
 src "$WORK/up" boot/uefi/mem.c  vmm/lib/string.h drivers/timer.h
 src "$WORK/up" drivers/acpi.c   boot/uefi/mem.h
@@ -130,7 +130,7 @@ expect "$WORK/up.log" '^  vmm/lib +-> arch +1 +1 UPWARD$' "vmm/lib -> arch count
 expect "$WORK/up.log" '^  boot +-> drivers +1 +1 UPWARD$' "boot -> drivers (beside, not below) counted"
 expect "$WORK/up.log" '^  drivers +-> boot +1 +1 UPWARD$' "drivers -> boot counted"
 expect "$WORK/up.log" '^  arch/x86/idt\.c:2 -> drivers/lapic\.h +\(arch -> drivers\)$' "the edge is listed with its line"
-reject "$WORK/up.log" 'idt\.c:1 ' "the interim vmm/lib/types.h is not upward from arch"
+reject "$WORK/up.log" 'idt\.c:1 ' "the interim vmm/types.h is not upward from arch"
 expect "$WORK/up.log" '^Include cycles: 0$' "no cycle"
 
 echo "bad input"
