@@ -37,15 +37,6 @@ static const struct boot_module *find_module(const struct bootinfo *bi, const ch
     return NULL;
 }
 
-static enum guest_image_kind image_kind(uint32_t entry)
-{
-    switch (entry) {
-    case VM_ENTRY_REAL: return GUEST_IMAGE_REAL;
-    case VM_ENTRY_ELF64: return GUEST_IMAGE_ELF64;
-    default: return GUEST_IMAGE_MULTIBOOT;
-    }
-}
-
 /* Unpinned VMs go to the usable CPU with the shortest queue. */
 static int32_t pick_cpu(void)
 {
@@ -133,7 +124,7 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     struct guest_ram ram = {.hva = vm->ram, .size = vm->ram_size};
     struct guest_boot boot;
     char err[GUEST_ERR_LEN];
-    if (guest_load(image_kind(c->entry), &ram, hpa_to_hva(mod->base), mod->size, c->cmdline, &boot, err)) {
+    if (guest_load((enum guest_image_kind)c->entry, &ram, hpa_to_hva(mod->base), mod->size, c->cmdline, &boot, err)) {
         kprintf("VM %s: not started: image '%s': %s\n", c->name, c->image, err);
         release_vm(vm);
         return NULL;

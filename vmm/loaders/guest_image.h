@@ -29,6 +29,7 @@
 #define KEEL_VMM_GUEST_IMAGE_H
 
 #include "vmm/lib/types.h"
+#include "vmm/lib/config.h"
 
 #define GUEST_ERR_LEN 160
 
@@ -37,11 +38,13 @@ struct guest_ram {
     uint64_t size; /* a multiple of 4 KiB */
 };
 
+/* The image formats are the configuration's entry kinds, one set of values: a VM's
+ * `entry` goes to the loader as it is. */
 enum guest_image_kind {
     GUEST_IMAGE_UNKNOWN = 0,
-    GUEST_IMAGE_MULTIBOOT,
-    GUEST_IMAGE_ELF64,
-    GUEST_IMAGE_REAL,
+    GUEST_IMAGE_MULTIBOOT = VM_ENTRY_MULTIBOOT,
+    GUEST_IMAGE_ELF64 = VM_ENTRY_ELF64,
+    GUEST_IMAGE_REAL = VM_ENTRY_REAL,
 };
 
 enum guest_cpu_mode {
