@@ -17,7 +17,7 @@
  * for an unknown function, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
  * guest's code; RIP moved past the VMCALL unless the VM stopped; no exception was
  * injected; console lines appeared only for a successful console write.
- * SOURCES: vmm/hypercall.c vmm/dev/console.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/hypercall.c vmm/dev/console.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -36,6 +36,7 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/vmx/vmx_controls.h"
 #include "arch/x86/tsc.h"
+#include "tests/common/fake_vmcs.h"
 #include "tests/fuzz/console_sink.h"
 #include "vmm/exit_dispatch.h"
 #include "vmm/hypercall_abi.h"
@@ -54,55 +55,13 @@
 #define AR_CODE32 0xc09bu
 #define AR_DATA 0xc093u
 
-/* ---- fake VMCS ---- */
-static uint64_t vmcs[0x8000];
-/* Fields written since the last reset: clearing 256 KiB per input would cost more
- * than the hypercalls. */
-static uint16_t dirty[64];
-static unsigned ndirty;
+/* ---- fake VMCS (tests/common/fake_vmcs.c) ---- */
+#define vget fake_vmcs_get
+#define vset fake_vmcs_set
 
-static uint64_t vget(uint32_t f) { return vmcs[f & 0x7ffe]; }
-static void vset(uint32_t f, uint64_t v)
+void fake_vmcs_misuse(const char *what, uint32_t field)
 {
-    if (!vmcs[f & 0x7ffe] && v) {
-        FUZZ_CHECK(ndirty < ARRAY_SIZE(dirty), "too many VMCS fields written");
-        dirty[ndirty++] = (uint16_t)(f & 0x7ffe);
-    }
-    vmcs[f & 0x7ffe] = v;
-}
-
-static void vmcs_reset(void)
-{
-    while (ndirty)
-        vmcs[dirty[--ndirty]] = 0;
-}
-
-static uint64_t width_mask(uint32_t enc)
-{
-    switch (VMCS_ACCESS_WIDTH(enc)) {
-    case VMCS_WIDTH_16: return 0xffff;
-    case VMCS_WIDTH_32: return 0xffffffff;
-    default: return ~0ull;
-    }
-}
-
-enum vmx_status vmx_vmread_safe(uint32_t field, uint64_t *value)
-{
-    FUZZ_CHECK(vmcs_field_known(field), "VMREAD of unknown VMCS field 0x%x", field);
-    uint64_t v = vget(field);
-    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & width_mask(field);
-    return VMX_OK;
-}
-
-enum vmx_status vmx_vmwrite_safe(uint32_t field, uint64_t value)
-{
-    FUZZ_CHECK(vmcs_field_known(field) && VMCS_ENC_TYPE(field) != VMCS_TYPE_READ_ONLY,
-               "VMWRITE of unknown or read-only VMCS field 0x%x", field);
-    if (VMCS_ENC_IS_HIGH(field))
-        vset(field, (vget(field) & 0xffffffffull) | (value << 32));
-    else
-        vset(field, value & width_mask(field));
-    return VMX_OK;
+    FUZZ_CHECK(0, "%s 0x%x", what, field);
 }
 
 /* ---- the rest of Keel, as far as a hypercall reaches ---- */
@@ -148,7 +107,7 @@ static void setup(void)
 
 static void set_mode(unsigned mode, unsigned cpl)
 {
-    vmcs_reset();
+    fake_vmcs_reset();
     switch (mode) {
     case 0: /* 64-bit */
         vset(VMCS_ENTRY_CONTROLS, VMX_ENTRY_CTL_IA32E_MODE_GUEST);

@@ -5,7 +5,7 @@
  * CPU's CPUID answers and WRMSR write-through go through the KEEL_HOST_TEST hooks of
  * exit_cpuid.c and exit_msr.c, and GS points at a fake per-CPU block (arch_prctl), so
  * the real this_cpu() works as it does in Keel. */
-/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_dispatch.c vmm/exit_reasons.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_dispatch.c vmm/exit_reasons.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +29,7 @@
 #include "arch/x86/vmx/vmx_controls.h"
 #include "arch/x86/tsc.h"
 #include "tests/unit/console_capture.h"
+#include "tests/common/fake_vmcs.h"
 
 #define RAM_SIZE 0x100000ull
 #define RIP0 0x1000ull
@@ -46,39 +47,13 @@
 
 #define CR4_SMXE BIT(14)
 
-/* ---- fake VMCS ---- */
-static uint64_t vmcs[0x8000];
+/* ---- fake VMCS (tests/common/fake_vmcs.c) ---- */
+#define vget fake_vmcs_get
+#define vset fake_vmcs_set
 
-static uint64_t vget(uint32_t f) { return vmcs[f & 0x7ffe]; }
-static void vset(uint32_t f, uint64_t v) { vmcs[f & 0x7ffe] = v; }
-
-static uint64_t width_mask(uint32_t enc)
+void fake_vmcs_misuse(const char *what, uint32_t field)
 {
-    switch (VMCS_ACCESS_WIDTH(enc)) {
-    case VMCS_WIDTH_16: return 0xffff;
-    case VMCS_WIDTH_32: return 0xffffffff;
-    default: return ~0ull;
-    }
-}
-
-enum vmx_status vmx_vmread_safe(uint32_t field, uint64_t *value)
-{
-    if (!vmcs_field_known(field))
-        fail_msg("VMREAD of unknown VMCS field 0x%x", field);
-    uint64_t v = vget(field);
-    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & width_mask(field);
-    return VMX_OK;
-}
-
-enum vmx_status vmx_vmwrite_safe(uint32_t field, uint64_t value)
-{
-    if (!vmcs_field_known(field) || VMCS_ENC_TYPE(field) == VMCS_TYPE_READ_ONLY)
-        fail_msg("VMWRITE of unknown or read-only VMCS field 0x%x", field);
-    if (VMCS_ENC_IS_HIGH(field))
-        vset(field, (vget(field) & 0xffffffffull) | (value << 32));
-    else
-        vset(field, value & width_mask(field));
-    return VMX_OK;
+    fail_msg("%s 0x%x", what, field);
 }
 
 /* ---- stand-ins for other subsystems and for the hardware ---- */
@@ -226,7 +201,7 @@ static void set_cpl(unsigned cpl)
 static int setup(void **state)
 {
     (void)state;
-    memset(vmcs, 0, sizeof(vmcs));
+    fake_vmcs_reset();
     vm = calloc(1, sizeof(*vm));
     vcpu = calloc(1, sizeof(*vcpu));
     assert_non_null(vm);
