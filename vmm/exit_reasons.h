@@ -18,6 +18,7 @@
 #define KEEL_VMM_EXIT_REASONS_H
 
 #include "vmm/lib/types.h"
+#include "vmm/exit_kinds.h"
 
 #define VMX_EXIT_REASONS(X)                                                                            \
     X(0, EXCEPTION_NMI, "Exception or non-maskable interrupt (NMI)", handle_exception_nmi, true)       \
@@ -127,6 +128,8 @@ enum vmx_exit_reason {
  * reason decides. "EPT_VIOLATION" / "EPT violation"; "UNKNOWN" / "Unknown exit reason"
  * for a number past the list or a field with undefined bits set (never NULL). */
 const char *exit_reason_name(uint32_t reason);
+/* The backend-neutral kind (vmm/exit_kinds.h) of a raw exit-reason field. */
+enum exit_kind exit_reason_kind(uint32_t reason);
 const char *exit_reason_description(uint32_t reason);
 
 #endif

@@ -182,6 +182,34 @@ void vms_create(const struct keel_config *cfg, const struct bootinfo *bi)
     kprintf("VMM: %u of %u configured VMs started\n", vm_count, cfg->vm_count);
 }
 
+/* "VM name: <what>: a 3, b 5, ..." lines, wrapped before they outgrow a console line;
+ * zero counts are left out. */
+struct report_line {
+    const struct vm *vm;
+    const char *what;
+    size_t used;
+    char text[200];
+};
+
+static void report_end(struct report_line *l)
+{
+    if (l->used)
+        kprintf("VM %s: %s: %s\n", l->vm->name, l->what, l->text);
+    l->used = 0;
+}
+
+static void report_add(struct report_line *l, const char *name, uint64_t count)
+{
+    if (!count)
+        return;
+    int n = ksnprintf(l->text + l->used, sizeof(l->text) - l->used, "%s%s %lu", l->used ? ", " : "", name, count);
+    if (n < 0 || l->used + (size_t)n >= sizeof(l->text) - 1) {
+        report_end(l);
+        n = ksnprintf(l->text, sizeof(l->text), "%s %lu", name, count);
+    }
+    l->used += (size_t)n;
+}
+
 void vm_sum_stats(const struct vm *vm, struct vcpu_stats *sum)
 {
     memset(sum, 0, sizeof(*sum));
@@ -207,24 +235,17 @@ void vm_print_report(const struct vm *vm)
         kprintf("VM %s: exit code %u (0x%x)\n", vm->name, vm->exit_code, vm->exit_code);
     kprintf("VM %s: report: %lu exits, guest time %lu TSC ticks, time in Keel %lu TSC ticks (%lu per exit)\n", vm->name,
             total, s->guest_tsc, s->host_tsc, total ? s->host_tsc / total : 0);
-    char line[200];
-    size_t used = 0;
-    line[0] = 0;
-    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++) {
-        if (!s->exits[r])
-            continue;
-        int n = ksnprintf(line + used, sizeof(line) - used, "%s%s %lu", used ? ", " : "", exit_reason_name(r),
-                          s->exits[r]);
-        if (n < 0 || used + (size_t)n >= sizeof(line) - 1) {
-            kprintf("VM %s: exits by reason: %s\n", vm->name, line);
-            used = 0;
-            line[0] = 0;
-            n = ksnprintf(line, sizeof(line), "%s %lu", exit_reason_name(r), s->exits[r]);
-        }
-        used += (size_t)n;
-    }
-    if (used)
-        kprintf("VM %s: exits by reason: %s\n", vm->name, line);
+    uint64_t by_kind[EXIT_KIND_COUNT] = {0};
+    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
+        by_kind[exit_reason_kind(r)] += s->exits[r];
+    struct report_line kinds = {.vm = vm, .what = "exits by kind"};
+    for (uint32_t k = 0; k < EXIT_KIND_COUNT; k++)
+        report_add(&kinds, exit_kind_name(k), by_kind[k]);
+    report_end(&kinds);
+    struct report_line reasons = {.vm = vm, .what = "exits by reason"};
+    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
+        report_add(&reasons, exit_reason_name(r), s->exits[r]);
+    report_end(&reasons);
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }

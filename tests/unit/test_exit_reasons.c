@@ -184,6 +184,48 @@ static void raw_field_and_unknown_numbers(void **state)
     }
 }
 
+/* Every reason that has a handler of its own has a kind that says what it is; the
+ * shared handlers imply the kind, so the two tables cannot drift apart. */
+static void kinds_follow_the_handlers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *handler;
+        enum exit_kind kind;
+    } by_handler[] = {
+        {"handle_cpuid", EXIT_KIND_CPUID},        {"handle_io", EXIT_KIND_IO},
+        {"handle_rdmsr", EXIT_KIND_MSR_READ},     {"handle_wrmsr", EXIT_KIND_MSR_WRITE},
+        {"handle_vmcall", EXIT_KIND_HYPERCALL},   {"handle_hlt", EXIT_KIND_HLT},
+        {"handle_cr_access", EXIT_KIND_CR_ACCESS}, {"handle_xsetbv", EXIT_KIND_XSETBV},
+        {"handle_vmx_instruction", EXIT_KIND_PRIVILEGED}, {"handle_monitor_mwait", EXIT_KIND_PRIVILEGED},
+        {"handle_invd", EXIT_KIND_PRIVILEGED},    {"handle_wbinvd", EXIT_KIND_PRIVILEGED},
+        {"handle_rdpmc", EXIT_KIND_PRIVILEGED},   {"handle_ept_violation", EXIT_KIND_MEMORY},
+        {"handle_ept_misconfig", EXIT_KIND_MEMORY}, {"handle_external_interrupt", EXIT_KIND_INTERRUPT},
+        {"handle_preemption_timer", EXIT_KIND_TIMER}, {"handle_triple_fault", EXIT_KIND_FAULT},
+        {"handle_exception_nmi", EXIT_KIND_FAULT}, {"handle_entry_failure", EXIT_KIND_ENTRY_FAILURE},
+        {"handle_unexpected_exit", EXIT_KIND_OTHER},
+    };
+    for (uint32_t r = 0; r <= VMX_EXIT_REASON_MAX; r++) {
+        const char *h = handler_of(r);
+        size_t i = 0;
+        while (i < ARRAY_SIZE(by_handler) && strcmp(by_handler[i].handler, h) != 0)
+            i++;
+        if (i == ARRAY_SIZE(by_handler))
+            fail_msg("exit reason %u goes to %s, which has no kind in this test", r, h);
+        if (exit_reason_kind(r) != by_handler[i].kind)
+            fail_msg("exit reason %u (%s, %s) has kind %s, expected %s", r, exit_reason_name(r), h,
+                     exit_kind_name(exit_reason_kind(r)), exit_kind_name(by_handler[i].kind));
+    }
+    /* Flag bits do not change the kind; an unknown reason is "other". */
+    assert_int_equal(exit_reason_kind(EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_ENTRY_INVALID_GUEST_STATE),
+                     EXIT_KIND_ENTRY_FAILURE);
+    assert_int_equal(exit_reason_kind(0x1234), EXIT_KIND_OTHER);
+    for (int k = 0; k < EXIT_KIND_COUNT; k++)
+        assert_non_null(exit_kind_name((enum exit_kind)k));
+    assert_string_equal(exit_kind_name(EXIT_KIND_COUNT), "other");
+    assert_string_equal(exit_kind_name(EXIT_KIND_CPUID), "cpuid");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +236,7 @@ int main(void)
         cmocka_unit_test(numbers_unique_and_in_order),
         cmocka_unit_test(names_and_descriptions_unique),
         cmocka_unit_test(raw_field_and_unknown_numbers),
+        cmocka_unit_test(kinds_follow_the_handlers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
