@@ -1,6 +1,7 @@
 /* The scheduler of this milestone: each CPU runs the vCPUs placed on it in turn, one
- * slice each. The slice is enforced by the VMX-preemption timer, so a guest spinning
- * with interrupts off still gives up the CPU. */
+ * slice each. The run loop ends a slice by the VMX-preemption timer (so a guest spinning
+ * with interrupts off still gives up the CPU) or by the wall clock (so Keel's time on a
+ * VM's exits counts against it). */
 #include "vmm/sched.h"
 #include "vmm/vcpu.h"
 #include "arch/x86/cpu.h"
