@@ -350,13 +350,9 @@ static void swap_in(struct vcpu *v)
     if (fpu_area_size)
         xsetbv(0, xcr0_supported);
     if (prev) {
-        prev->msr_star = rdmsr(MSR_STAR);
-        prev->msr_lstar = rdmsr(MSR_LSTAR);
-        prev->msr_cstar = rdmsr(MSR_CSTAR);
-        prev->msr_fmask = rdmsr(MSR_FMASK);
+        /* STAR, LSTAR, CSTAR, FMASK and TSC_AUX change only by WRMSR, which exits and
+         * updates the vCPU's copy; SWAPGS changes KERNEL_GS_BASE without an exit. */
         prev->msr_kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-        if (controls.rdtscp)
-            prev->msr_tsc_aux = rdmsr(MSR_TSC_AUX);
         prev->cr2 = read_cr2();
         prev->dr[0] = read_dr0();
         prev->dr[1] = read_dr1();
