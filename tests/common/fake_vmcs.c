@@ -38,21 +38,12 @@ void fake_vmcs_reset(void)
     overflowed = 0;
 }
 
-static uint64_t width_mask(uint32_t enc)
-{
-    switch (VMCS_ACCESS_WIDTH(enc)) {
-    case VMCS_WIDTH_16: return 0xffff;
-    case VMCS_WIDTH_32: return 0xffffffff;
-    default: return ~0ull;
-    }
-}
-
 enum vmx_status vmx_vmread_safe(uint32_t field, uint64_t *value)
 {
     if (!vmcs_field_known(field))
         fake_vmcs_misuse("VMREAD of unknown VMCS field", field);
     uint64_t v = fake_vmcs_get(field);
-    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & width_mask(field);
+    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & vmcs_access_mask(field);
     return VMX_OK;
 }
 
@@ -63,6 +54,6 @@ enum vmx_status vmx_vmwrite_safe(uint32_t field, uint64_t value)
     if (VMCS_ENC_IS_HIGH(field))
         fake_vmcs_set(field, (fake_vmcs_get(field) & 0xffffffffull) | (value << 32));
     else
-        fake_vmcs_set(field, value & width_mask(field));
+        fake_vmcs_set(field, value & vmcs_access_mask(field));
     return VMX_OK;
 }

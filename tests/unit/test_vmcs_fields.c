@@ -45,15 +45,6 @@ static uint64_t *slot(uint32_t full)
 
 static void set_instruction_error(uint32_t n) { *slot(VMCS_VM_INSTRUCTION_ERROR) = n; }
 
-static uint64_t width_mask(uint32_t enc)
-{
-    switch (VMCS_ACCESS_WIDTH(enc)) {
-    case VMCS_WIDTH_16: return 0xffff;
-    case VMCS_WIDTH_32: return 0xffffffff;
-    default: return ~0ull;
-    }
-}
-
 enum vmx_status vmx_vmread_safe(uint32_t field, uint64_t *value)
 {
     fake.vmreads++;
@@ -64,7 +55,7 @@ enum vmx_status vmx_vmread_safe(uint32_t field, uint64_t *value)
         return VMX_FAIL_VALID;
     }
     uint64_t v = *slot(field & ~1u);
-    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & width_mask(field);
+    *value = VMCS_ENC_IS_HIGH(field) ? v >> 32 : v & vmcs_access_mask(field);
     return VMX_OK;
 }
 
@@ -85,7 +76,7 @@ enum vmx_status vmx_vmwrite_safe(uint32_t field, uint64_t value)
     if (VMCS_ENC_IS_HIGH(field))
         *s = (*s & 0xffffffffull) | (value << 32);
     else
-        *s = value & width_mask(field);
+        *s = value & vmcs_access_mask(field);
     return VMX_OK;
 }
 

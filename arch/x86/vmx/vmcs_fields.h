@@ -250,6 +250,17 @@ enum vmcs_field_type {
 #define VMCS_ACCESS_WIDTH(enc) \
     ((VMCS_ENC_WIDTH(enc) == VMCS_WIDTH_64 && VMCS_ENC_IS_HIGH(enc)) ? (unsigned)VMCS_WIDTH_32 : VMCS_ENC_WIDTH(enc))
 
+/* The bits a VMREAD of this encoding can return (a 64-bit host, so 64-bit and natural
+ * width are whole). */
+static inline uint64_t vmcs_access_mask(uint32_t enc)
+{
+    switch (VMCS_ACCESS_WIDTH(enc)) {
+    case VMCS_WIDTH_16: return 0xffff;
+    case VMCS_WIDTH_32: return 0xffffffff;
+    default: return ~0ull;
+    }
+}
+
 /* "VMCS_GUEST_RIP", or "VMCS_TSC_OFFSET_HIGH" for the high half of a 64-bit field;
  * "unknown VMCS field" for an encoding not in the list (never NULL, so it can go
  * straight into a message). */
