@@ -49,6 +49,8 @@ enum bus_action {
     BUS_DONE = 0,  /* carry on: the guest resumes after the instruction */
     BUS_STOP,      /* stop the VM; why is the whole reason */
     BUS_EXIT_CODE, /* stop the VM with an exit code; why names the device ("debug-exit port") */
+    BUS_POWER_OFF, /* the guest powered the machine off (ACPI S5); why says how */
+    BUS_RESET,     /* the guest reset the machine (port 0xCF9, the ACPI reset register); why says how */
 };
 
 /* Two registers: the action and the exit code share one, so the exit path tests a
@@ -78,6 +80,16 @@ static inline struct bus_result bus_stop(const char *why)
 static inline struct bus_result bus_exit(uint32_t code, const char *why)
 {
     return (struct bus_result){.status = BUS_EXIT_CODE | (uint64_t)code << 32, .why = why};
+}
+
+static inline struct bus_result bus_power_off(const char *why)
+{
+    return (struct bus_result){.status = BUS_POWER_OFF, .why = why};
+}
+
+static inline struct bus_result bus_reset(const char *why)
+{
+    return (struct bus_result){.status = BUS_RESET, .why = why};
 }
 
 /* offset: from the start of the range; width: 1, 2, 4 or 8 bytes, one the range takes.
