@@ -1,6 +1,5 @@
 /* Destination resolution and delivery between a VM's LAPICs (see apic_bus.h). */
 #include "vmm/dev/apic_bus.h"
-#include "vmm/dev/vlapic.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
 
@@ -8,6 +7,20 @@
 static bool first_time(bool *flag)
 {
     return !__atomic_exchange_n(flag, true, __ATOMIC_RELAXED);
+}
+
+static int env_send(void *bus, const struct apic_msg *m, const struct vlapic *src)
+{
+    return apic_bus_send(bus, m, src);
+}
+
+static bool env_move_window(void *bus, const struct vlapic *l, uint64_t new_base);
+
+static void env_level_eoi(void *bus, uint8_t vector)
+{
+    struct apic_bus *b = bus;
+    if (b->eoi)
+        b->eoi(b->eoi_ctx, vector);
 }
 
 bool apic_bus_init(struct apic_bus *b, const struct apic_bus_config *cfg)
@@ -25,18 +38,47 @@ bool apic_bus_init(struct apic_bus *b, const struct apic_bus_config *cfg)
         kprintf("VM %s: APIC bus not set up: %s\n", name, why);
         return false;
     }
-    b->cfg = *cfg;
-    b->cfg.vm_name = name;
-    if (b->cfg.timer_min_period_ns == 0)
-        b->cfg.timer_min_period_ns = APIC_TIMER_MIN_PERIOD_NS_DEFAULT;
+    b->env = (struct apic_env){
+        .vm_name = name,
+        .clock = cfg->clock,
+        .tsc_hz = cfg->tsc_hz,
+        .tsc_at_zero = cfg->tsc_at_zero,
+        .timer_hz = cfg->timer_hz,
+        .timer_min_period_ns = cfg->timer_min_period_ns ? cfg->timer_min_period_ns
+                                                        : APIC_TIMER_MIN_PERIOD_NS_DEFAULT,
+        .phys_bits = cfg->phys_bits,
+        .kick = cfg->kick,
+        .kick_ctx = cfg->kick_ctx,
+        .send = env_send,
+        .move_window = env_move_window,
+        .level_eoi = env_level_eoi,
+        .bus = b,
+    };
+    b->ram_size = cfg->ram_size;
     b->window_base = XAPIC_DEFAULT_BASE;
+    return true;
+}
+
+bool apic_bus_add_vcpu(struct apic_bus *b, struct vlapic *l, uint32_t index)
+{
+    if (index >= MAX_VCPUS || b->lapic[index] || ((uintptr_t)l & 0xfff)) {
+        kprintf("VM %s: LAPIC %u not added: %s\n", b->env.vm_name, index,
+                index >= MAX_VCPUS ? "index beyond MAX_VCPUS"
+                : b->lapic[index]  ? "index already taken"
+                                   : "its register page is not 4 KiB aligned");
+        return false;
+    }
+    vlapic_init(l, &b->env, index);
+    b->lapic[index] = l;
+    if (index >= b->env.vcpus)
+        b->env.vcpus = index + 1;
     return true;
 }
 
 static void kick(struct apic_bus *b, uint32_t vcpu)
 {
-    if (b->cfg.kick)
-        b->cfg.kick(b->cfg.kick_ctx, vcpu);
+    if (b->env.kick)
+        b->env.kick(b->env.kick_ctx, vcpu);
 }
 
 static bool is_broadcast(const struct apic_msg *m)
@@ -48,12 +90,12 @@ static bool is_broadcast(const struct apic_msg *m)
 static bool names_existing(const struct apic_bus *b, const struct apic_msg *m, const struct vlapic *src)
 {
     if (m->shorthand != APIC_SH_NONE && src)
-        return m->shorthand != APIC_SH_OTHERS || b->count > 1;
+        return m->shorthand != APIC_SH_OTHERS || b->env.vcpus > 1;
     if (is_broadcast(m))
         return true;
     if (!m->logical)
-        return m->dest < b->count && b->lapic[m->dest];
-    for (uint32_t i = 0; i < b->count; i++)
+        return m->dest < b->env.vcpus && b->lapic[m->dest];
+    for (uint32_t i = 0; i < b->env.vcpus; i++)
         if (b->lapic[i] && vlapic_matches(b->lapic[i], m))
             return true;
     return false;
@@ -79,7 +121,7 @@ int apic_bus_send(struct apic_bus *b, const struct apic_msg *m, const struct vla
     }
     if (m->mode == APIC_DM_SMI) {
         if (first_time(&b->logged_smi))
-            kprintf("VM %s: SMI message dropped: no SMM in a VM (logged once)\n", b->cfg.vm_name);
+            kprintf("VM %s: SMI message dropped: no SMM in a VM (logged once)\n", b->env.vm_name);
         return 0;
     }
     /* A physical message to one ID: the ID is the index. */
@@ -93,7 +135,7 @@ int apic_bus_send(struct apic_bus *b, const struct apic_msg *m, const struct vla
     if (m->mode == APIC_DM_LOWEST) {
         struct vlapic *best = NULL;
         uint8_t best_apr = 0;
-        for (uint32_t i = 0; i < b->count; i++) {
+        for (uint32_t i = 0; i < b->env.vcpus; i++) {
             struct vlapic *t = b->lapic[i];
             if (!t || !in_set(m, src, t) || !vlapic_hw_enabled(t) || !(t->regs[APIC_SVR / 4] & APIC_SVR_ENABLE))
                 continue;
@@ -109,7 +151,7 @@ int apic_bus_send(struct apic_bus *b, const struct apic_msg *m, const struct vla
         return 1;
     }
     int n = 0;
-    for (uint32_t i = 0; i < b->count; i++) {
+    for (uint32_t i = 0; i < b->env.vcpus; i++) {
         struct vlapic *t = b->lapic[i];
         if (t && in_set(m, src, t) && vlapic_deliver(t, m)) {
             kick(b, t->index);
@@ -125,25 +167,19 @@ void apic_bus_set_eoi_listener(struct apic_bus *b, void (*eoi)(void *ctx, uint8_
     b->eoi = eoi;
 }
 
-void apic_bus_level_eoi(struct apic_bus *b, uint8_t vector)
-{
-    if (b->eoi)
-        b->eoi(b->eoi_ctx, vector);
-}
-
 /* ---- the xAPIC window on the device bus ---- */
 
 /* The LAPIC the current vCPU sees in the window, or NULL (logged once). */
 static struct vlapic *window_lapic(struct apic_bus *b)
 {
     uint32_t i = b->current ? b->current(b->current_ctx) : 0;
-    struct vlapic *l = i < b->count ? b->lapic[i] : NULL;
+    struct vlapic *l = i < b->env.vcpus ? b->lapic[i] : NULL;
     if (l && vlapic_xapic_at(l, b->window_base))
         return l;
     if (first_time(&b->logged_window))
         kprintf("VM %s: vCPU %u touched the xAPIC page at 0x%lx while its APIC is %s: reads all-ones, "
                 "writes dropped (logged once)\n",
-                b->cfg.vm_name, i, (unsigned long)b->window_base,
+                b->env.vm_name, i, (unsigned long)b->window_base,
                 !l                      ? "missing"
                 : !vlapic_hw_enabled(l) ? "disabled"
                 : vlapic_x2apic(l)      ? "in x2APIC mode"
@@ -182,31 +218,35 @@ int apic_bus_attach_mmio(struct apic_bus *b, struct vm_bus *vm_bus, uint32_t (*c
     return id;
 }
 
-bool apic_bus_move_window(struct apic_bus *b, const struct vlapic *l, uint64_t new_base)
+/* A LAPIC whose guest moved its xAPIC base: refuses a base on RAM or one the device bus
+ * cannot place (overlapping another device), logging once per VM; otherwise the VM's
+ * window moves there. */
+static bool env_move_window(void *bus, const struct vlapic *l, uint64_t new_base)
 {
+    struct apic_bus *b = bus;
     if (new_base == b->window_base)
         return true;
-    if (new_base < b->cfg.ram_size) {
+    if (new_base < b->ram_size) {
         if (first_time(&b->logged_base_ram))
             kprintf("VM %s: vCPU %u moved its xAPIC base onto RAM at 0x%lx: refused, it stays at 0x%lx "
                     "(logged once)\n",
-                    b->cfg.vm_name, l->index, (unsigned long)new_base, (unsigned long)vlapic_base(l));
+                    b->env.vm_name, l->index, (unsigned long)new_base, (unsigned long)vlapic_base(l));
         return false;
     }
     if (b->window_id > 0 && vm_bus_move(b->vm_bus, b->window_id, new_base) < 0) {
         if (first_time(&b->logged_base_taken))
             kprintf("VM %s: vCPU %u moved its xAPIC base to 0x%lx, where the device bus cannot put it: "
                     "refused, it stays at 0x%lx (logged once)\n",
-                    b->cfg.vm_name, l->index, (unsigned long)new_base, (unsigned long)vlapic_base(l));
+                    b->env.vm_name, l->index, (unsigned long)new_base, (unsigned long)vlapic_base(l));
         return false;
     }
     /* One window per VM: vCPUs still at the old base lose theirs. */
-    for (uint32_t i = 0; i < b->count; i++) {
+    for (uint32_t i = 0; i < b->env.vcpus; i++) {
         const struct vlapic *o = b->lapic[i];
         if (o && o != l && vlapic_xapic_at(o, b->window_base) && first_time(&b->logged_base_split)) {
             kprintf("VM %s: vCPU %u moved the xAPIC page to 0x%lx while vCPU %u uses 0x%lx: a VM has one "
                     "xAPIC page, it follows the last move (logged once)\n",
-                    b->cfg.vm_name, l->index, (unsigned long)new_base, i, (unsigned long)b->window_base);
+                    b->env.vm_name, l->index, (unsigned long)new_base, i, (unsigned long)b->window_base);
             break;
         }
     }

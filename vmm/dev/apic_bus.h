@@ -24,44 +24,9 @@
 
 #include "vmm/lib/types.h"
 #include "vmm/lib/config.h" /* MAX_VCPUS */
+#include "vmm/dev/apic_defs.h"
 #include "vmm/dev/bus.h"
-#include "vmm/dev/clock.h"
-
-struct vlapic;
-
-#define XAPIC_DEFAULT_BASE 0xfee00000ull
-#define XAPIC_WINDOW_SIZE 0x1000ull
-
-/* Delivery modes (ICR, LVT and redirection entries, bits 10:8). */
-enum apic_delivery {
-    APIC_DM_FIXED = 0,
-    APIC_DM_LOWEST = 1,
-    APIC_DM_SMI = 2,
-    APIC_DM_NMI = 4,
-    APIC_DM_INIT = 5,
-    APIC_DM_SIPI = 6,
-    APIC_DM_EXTINT = 7,
-};
-
-/* ICR destination shorthand (bits 19:18). */
-enum apic_shorthand {
-    APIC_SH_NONE = 0,
-    APIC_SH_SELF = 1,
-    APIC_SH_ALL = 2,    /* all including self */
-    APIC_SH_OTHERS = 3, /* all excluding self */
-};
-
-/* One message on the bus. */
-struct apic_msg {
-    uint32_t dest;     /* APIC ID (physical) or message destination address (logical) */
-    uint8_t vector;
-    uint8_t mode;      /* enum apic_delivery */
-    uint8_t shorthand; /* enum apic_shorthand; only a LAPIC's ICR uses one */
-    bool logical;
-    bool level;        /* level-triggered: the target sets its TMR bit, its EOI reaches the IOAPIC */
-    bool deassert;     /* ICR level bit clear: an INIT level de-assert, which delivers nothing */
-    bool x2apic;       /* 32-bit destination, broadcast 0xFFFFFFFF; else 8-bit, broadcast 0xFF */
-};
+#include "vmm/dev/vlapic.h"
 
 struct apic_bus_config {
     const char *vm_name;          /* for messages; must outlive the bus */
@@ -78,14 +43,12 @@ struct apic_bus_config {
     void *kick_ctx;
 };
 
-#define APIC_TIMER_MIN_PERIOD_NS_DEFAULT 100000ull
-
 struct apic_bus {
-    struct apic_bus_config cfg;
-    uint32_t count;                  /* highest vCPU index added + 1 */
+    struct apic_env env;             /* what its LAPICs share; env.vcpus: highest index added + 1 */
+    uint64_t ram_size;
     struct vlapic *lapic[MAX_VCPUS]; /* by vCPU index = APIC ID */
 
-    /* EOI of a level-triggered vector: the IOAPIC (vioapic_attach_apic_bus sets it). */
+    /* EOI of a level-triggered vector: the IOAPIC (vioapic_init sets it). */
     void (*eoi)(void *ctx, uint8_t vector);
     void *eoi_ctx;
 
@@ -97,13 +60,16 @@ struct apic_bus {
     void *current_ctx;
 
     uint64_t dropped;       /* messages that named no LAPIC of the VM */
-    bool logged_missing, logged_base_ram, logged_base_taken, logged_base_split, logged_window,
-        logged_smi, logged_timer_rate;
+    bool logged_base_ram, logged_base_taken, logged_base_split, logged_window, logged_smi;
 };
 
 /* Checks the configuration (clock, non-zero rates, phys_bits 32..52) and empties the bus.
  * False, with the reason logged, when it is unusable. */
 bool apic_bus_init(struct apic_bus *b, const struct apic_bus_config *cfg);
+
+/* Puts vCPU index's LAPIC on the bus in its power-up state (vlapic_init). index <
+ * MAX_VCPUS and unused; l must be 4 KiB aligned. False (logged) otherwise. */
+bool apic_bus_add_vcpu(struct apic_bus *b, struct vlapic *l, uint32_t index);
 
 /* Puts the xAPIC window on the VM's device bus at 0xFEE00000. Accesses there go to the
  * LAPIC of the vCPU current() names; one whose APIC is disabled, in x2APIC mode or
@@ -119,15 +85,6 @@ void apic_bus_set_eoi_listener(struct apic_bus *b, void (*eoi)(void *ctx, uint8_
  * it: hardware-disabled, or software-disabled for fixed/lowest), or APIC_SEND_NOBODY
  * when it names no LAPIC of this VM: counted in dropped; the caller logs it once with
  * its own context (the sending vCPU, the IOAPIC pin). */
-#define APIC_SEND_NOBODY (-1)
 int apic_bus_send(struct apic_bus *b, const struct apic_msg *m, const struct vlapic *src);
-
-/* Called by a LAPIC whose guest moved its xAPIC base (IA32_APIC_BASE): refuses a base on
- * RAM or one the device bus cannot place (overlapping another device), logging once per
- * VM; otherwise moves the VM's window there. True when the move stands. */
-bool apic_bus_move_window(struct apic_bus *b, const struct vlapic *l, uint64_t new_base);
-
-/* Called by a LAPIC after an EOI of a vector whose TMR bit was set. */
-void apic_bus_level_eoi(struct apic_bus *b, uint8_t vector);
 
 #endif

@@ -52,8 +52,13 @@ static int vec_highest(const struct vlapic *l, uint32_t base)
 
 static void kick_self(struct vlapic *l)
 {
-    if (l->bus->cfg.kick)
-        l->bus->cfg.kick(l->bus->cfg.kick_ctx, l->index);
+    if (l->env->kick)
+        l->env->kick(l->env->kick_ctx, l->index);
+}
+
+static bool move_window(struct vlapic *l, uint64_t base)
+{
+    return !l->env->move_window || l->env->move_window(l->env->bus, l, base);
 }
 
 static bool sw_enabled(const struct vlapic *l)
@@ -205,21 +210,18 @@ static uint64_t default_base_msr(const struct vlapic *l)
     return XAPIC_DEFAULT_BASE | APIC_BASE_EN | (l->index == 0 ? APIC_BASE_BSP : 0);
 }
 
-void vlapic_init(struct vlapic *l, struct apic_bus *bus, uint32_t index)
+void vlapic_init(struct vlapic *l, struct apic_env *env, uint32_t index)
 {
     memset(l, 0, sizeof(*l));
-    l->bus = bus;
+    l->env = env;
     l->index = index;
     l->base_msr = default_base_msr(l);
     reset_regs(l);
-    bus->lapic[index] = l;
-    if (index >= bus->count)
-        bus->count = index + 1;
 }
 
 void vlapic_reset(struct vlapic *l)
 {
-    apic_bus_move_window(l->bus, l, XAPIC_DEFAULT_BASE);
+    move_window(l, XAPIC_DEFAULT_BASE);
     l->base_msr = default_base_msr(l);
     __atomic_store_n(&l->events, 0, __ATOMIC_RELAXED);
     reset_regs(l);
@@ -229,7 +231,7 @@ void vlapic_reset(struct vlapic *l)
 
 static uint64_t now_ns(const struct vlapic *l)
 {
-    return clock_now_ns(l->bus->cfg.clock);
+    return clock_now_ns(l->env->clock);
 }
 
 static uint32_t timer_mode(const struct vlapic *l)
@@ -241,13 +243,13 @@ static uint64_t ticks_since_start(const struct vlapic *l, uint64_t now)
 {
     if (now <= l->timer_start_ns)
         return 0;
-    return muldiv64(now - l->timer_start_ns, l->bus->cfg.timer_hz, l->timer_divide * NS_PER_SEC);
+    return muldiv64(now - l->timer_start_ns, l->env->timer_hz, l->timer_divide * NS_PER_SEC);
 }
 
 /* The first ns at which ticks_since_start reaches ticks. */
 static uint64_t ns_at_tick(const struct vlapic *l, uint64_t ticks)
 {
-    uint64_t per = l->timer_divide * NS_PER_SEC, hz = l->bus->cfg.timer_hz;
+    uint64_t per = l->timer_divide * NS_PER_SEC, hz = l->env->timer_hz;
     uint64_t q = muldiv64(ticks, per, hz);
     if (q == UINT64_MAX)
         return CLOCK_NEVER;
@@ -288,7 +290,7 @@ static void timer_disarm(struct vlapic *l)
 /* Guest TSC to clock ns, rounded up: the first ns at which the guest TSC has reached tsc. */
 static uint64_t tsc_to_ns(const struct vlapic *l, uint64_t tsc)
 {
-    const struct apic_bus_config *c = &l->bus->cfg;
+    const struct apic_env *c = l->env;
     if (tsc <= c->tsc_at_zero)
         return 0;
     uint64_t d = tsc - c->tsc_at_zero;
@@ -312,15 +314,15 @@ static void timer_advance(struct vlapic *l, uint64_t now)
         uint64_t t = ticks_since_start(l, now), first = l->timer_start_count;
         uint64_t next = first + ((t - first) / reload + 1) * reload;
         uint64_t at = ns_at_tick(l, next);
-        uint64_t min = l->bus->cfg.timer_min_period_ns;
+        uint64_t min = l->env->timer_min_period_ns;
         /* A period shorter than the floor would have the host wake for every one of
          * them; the guest gets them coalesced, as it would if it fell behind. */
         if (at - now < min && now <= CLOCK_NEVER - 1 - min) {
             at = now + min;
-            if (!__atomic_exchange_n(&l->bus->logged_timer_rate, true, __ATOMIC_RELAXED))
+            if (!__atomic_exchange_n(&l->env->logged_timer_rate, true, __ATOMIC_RELAXED))
                 kprintf("VM %s: vCPU %u's periodic APIC timer (%u ticks, divide %u) is faster than one "
                         "interrupt per %lu ns: it fires at that rate (logged once)\n",
-                        l->bus->cfg.vm_name, l->index, reload, l->timer_divide, (unsigned long)min);
+                        l->env->vm_name, l->index, reload, l->timer_divide, (unsigned long)min);
         }
         l->timer_deadline_ns = at;
     } else {
@@ -411,8 +413,8 @@ static void eoi(struct vlapic *l)
     if (v < 0)
         return;
     __atomic_fetch_and(vec_word(l, APIC_ISR, (uint8_t)v), ~(1u << (v & 31)), __ATOMIC_RELAXED);
-    if (vec_test(l, APIC_TMR, (uint8_t)v))
-        apic_bus_level_eoi(l->bus, (uint8_t)v);
+    if (vec_test(l, APIC_TMR, (uint8_t)v) && l->env->level_eoi)
+        l->env->level_eoi(l->env->bus, (uint8_t)v);
 }
 
 int vlapic_pending_intr(const struct vlapic *l)
@@ -515,11 +517,11 @@ static void send_ipi(struct vlapic *l, uint32_t lo, uint32_t dest)
         kick_self(l);
         return;
     }
-    if (apic_bus_send(l->bus, &m, l) == APIC_SEND_NOBODY &&
-        !__atomic_exchange_n(&l->bus->logged_missing, true, __ATOMIC_RELAXED))
+    if (l->env->send(l->env->bus, &m, l) == APIC_SEND_NOBODY &&
+        !__atomic_exchange_n(&l->env->logged_missing, true, __ATOMIC_RELAXED))
         kprintf("VM %s: IPI from vCPU %u to %s destination 0x%x reaches nobody: the VM has %u vCPUs "
                 "(logged once)\n",
-                l->bus->cfg.vm_name, l->index, m.logical ? "logical" : "APIC ID", dest, l->bus->count);
+                l->env->vm_name, l->index, m.logical ? "logical" : "APIC ID", dest, l->env->vcpus);
 }
 
 /* ---- register access ---- */
@@ -728,7 +730,7 @@ void vlapic_mmio_write(struct vlapic *l, uint32_t offset, unsigned width, uint32
 
 static enum vlapic_status write_apic_base(struct vlapic *l, uint64_t value)
 {
-    uint64_t reserved = APIC_BASE_RESERVED | ~0ull << l->bus->cfg.phys_bits;
+    uint64_t reserved = APIC_BASE_RESERVED | ~0ull << l->env->phys_bits;
     uint64_t old_state = l->base_msr & (APIC_BASE_EN | APIC_BASE_EXTD);
     uint64_t new_state = value & (APIC_BASE_EN | APIC_BASE_EXTD);
     /* SDM 10.12.5: EXTD without EN is invalid; x2APIC cannot go back to xAPIC or come
@@ -738,7 +740,7 @@ static enum vlapic_status write_apic_base(struct vlapic *l, uint64_t value)
         (old_state == 0 && new_state == (APIC_BASE_EN | APIC_BASE_EXTD)))
         return VLAPIC_GP;
     uint64_t base = value & ~0xfffull;
-    if (base != vlapic_base(l) && !apic_bus_move_window(l->bus, l, base))
+    if (base != vlapic_base(l) && !move_window(l, base))
         base = vlapic_base(l);
     l->base_msr = base | new_state | (l->base_msr & APIC_BASE_BSP);
     if (new_state == old_state)

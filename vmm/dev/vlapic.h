@@ -1,6 +1,7 @@
 /* The virtual local APIC of one vCPU: xAPIC (the 4 KiB register page at IA32_APIC_BASE,
  * 0xFEE00000 after reset) and x2APIC (MSRs 0x800-0x8FF), the timer in one-shot,
- * periodic and TSC-deadline modes, IPIs through the VM's APIC bus (apic_bus.h), and what
+ * periodic and TSC-deadline modes, IPIs through the VM's APIC bus (apic_bus.h, reached
+ * through the shared struct apic_env so this unit needs nothing of the bus), and what
  * the vCPU's entry path needs to inject: the highest deliverable vector, its acceptance,
  * and the NMI/INIT/SIPI/ExtINT flags.
  *
@@ -11,7 +12,8 @@
  * Ownership: every function here except the delivery entry points used by apic_bus.c is
  * called by the vCPU's owner: the CPU running it, or, while it runs nowhere, whoever
  * holds it (the scheduler polling the timer of a halted vCPU). vlapic_timer_deadline and
- * vlapic_has_event are plain reads that any CPU may make to decide whom to wake.
+ * vlapic_has_event are plain reads that any CPU may make to decide whom to wake;
+ * vlapic_set_lint may come from any CPU, one caller at a time per LAPIC (the PIC's lock).
  *
  * Emulated: ID (read-only), version 0x14 with 7 LVT entries, TPR/PPR/APR, EOI (level
  * EOIs reach the IOAPIC), LDR/DFR (flat and cluster; x2APIC LDR derived from the ID),
@@ -26,7 +28,7 @@
 #define KEEL_VMM_DEV_VLAPIC_H
 
 #include "vmm/lib/types.h"
-#include "vmm/dev/apic_bus.h"
+#include "vmm/dev/apic_defs.h"
 
 /* xAPIC register offsets; the x2APIC MSR of each is 0x800 + offset / 16. */
 #define APIC_ID 0x020
@@ -100,7 +102,7 @@ enum vlapic_timer_mode {
 
 struct vlapic {
     uint32_t regs[1024]; /* the register page (see above); first, so the page is aligned */
-    struct apic_bus *bus;
+    struct apic_env *env; /* the VM's: clock, rates, the way onto its APIC bus */
     uint32_t index;      /* vCPU index in the VM, which is also the APIC ID */
     uint64_t base_msr;   /* IA32_APIC_BASE */
 
@@ -121,9 +123,9 @@ struct vlapic {
 
 STATIC_ASSERT(offsetof(struct vlapic, regs) == 0, "the register page must start the struct");
 
-/* Power-up state (xAPIC mode, base 0xFEE00000, BSP flag for index 0) and registration
- * with the bus under index (< MAX_VCPUS, unique). l must be 4 KiB aligned. */
-void vlapic_init(struct vlapic *l, struct apic_bus *bus, uint32_t index);
+/* Power-up state: xAPIC mode, base 0xFEE00000, BSP flag for index 0. Called by
+ * apic_bus_add_vcpu, which is what an integrator calls. */
+void vlapic_init(struct vlapic *l, struct apic_env *env, uint32_t index);
 
 /* RESET (not INIT): back to the power-up state, xAPIC mode at the default base. */
 void vlapic_reset(struct vlapic *l);
@@ -164,7 +166,9 @@ void vlapic_accept_intr(struct vlapic *l, uint8_t vector);
 uint32_t vlapic_take_events(struct vlapic *l);
 
 /* True when an ExtINT is asserted: LINT0 high with its LVT unmasked in ExtINT mode (the
- * PIC's virtual wire, level-sensitive), or an ExtINT message in the event flags. */
+ * PIC's virtual wire, level-sensitive; also with the APIC hardware- or software-disabled,
+ * when LINT0 is the CPU's INTR pin), or an ExtINT message not yet taken. The vCPU then
+ * gets the vector from the PIC's interrupt acknowledge. */
 bool vlapic_extint_pending(const struct vlapic *l);
 
 /* Whether something would wake a halted vCPU: an event flag or a deliverable vector. */
@@ -204,7 +208,7 @@ static inline bool vlapic_xapic_at(const struct vlapic *l, uint64_t gpa)
     return (l->base_msr & (APIC_BASE_EN | APIC_BASE_EXTD)) == APIC_BASE_EN && (gpa & ~0xfffull) == vlapic_base(l);
 }
 
-/* ---- for apic_bus.c ---- */
+/* ---- for the APIC bus (apic_bus.c) ---- */
 
 /* Whether the LAPIC is a destination of m (physical ID, broadcast, logical match). */
 bool vlapic_matches(const struct vlapic *l, const struct apic_msg *m);
