@@ -355,6 +355,15 @@ static void test_timer_oneshot(void **state)
     now = 3334;
     assert_int_equal(rd(l, APIC_TIMER_CURRENT), 0); /* the read brings the timer up to date */
     assert_true(irr(l, 0x41));
+    /* A count that ran out before the poll saw it still fires when the guest re-arms. */
+    vlapic_accept_intr(l, 0x41);
+    wr(l, APIC_EOI, 0);
+    wr(l, APIC_TIMER_INITIAL, 10);
+    now += 4000;
+    wr(l, APIC_TIMER_INITIAL, 10);
+    assert_true(irr(l, 0x41));
+    vlapic_accept_intr(l, 0x41);
+    wr(l, APIC_EOI, 0);
     /* Writing 0 stops a running timer. */
     wr(l, APIC_TIMER_INITIAL, 100);
     wr(l, APIC_TIMER_INITIAL, 0);
@@ -485,6 +494,12 @@ static void test_timer_tsc_deadline(void **state)
     now = 0;
     assert_int_equal(vlapic_wrmsr(l, MSR_IA32_TSC_DEADLINE, TSC_AT_ZERO + 3001), VLAPIC_OK);
     assert_int_equal(vlapic_timer_deadline(l), 1501);
+    /* A deadline that passed before the poll saw it still fires when the guest re-arms. */
+    now = 1501;
+    assert_int_equal(vlapic_wrmsr(l, MSR_IA32_TSC_DEADLINE, TSC_AT_ZERO + 100000), VLAPIC_OK);
+    assert_true(irr(l, 0x60));
+    vlapic_accept_intr(l, 0x60);
+    wr(l, APIC_EOI, 0);
     /* Writing 0 disarms. */
     assert_int_equal(vlapic_wrmsr(l, MSR_IA32_TSC_DEADLINE, 0), VLAPIC_OK);
     assert_int_equal(vlapic_timer_deadline(l), CLOCK_NEVER);

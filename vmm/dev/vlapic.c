@@ -374,8 +374,10 @@ static void write_timer_initial(struct vlapic *l, uint32_t value)
 {
     if (timer_mode(l) == VLAPIC_TIMER_TSC_DEADLINE)
         return;
+    uint64_t now = now_ns(l);
+    timer_advance(l, now); /* an expiry the poll has not seen yet still fires */
     REG(l, APIC_TIMER_INITIAL) = value;
-    timer_start(l, now_ns(l), value);
+    timer_start(l, now, value);
 }
 
 static void write_timer_divide(struct vlapic *l, uint32_t value)
@@ -400,9 +402,11 @@ static void write_tsc_deadline(struct vlapic *l, uint64_t value)
 {
     if (!vlapic_hw_enabled(l) || timer_mode(l) != VLAPIC_TIMER_TSC_DEADLINE)
         return; /* SDM 10.5.4.1: ignored outside TSC-deadline mode */
+    uint64_t now = now_ns(l);
+    timer_advance(l, now); /* an expiry the poll has not seen yet still fires */
     l->tsc_deadline = value;
     l->timer_deadline_ns = value ? tsc_to_ns(l, value) : CLOCK_NEVER;
-    timer_advance(l, now_ns(l)); /* a deadline in the past fires at once */
+    timer_advance(l, now); /* a deadline in the past fires at once */
 }
 
 /* ---- EOI, injection, events ---- */
