@@ -214,9 +214,15 @@ static enum guest_walk_result walk_64(struct walk *w, enum guest_paging_mode mod
     return GUEST_WALK_NOT_RAM; /* not reached: level 1 is always a leaf */
 }
 
-enum guest_walk_result guest_walk(const struct guest_paging *pg, const struct guest_phys_mem *mem,
+enum guest_walk_result guest_walk(const struct guest_paging *pg_in, const struct guest_phys_mem *mem,
                                   uint64_t la, unsigned access, gpa_t *gpa, struct guest_fault *fault)
 {
+    /* MAXPHYADDR is architecturally 32 to 52 (SDM vol. 3, 4.1.4); outside that the mask
+     * arithmetic would make every bit reserved, or none. */
+    struct guest_paging pg_copy = *pg_in;
+    if (pg_copy.maxphyaddr < 32 || pg_copy.maxphyaddr > 52)
+        pg_copy.maxphyaddr = pg_copy.maxphyaddr < 32 ? 32 : 52;
+    const struct guest_paging *pg = &pg_copy;
     enum guest_paging_mode mode = guest_paging_mode_of(pg);
     struct walk w = {.pg = pg, .mem = mem, .la = la, .access = access, .rw = true, .us = true};
 

@@ -21,7 +21,8 @@ struct guest_paging {
     uint64_t cr0, cr3, cr4, efer;
     unsigned cpl;        /* 3: accesses are user-mode accesses */
     bool rflags_ac;      /* lets supervisor data accesses reach user pages under SMAP */
-    unsigned maxphyaddr; /* the guest's physical-address width (CPUID 0x80000008 EAX[7:0]) */
+    unsigned maxphyaddr; /* the guest's physical-address width (CPUID 0x80000008 EAX[7:0]),
+                          * 32 to 52; values outside are taken as the nearest end */
 };
 
 struct guest_phys_mem {

@@ -359,7 +359,8 @@ enum insn_error insn_decode(const uint8_t *bytes, size_t len, enum insn_mode mod
     default: in->width = in->op_size; break;
     }
 
-    in->op = (enum insn_op)ent->op;
+    /* A group's operation is known once the ModRM byte is. */
+    in->op = ent->form == FORM_M ? INSN_OP_NONE : (enum insn_op)ent->op;
     if (ent->form == FORM_MOFFS) {
         in->disp_size = in->addr_size;
         enum insn_error e = next_signed(&c, in->addr_size, &in->disp);

@@ -303,6 +303,24 @@ static void paging_4level(void **state)
     assert_int_equal(guest_walk(&pg, &mem_ro, LA4, 0, &gpa, &f), GUEST_WALK_NOT_RAM);
 }
 
+/* A MAXPHYADDR outside 32..52 (a caller that left it 0) is clamped, not turned into
+ * "every address bit reserved". */
+static void maxphyaddr_out_of_range(void **state)
+{
+    (void)state;
+    struct guest_paging pg = paging(CR0_PG, 0x10000, CR4_PAE, EFER_LMA);
+    uint64_t all = P | RW | US;
+    map4(all, all, all, 0x5000 | all);
+    pg.maxphyaddr = 0;
+    assert_int_equal(expect_ok(&pg, LA4, 0), 0x5ABC);
+    map4(all, all, all, BIT(32) | 0x5000 | all); /* above 32 bits: reserved */
+    expect_pf(&pg, LA4, 0, PF_ERR_PRESENT | PF_ERR_RSVD);
+    pg.maxphyaddr = 200;
+    assert_int_equal(expect_ok(&pg, LA4, 0), BIT(32) | 0x5ABC);
+    map4(all, all, all, BIT(52) | 0x5000 | all); /* bits 62:52 are ignored, not address */
+    assert_int_equal(expect_ok(&pg, LA4, 0), 0x5ABC);
+}
+
 static void paging_5level(void **state)
 {
     (void)state;
@@ -459,6 +477,7 @@ int main(void)
         T(paging_32_large_pages),
         T(paging_pae),
         T(paging_4level),
+        T(maxphyaddr_out_of_range),
         T(paging_5level),
         T(accessed_and_dirty),
         T(fetch_across_a_page),

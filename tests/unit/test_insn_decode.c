@@ -558,6 +558,20 @@ static void names(void **state)
                      INSN_ERR_INVALID);
 }
 
+/* A group opcode cut before its ModRM byte has no operation yet (not the group's
+ * number read as one). */
+static void unresolved_group_has_no_operation(void **state)
+{
+    (void)state;
+    struct insn in;
+    assert_int_equal(insn_decode((const uint8_t[]){0x83}, 1, M64, &in), INSN_ERR_TRUNCATED);
+    assert_int_equal(in.op, INSN_OP_NONE);
+    assert_int_equal(insn_decode((const uint8_t[]){0x0f, 0xba}, 2, M64, &in), INSN_ERR_TRUNCATED);
+    assert_int_equal(in.op, INSN_OP_NONE);
+    assert_int_equal(insn_decode((const uint8_t[]){0x8b}, 1, M64, &in), INSN_ERR_TRUNCATED);
+    assert_int_equal(in.op, INSN_OP_MOV_LOAD);
+}
+
 static void modes_from_guest_state(void **state)
 {
     (void)state;
@@ -584,6 +598,7 @@ int main(void)
         cmocka_unit_test(operand_sizes_and_extension),
         cmocka_unit_test(truncation_at_every_length),
         cmocka_unit_test(names),
+        cmocka_unit_test(unresolved_group_has_no_operation),
         cmocka_unit_test(modes_from_guest_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
