@@ -1,7 +1,7 @@
 /* CPUID as the guest sees it: the real CPU, minus what a guest cannot have (VMX, SMX,
  * MONITOR, the performance counters, the speculation-control MSRs Keel does not pass
  * through), plus the hypervisor bit and Keel's own leaves. */
-#include "vmm/exit_dispatch.h"
+#include "vmm/exit_handlers.h"
 #include "vmm/hypercall_abi.h"
 
 #define CPUID1_ECX_MONITOR BIT(3)
@@ -20,7 +20,7 @@
 void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d);
 #endif
 
-static uint32_t leaf1_ecx(const struct vcpu *v, uint32_t ecx)
+static uint32_t leaf1_ecx(struct vcpu *v, uint32_t ecx)
 {
     ecx &= ~(CPUID1_ECX_VMX | CPUID1_ECX_SMX | CPUID1_ECX_MONITOR);
     ecx |= CPUID1_ECX_HYPERVISOR;
@@ -57,7 +57,7 @@ static inline void hardware_cpuid(struct guest_regs *r, uint32_t leaf, uint32_t 
  * no saved registers. */
 static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
 {
-    struct guest_regs *r = &v->regs;
+    struct guest_regs *r = &v->arch.regs;
     hardware_cpuid(r, leaf, subleaf);
     if (leaf == 1) {
         r->rcx = leaf1_ecx(v, (uint32_t)r->rcx);
@@ -69,10 +69,10 @@ static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, ui
     }
 }
 
-enum exit_action handle_cpuid(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_cpuid(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
-    struct guest_regs *r = &v->regs;
+    struct guest_regs *r = &v->arch.regs;
     uint32_t leaf = (uint32_t)r->rax;
     if (leaf - KEEL_CPUID_BASE <= 0xff)
         keel_leaf(r, leaf);
@@ -80,6 +80,5 @@ enum exit_action handle_cpuid(struct vcpu *v, const struct vmexit *e)
         low_leaf(v, leaf, (uint32_t)r->rcx);
     else
         hardware_cpuid(r, leaf, (uint32_t)r->rcx);
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
+    return EXIT_NEXT;
 }

@@ -1,8 +1,7 @@
 /* Privileged instructions that always exit and have a simple answer. */
-#include "vmm/exit_dispatch.h"
+#include "vmm/exit_handlers.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/extable.h"
-#include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/xsave.h"
 #include "vmm/lib/console.h"
 
@@ -14,49 +13,40 @@ bool host_test_xsetbv(uint32_t idx, uint64_t val);
 
 #define RFLAGS_IF_BIT BIT(9)
 
-enum exit_action handle_hlt(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_hlt(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
     /* Nothing can ever wake a guest that halts with interrupts off: Keel delivers no
      * interrupts to guests yet, so this is the guest saying it is done. */
-    if (!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_IF_BIT)) {
-        vm_stop(v->vm, "halted with interrupts disabled (HLT at rip 0x%lx)", vmcs_readnat(VMCS_GUEST_RIP));
+    if (!(vcpu_get(v, VCPU_REG_RFLAGS) & RFLAGS_IF_BIT)) {
+        vm_stop(v->vm, "halted with interrupts disabled (HLT at rip 0x%lx)", vcpu_rip(v));
         return EXIT_STOPPED;
     }
-    vcpu_skip_instruction(v);
-    return EXIT_YIELD;
+    return EXIT_NEXT_YIELD;
 }
 
-enum exit_action handle_invd(struct vcpu *v, const struct vmexit *e)
+/* WBINVD, and INVD too: INVD would drop other guests' dirty lines as well; WBINVD keeps
+ * them and is what a guest can observe anyway. */
+enum exit_action exit_wbinvd(struct vcpu *v, struct exit_info *e)
 {
-    (void)e;
-    /* INVD would drop other guests' dirty lines too; WBINVD keeps them and is what a
-     * guest can observe anyway. */
-    wbinvd();
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
-}
-
-enum exit_action handle_wbinvd(struct vcpu *v, const struct vmexit *e)
-{
+    (void)v;
     (void)e;
     wbinvd();
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
+    return EXIT_NEXT;
 }
 
 /* The guest's XCR0 must be live while it runs, so Keel executes XSETBV for it: every
  * rule the CPU would check is checked first, and the _safe form turns a rule this check
  * missed into the guest's #GP rather than a fault in Keel. */
-enum exit_action handle_xsetbv(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_xsetbv(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
-    uint64_t val = ((uint64_t)(uint32_t)v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+    uint64_t val = ((uint64_t)(uint32_t)v->arch.regs.rdx << 32) | (uint32_t)v->arch.regs.rax;
     if (!(vcpu_guest_cr4(v) & CR4_OSXSAVE)) {
         vcpu_inject_ud(v);
         return EXIT_RESUME;
     }
-    if ((uint32_t)v->regs.rcx != 0 || vcpu_guest_cpl(v) != 0 || !xcr0_valid(val, vmm_xcr0_supported())) {
+    if ((uint32_t)v->arch.regs.rcx != 0 || vcpu_guest_cpl(v) != 0 || !xcr0_valid(val, vcpu_backend->xcr0_supported())) {
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }
@@ -66,12 +56,11 @@ enum exit_action handle_xsetbv(struct vcpu *v, const struct vmexit *e)
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }
-    v->xcr0 = val;
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
+    v->arch.xcr0 = val;
+    return EXIT_NEXT;
 }
 
-enum exit_action handle_rdpmc(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_rdpmc(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
     /* The counters are the host's and count for every guest; CPUID leaf 0xa offers
@@ -80,19 +69,12 @@ enum exit_action handle_rdpmc(struct vcpu *v, const struct vmexit *e)
     return EXIT_RESUME;
 }
 
-enum exit_action handle_monitor_mwait(struct vcpu *v, const struct vmexit *e)
+/* Instructions CPUID says the guest's CPU lacks: VMX (Keel offers no nested guests)
+ * and MONITOR/MWAIT (a guest must not park a physical CPU Keel schedules on). The
+ * guest gets what such a CPU gives, #UD. */
+enum exit_action exit_undefined(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
-    /* CPUID hides MONITOR/MWAIT: a guest must not park a physical CPU Keel schedules
-     * on, so it gets what such a CPU gives, #UD. */
-    vcpu_inject_ud(v);
-    return EXIT_RESUME;
-}
-
-enum exit_action handle_vmx_instruction(struct vcpu *v, const struct vmexit *e)
-{
-    (void)e;
-    /* The guest was told (CPUID) there is no VMX: behave like such a CPU. */
     vcpu_inject_ud(v);
     return EXIT_RESUME;
 }

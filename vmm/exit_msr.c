@@ -1,11 +1,10 @@
 /* RDMSR/WRMSR that the MSR bitmap sends to Keel. Every MSR the guest may use is listed
  * here with where its value lives; anything else raises #GP in the guest, as an
  * unimplemented MSR does on hardware. */
-#include "vmm/exit_dispatch.h"
+#include "vmm/exit_handlers.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/extable.h"
 #include "arch/x86/msr.h"
-#include "arch/x86/vmx/vmcs.h"
 
 #ifdef KEEL_HOST_TEST
 /* WRMSR faults in a host process: host tests record the write-through instead. */
@@ -42,22 +41,22 @@ static bool pat_valid(uint64_t pat)
 static bool read_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     switch (msr) {
-    case MSR_IA32_EFER: *val = vmcs_read64(VMCS_GUEST_IA32_EFER); return true;
-    case MSR_IA32_PAT: *val = vmcs_read64(VMCS_GUEST_IA32_PAT); return true;
-    case MSR_SYSENTER_CS: *val = vmcs_read32(VMCS_GUEST_IA32_SYSENTER_CS); return true;
-    case MSR_SYSENTER_ESP: *val = vmcs_readnat(VMCS_GUEST_IA32_SYSENTER_ESP); return true;
-    case MSR_SYSENTER_EIP: *val = vmcs_readnat(VMCS_GUEST_IA32_SYSENTER_EIP); return true;
-    case MSR_FS_BASE: *val = vmcs_readnat(VMCS_GUEST_FS_BASE); return true;
-    case MSR_GS_BASE: *val = vmcs_readnat(VMCS_GUEST_GS_BASE); return true;
-    case MSR_KERNEL_GS_BASE: *val = v->msr_kernel_gs_base; return true;
-    case MSR_STAR: *val = v->msr_star; return true;
-    case MSR_LSTAR: *val = v->msr_lstar; return true;
-    case MSR_CSTAR: *val = v->msr_cstar; return true;
-    case MSR_FMASK: *val = v->msr_fmask; return true;
+    case MSR_IA32_EFER: *val = vcpu_get(v, VCPU_REG_EFER); return true;
+    case MSR_IA32_PAT: *val = vcpu_get(v, VCPU_REG_PAT); return true;
+    case MSR_SYSENTER_CS: *val = vcpu_get(v, VCPU_REG_SYSENTER_CS); return true;
+    case MSR_SYSENTER_ESP: *val = vcpu_get(v, VCPU_REG_SYSENTER_ESP); return true;
+    case MSR_SYSENTER_EIP: *val = vcpu_get(v, VCPU_REG_SYSENTER_EIP); return true;
+    case MSR_FS_BASE: *val = vcpu_get(v, VCPU_REG_FS_BASE); return true;
+    case MSR_GS_BASE: *val = vcpu_get(v, VCPU_REG_GS_BASE); return true;
+    case MSR_KERNEL_GS_BASE: *val = v->arch.msr_kernel_gs_base; return true;
+    case MSR_STAR: *val = v->arch.msr_star; return true;
+    case MSR_LSTAR: *val = v->arch.msr_lstar; return true;
+    case MSR_CSTAR: *val = v->arch.msr_cstar; return true;
+    case MSR_FMASK: *val = v->arch.msr_fmask; return true;
     /* Locked with VMX off: what a guest on a machine without VT-x sees. */
     case MSR_IA32_FEATURE_CONTROL: *val = FEATURE_CONTROL_LOCK; return true;
     case MSR_IA32_APIC_BASE: *val = 0xfee00000ull | (v->id == 0 ? BIT(8) : 0); return true;
-    case MSR_TSC_AUX: *val = v->msr_tsc_aux; return true;
+    case MSR_TSC_AUX: *val = v->arch.msr_tsc_aux; return true;
     case MSR_MCG_CAP:
     case MSR_MCG_STATUS: *val = 0; return true;
     default: return false;
@@ -65,7 +64,7 @@ static bool read_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
 }
 
 /* MSRs that only this CPU's hardware holds are written through at once (the vCPU is
- * loaded here) and swapped on vCPU switches; see swap_in in vcpu.c. The values are
+ * loaded here) and swapped on vCPU switches; see swap_in in arch/x86/vmx/vmx_vcpu.c. The values are
  * checked first; the _safe write makes a check that misses a CPU rule the guest's #GP. */
 static bool write_through(uint64_t *copy, uint32_t msr, uint64_t val)
 {
@@ -82,74 +81,72 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
         if (val & ~(uint64_t)EFER_ALLOWED)
             return false;
         /* LMA is the CPU's to set; keep it as the current mode says. */
-        uint64_t cur = vmcs_read64(VMCS_GUEST_IA32_EFER);
+        uint64_t cur = vcpu_get(v, VCPU_REG_EFER);
         val = (val & ~(uint64_t)EFER_LMA) | (cur & EFER_LMA);
         if ((vcpu_guest_cr0(v) & CR0_PG) && ((val ^ cur) & EFER_LME))
             return false; /* changing LME with paging on is #GP on hardware */
-        vmcs_write64(VMCS_GUEST_IA32_EFER, val);
+        vcpu_set(v, VCPU_REG_EFER, val);
         return true;
     }
     case MSR_IA32_PAT:
         if (!pat_valid(val))
             return false;
-        vmcs_write64(VMCS_GUEST_IA32_PAT, val);
+        vcpu_set(v, VCPU_REG_PAT, val);
         return true;
-    case MSR_SYSENTER_CS: vmcs_write32(VMCS_GUEST_IA32_SYSENTER_CS, (uint32_t)val); return true;
+    case MSR_SYSENTER_CS: vcpu_set(v, VCPU_REG_SYSENTER_CS, (uint32_t)val); return true;
     case MSR_SYSENTER_ESP:
         if (!canonical(val))
             return false;
-        vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_ESP, val);
+        vcpu_set(v, VCPU_REG_SYSENTER_ESP, val);
         return true;
     case MSR_SYSENTER_EIP:
         if (!canonical(val))
             return false;
-        vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_EIP, val);
+        vcpu_set(v, VCPU_REG_SYSENTER_EIP, val);
         return true;
     case MSR_FS_BASE:
         if (!canonical(val))
             return false;
-        vmcs_writenat(VMCS_GUEST_FS_BASE, val);
+        vcpu_set(v, VCPU_REG_FS_BASE, val);
         return true;
     case MSR_GS_BASE:
         if (!canonical(val))
             return false;
-        vmcs_writenat(VMCS_GUEST_GS_BASE, val);
+        vcpu_set(v, VCPU_REG_GS_BASE, val);
         return true;
-    case MSR_KERNEL_GS_BASE: return canonical(val) && write_through(&v->msr_kernel_gs_base, msr, val);
-    case MSR_LSTAR: return canonical(val) && write_through(&v->msr_lstar, msr, val);
-    case MSR_CSTAR: return canonical(val) && write_through(&v->msr_cstar, msr, val);
-    case MSR_STAR: return write_through(&v->msr_star, msr, val);
-    case MSR_FMASK: return write_through(&v->msr_fmask, msr, val & 0xffffffffull);
+    case MSR_KERNEL_GS_BASE: return canonical(val) && write_through(&v->arch.msr_kernel_gs_base, msr, val);
+    case MSR_LSTAR: return canonical(val) && write_through(&v->arch.msr_lstar, msr, val);
+    case MSR_CSTAR: return canonical(val) && write_through(&v->arch.msr_cstar, msr, val);
+    case MSR_STAR: return write_through(&v->arch.msr_star, msr, val);
+    case MSR_FMASK: return write_through(&v->arch.msr_fmask, msr, val & 0xffffffffull);
     /* RDTSCP reads it without an exit, so it lives in the CPU while the vCPU runs. */
-    case MSR_TSC_AUX: return !(val >> 32) && write_through(&v->msr_tsc_aux, msr, val);
+    case MSR_TSC_AUX: return !(val >> 32) && write_through(&v->arch.msr_tsc_aux, msr, val);
     default:
         /* FEATURE_CONTROL is locked; TSC, APIC base and the rest belong to Keel. */
         return false;
     }
 }
 
-enum exit_action handle_rdmsr(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_rdmsr(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
     uint64_t val;
-    if (!read_msr(v, (uint32_t)v->regs.rcx, &val)) {
+    if (!read_msr(v, (uint32_t)v->arch.regs.rcx, &val)) {
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }
-    v->regs.rax = (uint32_t)val;
-    v->regs.rdx = val >> 32;
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
+    v->arch.regs.rax = (uint32_t)val;
+    v->arch.regs.rdx = val >> 32;
+    return EXIT_NEXT;
 }
 
-enum exit_action handle_wrmsr(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_wrmsr(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
-    uint64_t val = ((uint64_t)(uint32_t)v->regs.rdx << 32) | (uint32_t)v->regs.rax;
-    if (!write_msr(v, (uint32_t)v->regs.rcx, val)) {
+    uint64_t val = ((uint64_t)(uint32_t)v->arch.regs.rdx << 32) | (uint32_t)v->arch.regs.rax;
+    if (!write_msr(v, (uint32_t)v->arch.regs.rcx, val)) {
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
+    return EXIT_NEXT;
 }

@@ -1,7 +1,7 @@
 /* VMCALL: Keel's hypercall interface, documented in vmm/hypercall_abi.h and
  * docs/hypercalls.md. Every guest-supplied address is checked against the VM's RAM
  * before Keel touches it. */
-#include "vmm/exit_dispatch.h"
+#include "vmm/exit_handlers.h"
 #include "vmm/hypercall_abi.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
@@ -39,19 +39,18 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     return 0;
 }
 
-enum exit_action handle_vmcall(struct vcpu *v, const struct vmexit *e)
+enum exit_action exit_hypercall(struct vcpu *v, struct exit_info *e)
 {
-    (void)e;
-    struct guest_regs *r = &v->regs;
+    struct guest_regs *r = &v->arch.regs;
     /* 32-bit guests pass 32-bit values; the upper halves may hold anything. A 64-bit
      * guest's whole RAX is the function number: 0x100000004 is not EXIT. */
-    bool wide = vcpu_guest_64bit(v);
+    bool wide = e->hc.wide;
     uint64_t fn = wide ? r->rax : (uint32_t)r->rax;
     uint64_t a1 = wide ? r->rbx : (uint32_t)r->rbx;
     uint64_t a2 = wide ? r->rcx : (uint32_t)r->rcx;
     int64_t ret;
 
-    if (vcpu_guest_cpl(v) != 0) {
+    if (e->hc.cpl != 0) {
         ret = -(int64_t)KEEL_EPERM;
     } else {
         switch (fn) {
@@ -59,8 +58,7 @@ enum exit_action handle_vmcall(struct vcpu *v, const struct vmexit *e)
         case KEEL_HC_VM_INFO: ret = hc_vm_info(v, a1, a2); break;
         case KEEL_HC_YIELD:
             r->rax = 0;
-            vcpu_skip_instruction(v);
-            return EXIT_YIELD;
+            return EXIT_NEXT_YIELD;
         case KEEL_HC_EXIT:
             vm_stop_with_code(v->vm, (uint32_t)a1, "exit hypercall");
             return EXIT_STOPPED;
@@ -68,6 +66,5 @@ enum exit_action handle_vmcall(struct vcpu *v, const struct vmexit *e)
         }
     }
     r->rax = wide ? (uint64_t)ret : (uint32_t)ret;
-    vcpu_skip_instruction(v);
-    return EXIT_RESUME;
+    return EXIT_NEXT;
 }

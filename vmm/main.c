@@ -8,7 +8,6 @@
 #include "arch/x86/smp.h"
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx/vmx_caps.h"
-#include "arch/x86/vmx/vmx_cpu.h"
 #include "drivers/acpi.h"
 #include "drivers/console_pc.h"
 #include "drivers/ioapic.h"
@@ -167,12 +166,12 @@ static NORETURN void idle_action(void)
 static void run_vms(const struct bootinfo *bi)
 {
     /* VMCSs are built on the boot CPU, which therefore enters VMX operation first. */
-    if (!vmm_global_init() || !vmx_cpu_on(this_cpu()))
+    if (!vcpu_backend_start(&vmx_backend) || !vcpu_backend->cpu_on(this_cpu()))
         return;
     sched_init(config.slice_ms);
     vms_create(&config, bi);
     if (!vm_count) {
-        vmx_cpu_off(this_cpu());
+        vcpu_backend->cpu_off(this_cpu());
         return;
     }
     sched_release_cpus();
@@ -180,7 +179,7 @@ static void run_vms(const struct bootinfo *bi)
     /* The boot CPU also collects the end of the run: wait for the other CPUs' VMs. */
     while (vms_running())
         cpu_relax();
-    vmx_cpu_off(this_cpu());
+    vcpu_backend->cpu_off(this_cpu());
     kprintf("Keel: all %u VMs have stopped\n", vm_count);
 }
 

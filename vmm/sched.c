@@ -6,8 +6,6 @@
 #include "vmm/vcpu.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
-#include "arch/x86/vmx/vmx_caps.h"
-#include "arch/x86/vmx/vmx_cpu.h"
 #include "arch/x86/trap.h"
 #include "arch/x86/lapic.h"
 #include "arch/x86/tsc.h"
@@ -36,8 +34,7 @@ void sched_init(uint32_t slice_ms)
     irq_register(VECTOR_WAKE, wake_handler);
     uint64_t hz = tsc_calibrated() ? tsc_hz() : 1000000000ull;
     slice_tsc = hz / 1000 * slice_ms;
-    kprintf("SCHED: round-robin, %u ms slices (%lu TSC ticks), preemption timer rate 2^%u\n", slice_ms,
-            slice_tsc, vmx_preemption_timer_rate(vmx_boot_caps()));
+    kprintf("SCHED: round-robin, %u ms slices (%lu TSC ticks)\n", slice_ms, slice_tsc);
 }
 
 void sched_enqueue(uint32_t cpu, struct vcpu *v)
@@ -87,7 +84,7 @@ void sched_run_this_cpu(void)
     struct run_queue *q = &queues[p->cpu_id];
     if (!q->length)
         return;
-    if (!vmx_cpu_on(p)) {
+    if (!vcpu_backend->cpu_on(p)) {
         /* The VMs placed here cannot run: stop them with the reason rather than
          * leave them waiting forever. */
         for (struct vcpu *v; (v = dequeue(q));)
@@ -106,7 +103,7 @@ void sched_run_this_cpu(void)
         }
         sched_enqueue(p->cpu_id, v);
     }
-    vmx_cpu_off(p);
+    vcpu_backend->cpu_off(p);
 }
 
 void sched_kick_cpu(uint32_t cpu)

@@ -3,7 +3,6 @@
 #include "vmm/vm.h"
 #include "vmm/vcpu.h"
 #include "vmm/sched.h"
-#include "vmm/exit_reasons.h"
 #include "vmm/loaders/guest_image.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/page_alloc.h"
@@ -12,7 +11,6 @@
 #include "arch/x86/paging.h"
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
-#include "arch/x86/vmx/vmx_caps.h"
 
 struct vm *vms[MAX_VMS];
 uint32_t vm_count;
@@ -50,8 +48,8 @@ static int32_t pick_cpu(void)
 static void release_vm(struct vm *vm)
 {
     vm_bus_destroy(&vm->bus);
-    if (vm->ept.pml4)
-        ept_destroy(&vm->ept);
+    if (vcpu_backend)
+        vcpu_backend->vm_destroy(&vm->arch);
     if (vm->ram_hpa)
         pfree(vm->ram_hpa, vm->ram_size);
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
@@ -72,7 +70,7 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         kprintf("VM %s: not started: no CPU can run guests\n", c->name);
         return NULL;
     }
-    if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT) && !vmm_unrestricted_guest()) {
+    if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT) && !vcpu_backend->paging_off_guests()) {
         kprintf("VM %s: not started: entry '%s' needs the CPU's unrestricted-guest feature, which it lacks\n",
                 c->name, config_entry_name(c->entry));
         return NULL;
@@ -132,19 +130,10 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     if (boot.note[0])
         kprintf("VM %s: note: %s\n", c->name, boot.note);
 
-    /* RAM only: no device MMIO is mapped, so any other guest-physical access is an
-     * EPT violation that stops the VM. */
-    int rc = ept_init(&vm->ept, &ept_palloc_ops, NULL);
-    if (!rc) {
-        ept_apply_caps(&vm->ept, vmx_boot_caps()->ept_vpid);
-        rc = ept_map(&vm->ept, 0, vm->ram_hpa, vm->ram_size, EPT_RWX, EPT_MT_WB);
-    }
-    if (rc) {
-        kprintf("VM %s: not started: building its EPT failed (%d)\n", c->name, rc);
+    if (!vcpu_backend->vm_create(&vm->arch, vm->name, vm->ram_hpa, vm->ram_size)) {
         release_vm(vm);
         return NULL;
     }
-    vm->eptp = ept_pointer(&vm->ept, false);
 
     hpa_t vcpu_pa = palloc(ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
     if (!vcpu_pa) {
@@ -157,14 +146,23 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     v->pinned_cpu = c->cpu;
     v->id = 0;
     vm->vcpus[vm->vcpu_count++] = v;
-    if (!vcpu_create(vm, v, &boot)) {
+    v->vm = vm;
+    struct vcpu_boot start = {
+        .mode = boot.mode, .rip = boot.rip, .rsp = boot.rsp, .rax = boot.rax, .rbx = boot.rbx, .rdi = boot.rdi,
+        /* the boot drive in DL, as a BIOS leaves it */
+        .rdx = boot.mode == GUEST_MODE_REAL16 ? 0x80 : 0,
+        .cs = boot.cs, .ds = boot.ds, .cr0 = boot.cr0, .cr3 = boot.cr3, .cr4 = boot.cr4, .efer = boot.efer,
+        .gdt_base = boot.gdt_base, .gdt_limit = boot.gdt_limit,
+    };
+    if (!vcpu_create(v, &start)) {
         release_vm(vm);
         return NULL;
     }
-    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, EPT %lu/%lu/%lu 4K/2M/1G pages, "
-            "VPID %u, on CPU %d\n",
-            vm->name, vm->ram_size >> 20, vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip,
-            vm->ept.leaves[EPT_LEAF_4K], vm->ept.leaves[EPT_LEAF_2M], vm->ept.leaves[EPT_LEAF_1G], v->vpid, cpu);
+    char backend_state[96];
+    vcpu_backend->describe(&vm->arch, v, backend_state, sizeof(backend_state));
+    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, %s, on CPU %d\n", vm->name,
+            vm->ram_size >> 20, vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip,
+            backend_state, cpu);
     vm->state = VM_RUNNING;
     sched_enqueue((uint32_t)cpu, v);
     return vm;
@@ -214,8 +212,8 @@ void vm_sum_stats(const struct vm *vm, struct vcpu_stats *sum)
 {
     memset(sum, 0, sizeof(*sum));
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
-        const struct vcpu_stats *s = &vm->vcpus[i]->stats;
-        for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
+        const struct vcpu_stats *s = &vm->vcpus[i]->arch.stats;
+        for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
             sum->exits[r] += s->exits[r];
         sum->guest_tsc += s->guest_tsc;
         sum->host_tsc += s->host_tsc;
@@ -229,22 +227,22 @@ void vm_print_report(const struct vm *vm)
     const struct vcpu_stats *s = &sum;
     vm_sum_stats(vm, &sum);
     uint64_t total = 0;
-    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
+    for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
         total += s->exits[r];
     if (vm->has_exit_code)
         kprintf("VM %s: exit code %u (0x%x)\n", vm->name, vm->exit_code, vm->exit_code);
     kprintf("VM %s: report: %lu exits, guest time %lu TSC ticks, time in Keel %lu TSC ticks (%lu per exit)\n", vm->name,
             total, s->guest_tsc, s->host_tsc, total ? s->host_tsc / total : 0);
     uint64_t by_kind[EXIT_KIND_COUNT] = {0};
-    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
-        by_kind[exit_reason_kind(r)] += s->exits[r];
+    for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
+        by_kind[vcpu_backend->exit_reason_kind(r)] += s->exits[r];
     struct report_line kinds = {.vm = vm, .what = "exits by kind"};
     for (uint32_t k = 0; k < EXIT_KIND_COUNT; k++)
         report_add(&kinds, exit_kind_name(k), by_kind[k]);
     report_end(&kinds);
     struct report_line reasons = {.vm = vm, .what = "exits by reason"};
-    for (uint32_t r = 0; r < VM_EXIT_REASON_SLOTS; r++)
-        report_add(&reasons, exit_reason_name(r), s->exits[r]);
+    for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
+        report_add(&reasons, vcpu_backend->exit_reason_name(r), s->exits[r]);
     report_end(&reasons);
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
@@ -264,7 +262,7 @@ static void stop_common(struct vm *vm)
      * exit happen now. */
     uint32_t self = this_cpu()->cpu_id;
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
-        int32_t cpu = __atomic_load_n(&vm->vcpus[i]->loaded_cpu, __ATOMIC_ACQUIRE);
+        int32_t cpu = __atomic_load_n(&vm->vcpus[i]->arch.loaded_cpu, __ATOMIC_ACQUIRE);
         if (cpu >= 0 && (uint32_t)cpu != self)
             sched_kick_cpu((uint32_t)cpu);
     }

@@ -5,7 +5,7 @@
  * CPU's CPUID answers and WRMSR write-through go through the KEEL_HOST_TEST hooks of
  * exit_cpuid.c and exit_msr.c, and GS points at a fake per-CPU block (arch_prctl), so
  * the real this_cpu() works as it does in Keel. */
-/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_dispatch.c vmm/exit_reasons.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_guest.c arch/x86/exit_kinds.c vmm/vcpu.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +18,9 @@
 #include <sys/syscall.h>
 #include <asm/prctl.h>
 
-#include "vmm/exit_dispatch.h"
+#include "vmm/exit_handlers.h"
+#include "arch/x86/vmx/vmx_exit.h"
+#include "arch/x86/vmx/vmx_guest.h"
 #include "vmm/hypercall_abi.h"
 #include "vmm/dev/platform.h"
 #include "vmm/dev/debug_exit.h"
@@ -82,8 +84,6 @@ void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
     stops++;
 }
 
-uint64_t vcpu_real_cr0(uint64_t guest_view) { return guest_view | FAKE_CR0_FIXED; }
-uint64_t vcpu_real_cr4(uint64_t guest_view) { return guest_view | FAKE_CR4_FIXED; }
 
 static bool calibrated;
 bool tsc_calibrated(void) { return calibrated; }
@@ -134,11 +134,23 @@ bool host_test_xsetbv(uint32_t idx, uint64_t val)
     xsetbv_value = val;
     return true;
 }
-uint64_t vmm_xcr0_supported(void) { return HOST_XCR0_SUPPORTED; }
+static uint64_t host_xcr0_supported(void) { return HOST_XCR0_SUPPORTED; }
 
 /* CR4 as a CPU without UMIP (11), LA57 (12), PKE (22) allows it, VMXE and SMXE removed. */
 #define FAKE_CR4_ALLOWED 0x3707ffull
-uint64_t vcpu_cr4_guest_allowed(void) { return FAKE_CR4_ALLOWED; }
+
+/* The VMX backend's register half, as Keel has it; the rest of a backend is not used
+ * by exit handlers. */
+static const struct vcpu_backend test_backend = {
+    .name = "VMX (fake VMCS)",
+    .get_reg = vmx_get_reg,
+    .set_reg = vmx_set_reg,
+    .inject_exception = vmx_inject_exception,
+    .cr4_allowed = vmx_cr4_guest_allowed,
+    .xcr0_supported = host_xcr0_supported,
+    .exit_reason_name = exit_reason_name,
+    .exit_reason_kind = exit_reason_kind,
+};
 
 #define HOST_LEAF1_EAX 0x000906eau
 #define HOST_LEAF1_EBX 0x00100800u
@@ -218,6 +230,12 @@ static int setup(void **state)
     vm->vcpu_count = 1;
     vcpu->vm = vm;
     vcpu->id = 0;
+    vcpu->arch.vm = &vm->arch;
+    /* VMX's fixed bits, as FAKE_CR0_FIXED, FAKE_CR4_FIXED and FAKE_CR4_ALLOWED say. */
+    vmx_fixed = (struct vmx_fixed_bits){.cr0_fixed0 = FAKE_CR0_FIXED, .cr0_fixed1 = ~0ull,
+                                        .cr4_fixed1 = FAKE_CR4_ALLOWED | FAKE_CR4_FIXED};
+    vcpu_backend = &test_backend;
+    vmx_exit_init(exit_handlers);
 
     /* Every CR0/CR4 bit trapped, so the guest's view is the read shadow. */
     vset(VMCS_CR0_GUEST_HOST_MASK, 0xffffffffull);
@@ -257,7 +275,7 @@ static enum exit_action run_exit(uint32_t reason, uint64_t qual, uint32_t len)
     vset(VMCS_GUEST_RIP, RIP0);
     vset(VMCS_ENTRY_INTR_INFO, 0);
     vset(VMCS_ENTRY_EXCEPTION_ERROR_CODE, SENTINEL_ERROR);
-    return exit_dispatch(vcpu);
+    return vmx_handle_exit(vcpu);
 }
 
 static void assert_skipped(uint32_t len)
@@ -305,16 +323,16 @@ static uint64_t ioq(uint16_t port, unsigned size, bool in)
 
 static enum exit_action io_out(uint16_t port, unsigned size, uint64_t rax)
 {
-    vcpu->regs.rax = rax;
+    vcpu->arch.regs.rax = rax;
     return run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(port, size, false), 1);
 }
 
 static uint64_t io_in(uint16_t port, unsigned size, uint64_t rax)
 {
-    vcpu->regs.rax = rax;
+    vcpu->arch.regs.rax = rax;
     assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(port, size, true), 1), EXIT_RESUME);
     assert_skipped(1);
-    return vcpu->regs.rax;
+    return vcpu->arch.regs.rax;
 }
 
 static void uart_puts(const char *s)
@@ -375,7 +393,7 @@ static void io_qualification_decoding(void **state)
     /* OUT: only the low `size` bytes of RAX count; the register itself is untouched. */
     assert_int_equal(io_out(PROBE_PORT + 3, 1, 0x123456789abcdef5ull), EXIT_RESUME);
     assert_skipped(1);
-    assert_int_equal(vcpu->regs.rax, 0x123456789abcdef5ull);
+    assert_int_equal(vcpu->arch.regs.rax, 0x123456789abcdef5ull);
     assert_int_equal(probe_value, 0xf5);
     assert_int_equal(probe_offset, 3);
     assert_int_equal(io_out(PROBE_PORT, 4, 0x123456789abcdef5ull), EXIT_RESUME);
@@ -383,17 +401,17 @@ static void io_qualification_decoding(void **state)
     assert_int_equal(probe_width, 4);
 
     /* The immediate-operand and REP bits do not disturb the decoding. */
-    vcpu->regs.rax = 0x42;
+    vcpu->arch.regs.rax = 0x42;
     assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(UART16550_COM1 + 7, 1, false) | IOQ_IMM, 2),
                      EXIT_RESUME);
     assert_skipped(2);
-    vcpu->regs.rax = 0;
+    vcpu->arch.regs.rax = 0;
     assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(UART16550_COM1 + 7, 1, true) | IOQ_IMM, 2),
                      EXIT_RESUME);
     assert_skipped(2);
-    assert_int_equal(vcpu->regs.rax, 0x42);
+    assert_int_equal(vcpu->arch.regs.rax, 0x42);
     assert_int_equal(probe_writes, 2);
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_IO_INSTRUCTION], 7);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_IO_INSTRUCTION], 7);
     assert_int_equal(capture_count(), 0);
     assert_running();
 }
@@ -613,7 +631,7 @@ static void unclaimed_port_sweep_is_rate_limited(void **state)
 static void string_io_stops_vm(void **state)
 {
     (void)state;
-    vcpu->regs.rax = 'x';
+    vcpu->arch.regs.rax = 'x';
     assert_int_equal(run_exit(EXIT_REASON_IO_INSTRUCTION, ioq(UART16550_COM1, 1, false) | IOQ_STRING | IOQ_REP, 2),
                      EXIT_STOPPED);
     assert_int_equal(vm->state, VM_STOPPED);
@@ -630,10 +648,10 @@ static void string_io_stops_vm(void **state)
 /* ---- hypercalls ---- */
 static enum exit_action hypercall(uint64_t fn, uint64_t a1, uint64_t a2)
 {
-    vcpu->regs.rax = fn;
-    vcpu->regs.rbx = a1;
-    vcpu->regs.rcx = a2;
-    vcpu->regs.rdx = 0x5555;
+    vcpu->arch.regs.rax = fn;
+    vcpu->arch.regs.rbx = a1;
+    vcpu->arch.regs.rcx = a2;
+    vcpu->arch.regs.rdx = 0x5555;
     return run_exit(EXIT_REASON_VMCALL, 0, 3);
 }
 
@@ -644,10 +662,10 @@ static int64_t hc_result(uint64_t fn, uint64_t a1, uint64_t a2)
     assert_int_equal(hypercall(fn, a1, a2), EXIT_RESUME);
     assert_skipped(3);
     /* Only RAX changes. */
-    assert_int_equal(vcpu->regs.rbx, rbx);
-    assert_int_equal(vcpu->regs.rcx, rcx);
-    assert_int_equal(vcpu->regs.rdx, 0x5555);
-    return (int64_t)vcpu->regs.rax;
+    assert_int_equal(vcpu->arch.regs.rbx, rbx);
+    assert_int_equal(vcpu->arch.regs.rcx, rcx);
+    assert_int_equal(vcpu->arch.regs.rdx, 0x5555);
+    return (int64_t)vcpu->arch.regs.rax;
 }
 
 static void hc_console_write(void **state)
@@ -759,7 +777,7 @@ static void hc_unknown_yield_and_exit(void **state)
     assert_running();
 
     assert_int_equal(hypercall(KEEL_HC_YIELD, 0, 0), EXIT_YIELD);
-    assert_int_equal(vcpu->regs.rax, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0);
     assert_skipped(3);
     assert_running();
 
@@ -768,7 +786,7 @@ static void hc_unknown_yield_and_exit(void **state)
     assert_true(vm->has_exit_code);
     assert_int_equal(vm->exit_code, 7);
     assert_string_equal(vm->stop_reason, "exited with code 7 via the exit hypercall");
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_VMCALL], 7);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_VMCALL], 7);
 }
 
 static void hc_from_ring3_is_refused(void **state)
@@ -788,9 +806,9 @@ static void hc_from_ring3_is_refused(void **state)
     assert_running();
     /* 32-bit guest: the error is a 32-bit value in EAX. */
     guest_protected32();
-    vcpu->regs.rax = 0xffffffff00000000ull | KEEL_HC_EXIT;
+    vcpu->arch.regs.rax = 0xffffffff00000000ull | KEEL_HC_EXIT;
     assert_int_equal(run_exit(EXIT_REASON_VMCALL, 0, 3), EXIT_RESUME);
-    assert_int_equal(vcpu->regs.rax, (uint32_t)-(int32_t)KEEL_EPERM);
+    assert_int_equal(vcpu->arch.regs.rax, (uint32_t)-(int32_t)KEEL_EPERM);
 }
 
 static void hc_32bit_guest_ignores_upper_halves(void **state)
@@ -816,7 +834,7 @@ static void hc_32bit_guest_ignores_upper_halves(void **state)
     /* A 64-bit guest's registers are taken whole. */
     vset(VMCS_GUEST_CS_ACCESS_RIGHTS, AR_CODE64);
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0xdead000000002000ull, 7), -(int64_t)KEEL_EFAULT);
-    assert_int_equal(vcpu->regs.rax, (uint64_t)-(int64_t)KEEL_EFAULT);
+    assert_int_equal(vcpu->arch.regs.rax, (uint64_t)-(int64_t)KEEL_EFAULT);
 
     guest_protected32();
     assert_int_equal(hypercall(KEEL_HC_EXIT, 0xffffffff00000005ull, 0), EXIT_STOPPED);
@@ -836,9 +854,9 @@ static void hc_32bit_guest_ignores_upper_halves(void **state)
 
 static enum exit_action wrmsr_exit(uint64_t rcx, uint64_t val)
 {
-    vcpu->regs.rcx = rcx;
-    vcpu->regs.rax = 0x7777777700000000ull | (uint32_t)val; /* upper halves are not part of it */
-    vcpu->regs.rdx = 0x8888888800000000ull | (val >> 32);
+    vcpu->arch.regs.rcx = rcx;
+    vcpu->arch.regs.rax = 0x7777777700000000ull | (uint32_t)val; /* upper halves are not part of it */
+    vcpu->arch.regs.rdx = 0x8888888800000000ull | (val >> 32);
     return run_exit(EXIT_REASON_WRMSR, 0, 2);
 }
 
@@ -856,24 +874,24 @@ static void assert_wrmsr_gp(uint64_t rcx, uint64_t val)
 
 static uint64_t rdmsr_ok(uint64_t rcx)
 {
-    vcpu->regs.rcx = rcx;
-    vcpu->regs.rax = vcpu->regs.rdx = ~0ull;
+    vcpu->arch.regs.rcx = rcx;
+    vcpu->arch.regs.rax = vcpu->arch.regs.rdx = ~0ull;
     assert_int_equal(run_exit(EXIT_REASON_RDMSR, 0, 2), EXIT_RESUME);
     assert_skipped(2);
     /* RDMSR writes EAX and EDX, clearing the upper halves. */
-    assert_int_equal(vcpu->regs.rax >> 32, 0);
-    assert_int_equal(vcpu->regs.rdx >> 32, 0);
-    return vcpu->regs.rdx << 32 | vcpu->regs.rax;
+    assert_int_equal(vcpu->arch.regs.rax >> 32, 0);
+    assert_int_equal(vcpu->arch.regs.rdx >> 32, 0);
+    return vcpu->arch.regs.rdx << 32 | vcpu->arch.regs.rax;
 }
 
 static void assert_rdmsr_gp(uint64_t rcx)
 {
-    vcpu->regs.rcx = rcx;
-    vcpu->regs.rax = vcpu->regs.rdx = 0x1234;
+    vcpu->arch.regs.rcx = rcx;
+    vcpu->arch.regs.rax = vcpu->arch.regs.rdx = 0x1234;
     assert_int_equal(run_exit(EXIT_REASON_RDMSR, 0, 2), EXIT_RESUME);
     assert_gp();
-    assert_int_equal(vcpu->regs.rax, 0x1234);
-    assert_int_equal(vcpu->regs.rdx, 0x1234);
+    assert_int_equal(vcpu->arch.regs.rax, 0x1234);
+    assert_int_equal(vcpu->arch.regs.rdx, 0x1234);
 }
 
 static void msr_efer(void **state)
@@ -952,23 +970,23 @@ static void msr_syscall_msrs_live_in_vcpu(void **state)
 {
     (void)state;
     assert_wrmsr_ok(MSR_LSTAR, HIGH_CANONICAL);
-    assert_int_equal(vcpu->msr_lstar, HIGH_CANONICAL);
+    assert_int_equal(vcpu->arch.msr_lstar, HIGH_CANONICAL);
     assert_int_equal(wrmsrs, 1);
     assert_int_equal(wrmsr_last, MSR_LSTAR);
     assert_int_equal(wrmsr_value, HIGH_CANONICAL);
     assert_int_equal(rdmsr_ok(MSR_LSTAR), HIGH_CANONICAL);
 
     assert_wrmsr_ok(MSR_CSTAR, 0x1000);
-    assert_int_equal(vcpu->msr_cstar, 0x1000);
+    assert_int_equal(vcpu->arch.msr_cstar, 0x1000);
     assert_wrmsr_ok(MSR_KERNEL_GS_BASE, HIGH_CANONICAL + 8);
-    assert_int_equal(vcpu->msr_kernel_gs_base, HIGH_CANONICAL + 8);
+    assert_int_equal(vcpu->arch.msr_kernel_gs_base, HIGH_CANONICAL + 8);
     assert_int_equal(rdmsr_ok(MSR_KERNEL_GS_BASE), HIGH_CANONICAL + 8);
     assert_wrmsr_ok(MSR_STAR, 0x0023001000000000ull);
-    assert_int_equal(vcpu->msr_star, 0x0023001000000000ull);
+    assert_int_equal(vcpu->arch.msr_star, 0x0023001000000000ull);
     assert_int_equal(rdmsr_ok(MSR_STAR), 0x0023001000000000ull);
     /* FMASK is 32 bits wide. */
     assert_wrmsr_ok(MSR_FMASK, 0xffffffff00047700ull);
-    assert_int_equal(vcpu->msr_fmask, 0x47700);
+    assert_int_equal(vcpu->arch.msr_fmask, 0x47700);
     assert_int_equal(wrmsr_value, 0x47700);
     assert_int_equal(wrmsrs, 5);
 
@@ -976,15 +994,15 @@ static void msr_syscall_msrs_live_in_vcpu(void **state)
     assert_wrmsr_gp(MSR_LSTAR, NON_CANONICAL);
     assert_wrmsr_gp(MSR_CSTAR, NON_CANONICAL);
     assert_wrmsr_gp(MSR_KERNEL_GS_BASE, NON_CANONICAL);
-    assert_int_equal(vcpu->msr_lstar, HIGH_CANONICAL);
-    assert_int_equal(vcpu->msr_cstar, 0x1000);
-    assert_int_equal(vcpu->msr_kernel_gs_base, HIGH_CANONICAL + 8);
+    assert_int_equal(vcpu->arch.msr_lstar, HIGH_CANONICAL);
+    assert_int_equal(vcpu->arch.msr_cstar, 0x1000);
+    assert_int_equal(vcpu->arch.msr_kernel_gs_base, HIGH_CANONICAL + 8);
     assert_int_equal(wrmsrs, 5);
 
     /* TSC_AUX is the vCPU's (RDTSCP reads it in the guest); its upper half is reserved. */
     assert_int_equal(rdmsr_ok(MSR_TSC_AUX), 0);
     assert_wrmsr_ok(MSR_TSC_AUX, 0x12345678);
-    assert_int_equal(vcpu->msr_tsc_aux, 0x12345678);
+    assert_int_equal(vcpu->arch.msr_tsc_aux, 0x12345678);
     assert_int_equal(wrmsr_last, MSR_TSC_AUX);
     assert_int_equal(rdmsr_ok(MSR_TSC_AUX), 0x12345678);
     assert_wrmsr_gp(MSR_TSC_AUX, 1ull << 32);
@@ -994,8 +1012,8 @@ static void msr_syscall_msrs_live_in_vcpu(void **state)
     wrmsr_faults = true;
     assert_wrmsr_gp(MSR_STAR, 0x1111);
     assert_wrmsr_gp(MSR_TSC_AUX, 7);
-    assert_int_equal(vcpu->msr_star, 0x0023001000000000ull);
-    assert_int_equal(vcpu->msr_tsc_aux, 0x12345678);
+    assert_int_equal(vcpu->arch.msr_star, 0x0023001000000000ull);
+    assert_int_equal(vcpu->arch.msr_tsc_aux, 0x12345678);
 }
 
 static void msr_feature_control_and_unknown(void **state)
@@ -1016,16 +1034,16 @@ static void msr_feature_control_and_unknown(void **state)
     assert_wrmsr_gp(MSR_IA32_APIC_BASE, 0xfee00900ull);
     assert_wrmsr_gp(MSR_IA32_VMX_BASIC, 0);
     assert_int_equal(wrmsrs, 0);
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_RDMSR] + vcpu->stats.exits[EXIT_REASON_WRMSR], 12);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_RDMSR] + vcpu->arch.stats.exits[EXIT_REASON_WRMSR], 12);
     assert_int_equal(capture_count(), 0);
 }
 
 /* ---- CPUID ---- */
 static void cpuid_exit(uint64_t rax, uint64_t rcx)
 {
-    vcpu->regs.rax = rax;
-    vcpu->regs.rcx = rcx;
-    vcpu->regs.rbx = vcpu->regs.rdx = ~0ull;
+    vcpu->arch.regs.rax = rax;
+    vcpu->arch.regs.rcx = rcx;
+    vcpu->arch.regs.rbx = vcpu->arch.regs.rdx = ~0ull;
     assert_int_equal(run_exit(EXIT_REASON_CPUID, 0, 2), EXIT_RESUME);
     assert_skipped(2);
 }
@@ -1035,38 +1053,38 @@ static void cpuid_leaf1_hides_vmx(void **state)
     (void)state;
     cpuid_exit(1, 0);
     assert_int_equal(cpuids, 1);
-    assert_int_equal(vcpu->regs.rax, HOST_LEAF1_EAX);
-    assert_int_equal(vcpu->regs.rbx, HOST_LEAF1_EBX);
-    assert_int_equal(vcpu->regs.rdx, HOST_LEAF1_EDX);
+    assert_int_equal(vcpu->arch.regs.rax, HOST_LEAF1_EAX);
+    assert_int_equal(vcpu->arch.regs.rbx, HOST_LEAF1_EBX);
+    assert_int_equal(vcpu->arch.regs.rdx, HOST_LEAF1_EDX);
     /* VMX and MONITOR cleared, hypervisor set, OSXSAVE as the guest's CR4 says (clear here). */
-    assert_int_equal(vcpu->regs.rcx, BIT(0) | BIT(31));
+    assert_int_equal(vcpu->arch.regs.rcx, BIT(0) | BIT(31));
 
     /* Guest CR4.OSXSAVE owned by the guest (not in the mask): read from GUEST_CR4. */
     vset(VMCS_CR4_GUEST_HOST_MASK, FAKE_CR4_FIXED);
     vset(VMCS_GUEST_CR4, CR4_PAE | CR4_OSXSAVE | FAKE_CR4_FIXED);
     cpuid_exit(0xffffffff00000001ull, 0);
-    assert_int_equal(vcpu->regs.rcx, BIT(0) | BIT(27) | BIT(31));
+    assert_int_equal(vcpu->arch.regs.rcx, BIT(0) | BIT(27) | BIT(31));
 }
 
 static void cpuid_keel_leaves(void **state)
 {
     (void)state;
     cpuid_exit(KEEL_CPUID_BASE, 0);
-    assert_int_equal(vcpu->regs.rax, KEEL_CPUID_ABI);
+    assert_int_equal(vcpu->arch.regs.rax, KEEL_CPUID_ABI);
     char sig[13] = {0};
-    uint32_t regs[3] = {(uint32_t)vcpu->regs.rbx, (uint32_t)vcpu->regs.rcx, (uint32_t)vcpu->regs.rdx};
+    uint32_t regs[3] = {(uint32_t)vcpu->arch.regs.rbx, (uint32_t)vcpu->arch.regs.rcx, (uint32_t)vcpu->arch.regs.rdx};
     memcpy(sig, regs, 12);
     assert_string_equal(sig, "KeelKeelKeel");
 
     cpuid_exit(KEEL_CPUID_ABI, 0);
-    assert_int_equal(vcpu->regs.rax, KEEL_ABI_VERSION);
-    assert_int_equal(vcpu->regs.rbx, 0);
-    assert_int_equal(vcpu->regs.rcx, 0);
-    assert_int_equal(vcpu->regs.rdx, 0);
+    assert_int_equal(vcpu->arch.regs.rax, KEEL_ABI_VERSION);
+    assert_int_equal(vcpu->arch.regs.rbx, 0);
+    assert_int_equal(vcpu->arch.regs.rcx, 0);
+    assert_int_equal(vcpu->arch.regs.rdx, 0);
 
     /* The rest of Keel's 256-leaf range reads as zeros; the hardware is not asked. */
     cpuid_exit(0x400000ff, 0);
-    assert_int_equal(vcpu->regs.rax | vcpu->regs.rbx | vcpu->regs.rcx | vcpu->regs.rdx, 0);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     assert_int_equal(cpuids, 0);
 }
 
@@ -1075,20 +1093,20 @@ static void cpuid_other_leaves_pass_through(void **state)
     (void)state;
     cpuid_exit(0x40000100, 0);
     assert_int_equal(cpuids, 1);
-    assert_int_equal(vcpu->regs.rax, 0xa0000000u | 0x40000100u);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000000u | 0x40000100u);
 
     /* Subleaf from ECX; upper halves ignored, results zero-extended. */
     cpuid_exit(0x5555555500000007ull, 0x6666666600000001ull);
     assert_int_equal(cpuid_leaf, 7);
     assert_int_equal(cpuid_subleaf, 1);
-    assert_int_equal(vcpu->regs.rax, 0xa0000007u);
-    assert_int_equal(vcpu->regs.rbx, 0xb0000007u);
-    assert_int_equal(vcpu->regs.rcx, 0xc0000001u);
-    assert_int_equal(vcpu->regs.rdx, 0xd0000007u);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000007u);
+    assert_int_equal(vcpu->arch.regs.rbx, 0xb0000007u);
+    assert_int_equal(vcpu->arch.regs.rcx, 0xc0000001u);
+    assert_int_equal(vcpu->arch.regs.rdx, 0xd0000007u);
     cpuid_exit(0, 0);
     assert_int_equal(cpuid_leaf, 0);
-    assert_int_equal(vcpu->regs.rax, 0xa0000000u);
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_CPUID], 3);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000000u);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_CPUID], 3);
 }
 
 static void cpuid_hides_what_guests_cannot_use(void **state)
@@ -1097,16 +1115,16 @@ static void cpuid_hides_what_guests_cannot_use(void **state)
     /* Leaf 7 subleaf 0: the speculation-control MSRs (bits 31:26 of EDX) are not passed
      * through, so CPUID does not offer them; the rest passes. */
     cpuid_exit(7, 0);
-    assert_int_equal(vcpu->regs.rdx, 0xd0000007u & 0x03ffffffu);
-    assert_int_equal(vcpu->regs.rbx, 0xb0000007u);
+    assert_int_equal(vcpu->arch.regs.rdx, 0xd0000007u & 0x03ffffffu);
+    assert_int_equal(vcpu->arch.regs.rbx, 0xb0000007u);
     /* Leaf 0xa: no performance counters. */
     cpuid_exit(0xa, 0);
-    assert_int_equal(vcpu->regs.rax | vcpu->regs.rbx | vcpu->regs.rcx | vcpu->regs.rdx, 0);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     /* Neighbours pass through untouched. */
     cpuid_exit(0xb, 0);
-    assert_int_equal(vcpu->regs.rax, 0xa000000bu);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa000000bu);
     cpuid_exit(6, 0);
-    assert_int_equal(vcpu->regs.rdx, 0xd0000006u);
+    assert_int_equal(vcpu->arch.regs.rdx, 0xd0000006u);
 }
 
 /* ---- control registers ---- */
@@ -1134,7 +1152,7 @@ static void cr0_writes_update_shadow(void **state)
 {
     (void)state;
     guest_protected32();
-    vcpu->regs.rbx = CR0_ET | CR0_PE | CR0_MP;
+    vcpu->arch.regs.rbx = CR0_ET | CR0_PE | CR0_MP;
     assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_RBX)), EXIT_RESUME);
     assert_skipped(3);
     assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | CR0_MP);
@@ -1143,7 +1161,7 @@ static void cr0_writes_update_shadow(void **state)
     /* Reserved combinations and upper bits are #GP, nothing changed. */
     static const uint64_t bad[] = {CR0_PG | CR0_ET, CR0_NW | CR0_PE, BIT(32) | CR0_PE};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-        vcpu->regs.r9 = bad[i];
+        vcpu->arch.regs.r9 = bad[i];
         assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_R9)), EXIT_RESUME);
         assert_gp();
     }
@@ -1163,7 +1181,7 @@ static void cr0_paging_switches_long_mode(void **state)
     guest_protected32();
     vset(VMCS_GUEST_IA32_EFER, EFER_LME);
     /* Paging with LME but without PAE is #GP. */
-    vcpu->regs.rax = CR0_PG | CR0_ET | CR0_PE;
+    vcpu->arch.regs.rax = CR0_PG | CR0_ET | CR0_PE;
     cr_exit(crq(0, CR_MOV_TO, REG_RAX));
     assert_gp();
     assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME);
@@ -1176,7 +1194,7 @@ static void cr0_paging_switches_long_mode(void **state)
     assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_PG | CR0_ET | CR0_PE);
 
     /* And back out when paging goes off. */
-    vcpu->regs.rax = CR0_ET | CR0_PE;
+    vcpu->arch.regs.rax = CR0_ET | CR0_PE;
     cr_exit(crq(0, CR_MOV_TO, REG_RAX));
     assert_skipped(3);
     assert_int_equal(vget(VMCS_GUEST_IA32_EFER), EFER_LME);
@@ -1184,7 +1202,7 @@ static void cr0_paging_switches_long_mode(void **state)
 
     /* Paging without LME stays 32-bit. */
     vset(VMCS_GUEST_IA32_EFER, 0);
-    vcpu->regs.rax = CR0_PG | CR0_ET | CR0_PE;
+    vcpu->arch.regs.rax = CR0_PG | CR0_ET | CR0_PE;
     cr_exit(crq(0, CR_MOV_TO, REG_RAX));
     assert_skipped(3);
     assert_int_equal(vget(VMCS_GUEST_IA32_EFER), 0);
@@ -1198,13 +1216,13 @@ static void cr0_reserved_bits_gp(void **state)
     /* Bits 6-15, 17 and 19-28 are reserved: #GP on hardware, so on Keel. */
     static const unsigned reserved[] = {6, 15, 17, 19, 28};
     for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
-        vcpu->regs.rbx = CR0_ET | CR0_PE | BIT(reserved[i]);
+        vcpu->arch.regs.rbx = CR0_ET | CR0_PE | BIT(reserved[i]);
         assert_int_equal(cr_exit(crq(0, CR_MOV_TO, REG_RBX)), EXIT_RESUME);
         assert_gp();
         assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE);
     }
     /* Every defined bit may be written (WP, AM, MP, EM, TS, NE). */
-    vcpu->regs.rbx = CR0_ET | CR0_PE | BIT(16) | BIT(18) | 0x2e;
+    vcpu->arch.regs.rbx = CR0_ET | CR0_PE | BIT(16) | BIT(18) | 0x2e;
     cr_exit(crq(0, CR_MOV_TO, REG_RBX));
     assert_skipped(3);
     assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE | BIT(16) | BIT(18) | 0x2e);
@@ -1213,7 +1231,7 @@ static void cr0_reserved_bits_gp(void **state)
 static void cr4_writes(void **state)
 {
     (void)state;
-    vcpu->regs.rcx = CR4_PAE | CR4_PGE | CR4_OSFXSR;
+    vcpu->arch.regs.rcx = CR4_PAE | CR4_PGE | CR4_OSFXSR;
     assert_int_equal(cr_exit(crq(4, CR_MOV_TO, REG_RCX)), EXIT_RESUME);
     assert_skipped(3);
     assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PAE | CR4_PGE | CR4_OSFXSR);
@@ -1225,14 +1243,14 @@ static void cr4_writes(void **state)
     static const uint64_t bad[] = {CR4_PAE | CR4_VMXE, CR4_PAE | CR4_SMXE, CR4_PGE,       CR4_PAE | BIT(40),
                                    CR4_PAE | BIT(11),  CR4_PAE | BIT(12),  CR4_PAE | BIT(22), CR4_PAE | BIT(31)};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-        vcpu->regs.rcx = bad[i];
+        vcpu->arch.regs.rcx = bad[i];
         assert_int_equal(cr_exit(crq(4, CR_MOV_TO, REG_RCX)), EXIT_RESUME);
         assert_gp();
         assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PAE | CR4_PGE | CR4_OSFXSR);
     }
     /* Without long mode, PAE may go. */
     guest_protected32();
-    vcpu->regs.rcx = CR4_PGE;
+    vcpu->arch.regs.rcx = CR4_PGE;
     cr_exit(crq(4, CR_MOV_TO, REG_RCX));
     assert_skipped(3);
     assert_int_equal(vget(VMCS_CR4_READ_SHADOW), CR4_PGE);
@@ -1259,19 +1277,19 @@ static void cr_clts_lmsw_cr8(void **state)
     assert_int_equal(vget(VMCS_CR0_READ_SHADOW), CR0_ET | CR0_PE);
 
     /* CR8 is the vCPU's own TPR: kept and read back; above 15 is #GP. */
-    vcpu->regs.rbx = 15;
+    vcpu->arch.regs.rbx = 15;
     cr_exit(crq(8, CR_MOV_TO, REG_RBX));
     assert_skipped(3);
     assert_int_equal(vcpu->tpr, 15);
-    vcpu->regs.rbx = 16;
+    vcpu->arch.regs.rbx = 16;
     cr_exit(crq(8, CR_MOV_TO, REG_RBX));
     assert_gp();
     assert_int_equal(vcpu->tpr, 15);
-    vcpu->regs.r9 = 0x1234;
+    vcpu->arch.regs.r9 = 0x1234;
     cr_exit(crq(8, CR_MOV_FROM, REG_R9));
     assert_skipped(3);
-    assert_int_equal(vcpu->regs.r9, 15);
-    vcpu->regs.rax = 3;
+    assert_int_equal(vcpu->arch.regs.r9, 15);
+    vcpu->arch.regs.rax = 3;
     cr_exit(crq(8, CR_MOV_TO, REG_RAX));
     vset(VMCS_GUEST_RSP, 0x8000);
     cr_exit(crq(8, CR_MOV_FROM, REG_RSP));
@@ -1288,9 +1306,9 @@ static void cr_clts_lmsw_cr8(void **state)
 /* ---- instructions and events ---- */
 static enum exit_action xsetbv_exit(uint64_t rcx, uint64_t val)
 {
-    vcpu->regs.rcx = rcx;
-    vcpu->regs.rax = 0x5555555500000000ull | (uint32_t)val;
-    vcpu->regs.rdx = 0x6666666600000000ull | (val >> 32);
+    vcpu->arch.regs.rcx = rcx;
+    vcpu->arch.regs.rax = 0x5555555500000000ull | (uint32_t)val;
+    vcpu->arch.regs.rdx = 0x6666666600000000ull | (val >> 32);
     return run_exit(EXIT_REASON_XSETBV, 0, 3);
 }
 
@@ -1303,7 +1321,7 @@ static void xsetbv_follows_every_xcr0_rule(void **state)
         assert_int_equal(xsetbv_exit(0, good[i]), EXIT_RESUME);
         assert_skipped(3);
         assert_int_equal(xsetbv_value, good[i]);
-        assert_int_equal(vcpu->xcr0, good[i]);
+        assert_int_equal(vcpu->arch.xcr0, good[i]);
     }
     /* 0x23: the AVX-512 opmask without the other AVX-512 bits (this value crashed Keel
      * when it ran XSETBV in root mode). Then: no x87; AVX without SSE; one MPX bit;
@@ -1315,7 +1333,7 @@ static void xsetbv_follows_every_xcr0_rule(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         assert_int_equal(xsetbv_exit(0, bad[i]), EXIT_RESUME);
         assert_gp();
-        assert_int_equal(vcpu->xcr0, 0x203);
+        assert_int_equal(vcpu->arch.xcr0, 0x203);
     }
     /* Only XCR0 exists; CPL > 0 is #GP; without CR4.OSXSAVE the instruction is #UD. */
     assert_int_equal(xsetbv_exit(1, 0x3), EXIT_RESUME);
@@ -1331,7 +1349,7 @@ static void xsetbv_follows_every_xcr0_rule(void **state)
     assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), UD_INFO);
     assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
     assert_int_equal(xsetbvs, before + 1);
-    assert_int_equal(vcpu->xcr0, 0x3);
+    assert_int_equal(vcpu->arch.xcr0, 0x3);
 
     /* A value the CPU refuses although Keel's rules passed it: #GP for the guest and a
      * Keel-bug line, never a fault in Keel. */
@@ -1339,7 +1357,7 @@ static void xsetbv_follows_every_xcr0_rule(void **state)
     xsetbv_faults = true;
     assert_int_equal(xsetbv_exit(0, 0x7), EXIT_RESUME);
     assert_gp();
-    assert_int_equal(vcpu->xcr0, 0x3);
+    assert_int_equal(vcpu->arch.xcr0, 0x3);
     assert_logged("KEEL BUG: VM demo: XSETBV 0x7 passed Keel's XCR0 checks but faulted; the guest gets #GP");
     assert_running();
 }
@@ -1347,7 +1365,7 @@ static void xsetbv_follows_every_xcr0_rule(void **state)
 static void rdpmc_raises_gp(void **state)
 {
     (void)state;
-    vcpu->regs.rcx = 0;
+    vcpu->arch.regs.rcx = 0;
     assert_int_equal(run_exit(EXIT_REASON_RDPMC, 0, 2), EXIT_RESUME);
     assert_gp();
     assert_running();
@@ -1367,7 +1385,7 @@ static void vmx_and_monitor_instructions_raise_ud(void **state)
         assert_int_equal(vget(VMCS_ENTRY_INTR_INFO), UD_INFO);
         assert_int_equal(vget(VMCS_ENTRY_EXCEPTION_ERROR_CODE), SENTINEL_ERROR); /* #UD has none */
         assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
-        assert_int_equal(vcpu->stats.exits[reasons[i]], 1);
+        assert_int_equal(vcpu->arch.stats.exits[reasons[i]], 1);
     }
     assert_running();
 }
@@ -1500,13 +1518,13 @@ static void unexpected_exits_stop_with_name(void **state)
     /* A reason past the table: reported, never used as an index. */
     restart_vm();
     uint64_t before = 0;
-    for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
-        before += vcpu->stats.exits[i];
+    for (size_t i = 0; i < VCPU_EXIT_REASON_SLOTS; i++)
+        before += vcpu->arch.stats.exits[i];
     assert_int_equal(run_exit(0x1234, 0x77, 0), EXIT_STOPPED);
     assert_string_equal(vm->stop_reason, "unhandled VM exit 4660 (UNKNOWN), qualification 0x77, at rip 0x1000");
     uint64_t after = 0;
-    for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
-        after += vcpu->stats.exits[i];
+    for (size_t i = 0; i < VCPU_EXIT_REASON_SLOTS; i++)
+        after += vcpu->arch.stats.exits[i];
     assert_int_equal(after, before);
 
     /* Failed entries carry bit 31; the basic reason picks the handler. */
@@ -1518,42 +1536,42 @@ static void unexpected_exits_stop_with_name(void **state)
     assert_string_equal(vm->stop_reason, "VM entry failed: invalid VMCS link pointer (exit reason 33 "
                                          "ENTRY_INVALID_GUEST_STATE, qualification 0x4); guest rip 0x1000 cr0 "
                                          "0x80000031 cr4 0x2020");
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_ENTRY_INVALID_GUEST_STATE], 1);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_ENTRY_INVALID_GUEST_STATE], 1);
 }
 
 static void dispatch_routes_and_counts(void **state)
 {
     (void)state;
     for (uint32_t r = 0; r < VMX_EXIT_REASON_COUNT; r++)
-        if (!exit_table[r].fn)
+        if (!vmx_exit_table[r].fn)
             fail_msg("exit reason %u has no handler", r);
-    assert_ptr_equal(exit_table[EXIT_REASON_IO_INSTRUCTION].fn, handle_io);
-    assert_true(exit_table[EXIT_REASON_IO_INSTRUCTION].needs_qualification);
-    assert_ptr_equal(exit_table[EXIT_REASON_CPUID].fn, handle_cpuid);
-    assert_false(exit_table[EXIT_REASON_CPUID].needs_qualification);
-    assert_ptr_equal(exit_table[EXIT_REASON_VMCALL].fn, handle_vmcall);
-    assert_ptr_equal(exit_table[EXIT_REASON_EPT_VIOLATION].fn, handle_ept_violation);
-    assert_ptr_equal(exit_table[EXIT_REASON_GETSEC].fn, handle_unexpected_exit);
+    assert_ptr_equal(vmx_exit_table[EXIT_REASON_IO_INSTRUCTION].fn, vmx_exit_io);
+    assert_true(vmx_exit_table[EXIT_REASON_IO_INSTRUCTION].needs_qualification);
+    assert_ptr_equal(vmx_exit_table[EXIT_REASON_CPUID].fn, exit_cpuid);
+    assert_false(vmx_exit_table[EXIT_REASON_CPUID].needs_qualification);
+    assert_ptr_equal(vmx_exit_table[EXIT_REASON_VMCALL].fn, vmx_exit_vmcall);
+    assert_ptr_equal(vmx_exit_table[EXIT_REASON_EPT_VIOLATION].fn, vmx_exit_ept_violation);
+    assert_ptr_equal(vmx_exit_table[EXIT_REASON_GETSEC].fn, vmx_exit_unexpected);
 
     for (int i = 0; i < 3; i++)
         cpuid_exit(KEEL_CPUID_BASE, 0);
     io_in(UART16550_COM1 + 5, 1, 0);
     io_in(UART16550_COM1 + 5, 1, 0);
     assert_int_equal(run_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0), EXIT_YIELD);
-    vcpu->regs.rcx = MSR_IA32_EFER;
+    vcpu->arch.regs.rcx = MSR_IA32_EFER;
     run_exit(EXIT_REASON_RDMSR, 0, 2);
     /* Flag bits above bit 15 do not change the route (or the counter). */
-    vcpu->regs.rax = KEEL_CPUID_ABI;
+    vcpu->arch.regs.rax = KEEL_CPUID_ABI;
     assert_int_equal(run_exit(EXIT_REASON_PENDING_MTF | EXIT_REASON_CPUID, 0, 2), EXIT_RESUME);
-    assert_int_equal(vcpu->regs.rax, KEEL_ABI_VERSION);
+    assert_int_equal(vcpu->arch.regs.rax, KEEL_ABI_VERSION);
 
     uint64_t total = 0;
-    for (size_t i = 0; i < VM_EXIT_REASON_SLOTS; i++)
-        total += vcpu->stats.exits[i];
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_CPUID], 4);
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_IO_INSTRUCTION], 2);
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_PREEMPTION_TIMER], 1);
-    assert_int_equal(vcpu->stats.exits[EXIT_REASON_RDMSR], 1);
+    for (size_t i = 0; i < VCPU_EXIT_REASON_SLOTS; i++)
+        total += vcpu->arch.stats.exits[i];
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_CPUID], 4);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_IO_INSTRUCTION], 2);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_PREEMPTION_TIMER], 1);
+    assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_RDMSR], 1);
     assert_int_equal(total, 8);
     assert_running();
 }

@@ -30,6 +30,7 @@
 
 #include "vmm/lib/types.h"
 #include "vmm/lib/config.h"
+#include "arch/x86/vcpu_arch.h" /* enum guest_cpu_mode */
 
 #define GUEST_ERR_LEN 160
 
@@ -45,12 +46,6 @@ enum guest_image_kind {
     GUEST_IMAGE_MULTIBOOT = VM_ENTRY_MULTIBOOT,
     GUEST_IMAGE_ELF64 = VM_ENTRY_ELF64,
     GUEST_IMAGE_REAL = VM_ENTRY_REAL,
-};
-
-enum guest_cpu_mode {
-    GUEST_MODE_REAL16 = 1, /* CS:IP, paging and protection off */
-    GUEST_MODE_PROT32,     /* flat segments, paging off */
-    GUEST_MODE_LONG64,     /* 64-bit code segment, 4-level paging */
 };
 
 /* Errors (negative). */

@@ -3,8 +3,8 @@
  * alike; the backend's raw reasons stay beside them for detail.
  *
  * X(NAME, "report name") */
-#ifndef KEEL_VMM_EXIT_KINDS_H
-#define KEEL_VMM_EXIT_KINDS_H
+#ifndef KEEL_ARCH_X86_EXIT_KINDS_H
+#define KEEL_ARCH_X86_EXIT_KINDS_H
 
 #include "vmm/lib/types.h"
 

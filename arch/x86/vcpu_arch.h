@@ -1,0 +1,95 @@
+/* The part of a vCPU and of a VM that the CPU backend (VMX today, SVM beside it later)
+ * owns, and the architectural state a vCPU starts in.
+ *
+ * The generic vCPU (vmm/vm.h) begins with a struct vcpu_arch, so the backend reaches
+ * its part from a `struct vcpu *` with a cast and no load, and never needs to know the
+ * rest of the generic structure (the layers allow it no such include). vmm/vm.h checks
+ * the placement at build time. */
+#ifndef KEEL_ARCH_X86_VCPU_ARCH_H
+#define KEEL_ARCH_X86_VCPU_ARCH_H
+
+#include "vmm/lib/types.h"
+#include "arch/x86/cpumask.h"
+#include "arch/x86/guest_regs.h"
+#include "arch/x86/vmx/ept.h"
+
+/* Room for every raw exit reason of any backend: VMX has 78. */
+#define VCPU_EXIT_REASON_SLOTS 80
+
+enum guest_cpu_mode {
+    GUEST_MODE_REAL16 = 1, /* CS:IP, paging and protection off */
+    GUEST_MODE_PROT32,     /* flat segments, paging off */
+    GUEST_MODE_LONG64,     /* 64-bit code segment, 4-level paging */
+};
+
+/* What a vCPU holds at its first instruction: a loader's result (vmm/loaders). */
+struct vcpu_boot {
+    enum guest_cpu_mode mode;
+    uint64_t rip, rsp, rax, rbx, rdx, rdi;
+    uint16_t cs, ds; /* flat selectors, or real-mode segments (base = selector * 16) */
+    uint64_t cr0, cr3, cr4, efer;
+    gpa_t gdt_base; /* 0: none (real mode) */
+    uint16_t gdt_limit;
+};
+
+/* Exit statistics of one vCPU. Only the CPU running the vCPU writes them, and they sit
+ * on cache lines of their own, so vCPUs of one VM on different CPUs neither race nor
+ * share lines; a VM's report sums them. Exits are counted by the backend's raw reason
+ * (one increment on the hot path) and grouped by exit kind (arch/x86/exit_kinds.h)
+ * when reported; the lab's per-reason latency histograms go here. */
+struct vcpu_stats {
+    uint64_t exits[VCPU_EXIT_REASON_SLOTS]; /* the total is their sum, kept off the hot path */
+    uint64_t guest_tsc; /* between VM entry and exit, as seen from the host */
+    uint64_t host_tsc;  /* handling exits */
+    uint64_t entries_failed;
+} ALIGNED(64);
+
+/* The VMX backend's own: nothing outside arch/x86/vmx reads these. */
+struct vcpu_vmx {
+    hpa_t vmcs;
+    uint16_t vpid;
+    bool launched;
+};
+
+struct vm_vmx {
+    struct ept ept;
+    uint64_t eptp;
+};
+
+struct vm_arch {
+    struct vm_vmx vmx;
+};
+
+struct vcpu_arch {
+    struct guest_regs regs; /* first: the entry path takes the vCPU's address as them */
+    struct vm_arch *vm;     /* the backend part of the vCPU's VM */
+    int32_t loaded_cpu;     /* CPU whose VMCS cache holds it, -1: none (VMCLEARed) */
+    cpumask_t ran_on_mask;  /* CPUs this vCPU has been loaded on */
+
+    /* State the VMCS does not switch and Keel does not use: swapped on vCPU switch
+     * (vmm/guest-state.md lists every piece and how it is kept apart). */
+    uint64_t msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kernel_gs_base;
+    uint64_t msr_tsc_aux;
+    uint64_t xcr0;
+    uint64_t cr2;
+    uint64_t dr[4], dr6;
+    /* The guest's x87/SSE/AVX... registers while another vCPU owns the CPU (Keel itself
+     * never touches them): an XSAVE area sized for every component the CPU has, or a
+     * 512-byte FXSAVE image on CPUs without XSAVE. */
+    void *fpu;
+
+    struct vcpu_vmx vmx;
+    /* A guest fault or failed entry, as the backend words it for the VM's report. */
+    char fault[224];
+
+    struct vcpu_stats stats;
+};
+
+struct vcpu;
+
+static inline struct vcpu_arch *vcpu_arch(struct vcpu *v)
+{
+    return (struct vcpu_arch *)(void *)v;
+}
+
+#endif

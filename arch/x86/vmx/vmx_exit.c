@@ -1,0 +1,197 @@
+/* The exit table of the VMX backend, and the decoders of the exits that carry more
+ * than their reason: each turns VMX's encoding (exit qualification, interruption
+ * information, guest-physical address) into a struct exit_info for a generic handler,
+ * or words a guest fault or failed entry for the VM's report. */
+#include "arch/x86/vmx/vmx_exit.h"
+#include "arch/x86/trap.h"
+#include "arch/x86/vmx/vmx_controls.h"
+#include "arch/x86/vmx/vmx_errors.h"
+#include "vmm/lib/console.h"
+
+struct vmx_exit_entry vmx_exit_table[VMX_EXIT_REASON_COUNT];
+vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
+
+/* Where each reason goes, from the one list; GENERIC entries are resolved at init. */
+static const struct {
+    vcpu_exit_fn vmx;
+    uint8_t generic; /* VCPU_EXIT_* + 1, 0: a VMX decoder */
+    bool needs_qualification;
+} routes[VMX_EXIT_REASON_COUNT] = {
+#define GENERIC(id) NULL, VCPU_EXIT_##id + 1
+#define VMX(fn) fn, 0
+#define VMX_EXIT_ROUTE(num, name, desc, kind, handler, needs_qual) [num] = {handler, needs_qual},
+    VMX_EXIT_REASONS(VMX_EXIT_ROUTE)
+#undef VMX_EXIT_ROUTE
+#undef VMX
+#undef GENERIC
+};
+
+STATIC_ASSERT(VMX_EXIT_REASON_COUNT <= VCPU_EXIT_REASON_SLOTS, "per-vCPU exit counters too small");
+
+void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
+{
+    for (unsigned i = 0; i < VCPU_EXIT_COUNT; i++)
+        vmx_generic[i] = handlers[i];
+    for (unsigned r = 0; r < VMX_EXIT_REASON_COUNT; r++) {
+        vmx_exit_table[r].fn = routes[r].generic ? handlers[routes[r].generic - 1] : routes[r].vmx;
+        vmx_exit_table[r].needs_qualification = routes[r].needs_qualification;
+    }
+}
+
+static enum exit_action fatal(struct vcpu *v, struct exit_info *e)
+{
+    e->why = vcpu_arch(v)->fault;
+    return vmx_generic[VCPU_EXIT_FATAL](v, e);
+}
+
+/* A reason newer than the table: report it, never ignore it. */
+enum exit_action vmx_exit_unknown_reason(struct vcpu *v, uint32_t raw_reason)
+{
+    struct exit_info e = {.raw = raw_reason};
+    return vmx_exit_unexpected(v, &e);
+}
+
+enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
+{
+    uint32_t reason = EXIT_REASON_BASIC(e->raw);
+    /* The qualification only where the SDM defines one for the reason (and for a reason
+     * too new to know, whatever the field holds). */
+    uint64_t q = reason >= VMX_EXIT_REASON_COUNT                  ? vmcs_readnat(VMCS_EXIT_QUALIFICATION)
+                 : vmx_exit_table[reason].needs_qualification ? e->qualification
+                                                              : 0;
+    ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
+              "unhandled VM exit %u (%s), qualification 0x%lx, at rip 0x%lx", reason, exit_reason_name(reason), q,
+              vmcs_readnat(VMCS_GUEST_RIP));
+    return fatal(v, e);
+}
+
+/* Interruption-information fields (SDM vol. 3, "Information for VM Exits Due to
+ * Vectored Events"). */
+#define INTR_INFO_VECTOR(i) ((i) & 0xff)
+#define INTR_INFO_TYPE(i) (((i) >> 8) & 7)
+#define INTR_INFO_VALID BIT(31)
+#define INTR_TYPE_NMI 2
+
+enum exit_action vmx_exit_external_interrupt(struct vcpu *v, struct exit_info *e)
+{
+    /* "Acknowledge interrupt on exit" already took the vector from the APIC: run the
+     * host's handler for it as if it had arrived in Keel. */
+    uint32_t intr = vmcs_read32(VMCS_EXIT_INTR_INFO);
+    struct trap_frame f = {.vector = INTR_INFO_VECTOR(intr)};
+    if (intr & INTR_INFO_VALID)
+        trap_dispatch(&f);
+    e->why = NULL;
+    return vmx_generic[VCPU_EXIT_INTERRUPT](v, e);
+}
+
+enum exit_action vmx_exit_exception_nmi(struct vcpu *v, struct exit_info *e)
+{
+    uint32_t intr = vmcs_read32(VMCS_EXIT_INTR_INFO);
+    if (INTR_INFO_TYPE(intr) == INTR_TYPE_NMI) {
+        /* A host NMI arrived while the guest ran; Keel has no NMI sources of its own. */
+        e->why = "host NMI during guest execution, ignored";
+        return vmx_generic[VCPU_EXIT_INTERRUPT](v, e);
+    }
+    /* The exception bitmap is empty, so this is a guest exception Keel did not ask for. */
+    ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
+              "unexpected guest exception vector %u (interruption info 0x%x) at rip 0x%lx", INTR_INFO_VECTOR(intr),
+              intr, vmcs_readnat(VMCS_GUEST_RIP));
+    return fatal(v, e);
+}
+
+enum exit_action vmx_exit_triple_fault(struct vcpu *v, struct exit_info *e)
+{
+    ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
+              "triple fault (the guest could not deliver an exception) at rip 0x%lx, cr0 0x%lx",
+              vmcs_readnat(VMCS_GUEST_RIP), vmcs_readnat(VMCS_CR0_READ_SHADOW));
+    return fatal(v, e);
+}
+
+static const char *entry_failure_detail(uint32_t reason, uint64_t q)
+{
+    if (reason == EXIT_REASON_ENTRY_MSR_LOADING)
+        return "an MSR in the VM-entry MSR-load area could not be loaded";
+    if (reason == EXIT_REASON_ENTRY_MACHINE_CHECK)
+        return "a machine check happened during VM entry";
+    switch (q) {
+    case 2: return "invalid guest state (failure loading PDPTEs)";
+    case 3: return "invalid guest state (NMI injection blocked)";
+    case 4: return "invalid VMCS link pointer";
+    default: return "invalid guest state (a guest-state field breaks the SDM's VM-entry checks)";
+    }
+}
+
+enum exit_action vmx_exit_entry_failure(struct vcpu *v, struct exit_info *e)
+{
+    uint32_t reason = EXIT_REASON_BASIC(e->raw);
+    uint64_t q = reason == EXIT_REASON_ENTRY_MACHINE_CHECK ? 0 : e->qualification;
+    ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
+              "VM entry failed: %s (exit reason %u %s, qualification 0x%lx); guest rip 0x%lx cr0 0x%lx cr4 0x%lx",
+              entry_failure_detail(reason, q), reason, exit_reason_name(reason), q, vmcs_readnat(VMCS_GUEST_RIP),
+              vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_GUEST_CR4));
+    return fatal(v, e);
+}
+
+enum exit_action vmx_exit_ept_violation(struct vcpu *v, struct exit_info *e)
+{
+    uint64_t q = e->qualification;
+    e->mem.gpa = vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS);
+    e->mem.write = q & 2;
+    e->mem.fetch = q & 4;
+    return vmx_generic[VCPU_EXIT_MEMORY](v, e);
+}
+
+enum exit_action vmx_exit_ept_misconfig(struct vcpu *v, struct exit_info *e)
+{
+    const struct vm_vmx *vm = &vcpu_arch(v)->vm->vmx;
+    uint64_t gpa = vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS);
+    uint64_t size = 0;
+    uint64_t leaf = ept_leaf_entry(&vm->ept, gpa, &size);
+    kprintf("KEEL BUG: EPT misconfiguration at guest-physical 0x%lx: leaf 0x%016lx (page size 0x%lx), EPTP 0x%lx\n",
+            gpa, leaf, size, vm->eptp);
+    ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
+              "EPT misconfiguration at guest-physical 0x%lx (a Keel bug, see the dump above)", gpa);
+    return fatal(v, e);
+}
+
+/* I/O-instruction exit qualification (SDM vol. 3, table "Exit Qualification for I/O
+ * Instructions"). */
+#define IOQ_SIZE(q) (((q) & 7) + 1)
+#define IOQ_IN(q) (((q) >> 3) & 1)
+#define IOQ_STRING(q) (((q) >> 4) & 1)
+#define IOQ_PORT(q) ((uint16_t)((q) >> 16))
+
+enum exit_action vmx_exit_io(struct vcpu *v, struct exit_info *e)
+{
+    uint64_t q = e->qualification;
+    e->io.port = IOQ_PORT(q);
+    e->io.size = (uint8_t)IOQ_SIZE(q);
+    e->io.in = IOQ_IN(q);
+    e->io.string = IOQ_STRING(q);
+    return vmx_generic[VCPU_EXIT_IO](v, e);
+}
+
+/* Control-register access exit qualification (SDM vol. 3, table "Exit Qualification
+ * for Control-Register Accesses"). */
+#define CRQ_NUM(q) ((q) & 15)
+#define CRQ_TYPE(q) (((q) >> 4) & 3)
+#define CRQ_REG(q) (((q) >> 8) & 15)
+#define CRQ_LMSW_SRC(q) ((q) >> 16 & 0xffff)
+
+enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
+{
+    uint64_t q = e->qualification;
+    e->cr.cr = (uint8_t)CRQ_NUM(q);
+    e->cr.type = (uint8_t)CRQ_TYPE(q);
+    e->cr.gpr = (uint8_t)CRQ_REG(q);
+    e->cr.lmsw_source = (uint16_t)CRQ_LMSW_SRC(q);
+    return vmx_generic[VCPU_EXIT_CR](v, e);
+}
+
+enum exit_action vmx_exit_vmcall(struct vcpu *v, struct exit_info *e)
+{
+    e->hc.cpl = (vmcs_read32(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
+    e->hc.wide = (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST) &&
+                (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13));
+    return vmx_generic[VCPU_EXIT_HYPERCALL](v, e);
+}

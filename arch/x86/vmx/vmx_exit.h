@@ -1,0 +1,76 @@
+/* Table-driven VM-exit dispatch of the VMX backend. arch/x86/vmx/vmx_exit_reasons.h
+ * lists every basic exit reason once, with the handler it goes to: a generic one
+ * (arch/x86/vcpu_backend.h) or a VMX decoder below. vmx_exit_init fills the table once,
+ * taking the generic handlers from the generic side. */
+#ifndef KEEL_ARCH_X86_VMX_EXIT_H
+#define KEEL_ARCH_X86_VMX_EXIT_H
+
+#include "arch/x86/vcpu_backend.h"
+#include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/vmx/vmx_exit_reasons.h"
+
+struct vmx_exit_entry {
+    vcpu_exit_fn fn;
+    bool needs_qualification;
+};
+
+extern struct vmx_exit_entry vmx_exit_table[VMX_EXIT_REASON_COUNT];
+/* The generic handlers, for the decoders that hand an exit on. */
+extern vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
+
+void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT]);
+__attribute__((cold, noinline)) enum exit_action vmx_exit_unknown_reason(struct vcpu *v, uint32_t raw_reason);
+
+/* Steps over the instruction that exited. Stepping over an instruction ends STI/MOV-SS
+ * blocking, as the CPU would. */
+static inline void vmx_skip_instruction(void)
+{
+    uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP);
+    vmcs_writenat(VMCS_GUEST_RIP, rip + vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
+    uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+    if (__builtin_expect(intr & 3, 0))
+        vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
+}
+
+/* One exit of the vCPU whose VMCS is current, from the exit reason to the state the
+ * guest resumes in: EXIT_RESUME, EXIT_YIELD or EXIT_STOPPED. Inlined into the run loop:
+ * on Keel's hottest path a call frame is a measurable cost. */
+static inline enum exit_action vmx_handle_exit(struct vcpu *v)
+{
+    uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
+    uint32_t reason = EXIT_REASON_BASIC(raw);
+    if (__builtin_expect(reason >= VMX_EXIT_REASON_COUNT, 0))
+        return vmx_exit_unknown_reason(v, raw);
+    vcpu_arch(v)->stats.exits[reason]++;
+    const struct vmx_exit_entry *h = &vmx_exit_table[reason];
+    struct exit_info e;
+    e.raw = raw;
+    if (h->needs_qualification)
+        e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+    enum exit_action a = h->fn(v, &e);
+    if (__builtin_expect(a == EXIT_NEXT, 1)) {
+        vmx_skip_instruction();
+        return EXIT_RESUME;
+    }
+    if (a == EXIT_NEXT_YIELD) {
+        vmx_skip_instruction();
+        return EXIT_YIELD;
+    }
+    return a;
+}
+
+/* The VMX decoders named in vmx_exit_reasons.h. */
+#define DECLARE_VMX_EXIT(h) enum exit_action h(struct vcpu *v, struct exit_info *e);
+DECLARE_VMX_EXIT(vmx_exit_exception_nmi)
+DECLARE_VMX_EXIT(vmx_exit_external_interrupt)
+DECLARE_VMX_EXIT(vmx_exit_triple_fault)
+DECLARE_VMX_EXIT(vmx_exit_vmcall)
+DECLARE_VMX_EXIT(vmx_exit_cr_access)
+DECLARE_VMX_EXIT(vmx_exit_io)
+DECLARE_VMX_EXIT(vmx_exit_entry_failure)
+DECLARE_VMX_EXIT(vmx_exit_ept_violation)
+DECLARE_VMX_EXIT(vmx_exit_ept_misconfig)
+DECLARE_VMX_EXIT(vmx_exit_unexpected)
+#undef DECLARE_VMX_EXIT
+
+#endif
