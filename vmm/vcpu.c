@@ -1,23 +1,8 @@
-/* The backend Keel runs guests with, the generic exit-handler table it is given, and
- * the general-register view exit handlers share. */
+/* The backend Keel runs guests with, and the general-register view exit handlers
+ * share. */
 #include "vmm/vcpu.h"
-#include "vmm/exit_handlers.h"
 
 const struct vcpu_backend *vcpu_backend;
-
-const vcpu_exit_fn exit_handlers[VCPU_EXIT_COUNT] = {
-#define EXIT_HANDLER_ENTRY(id, name) [VCPU_EXIT_##id] = exit_##name,
-    VCPU_EXITS(EXIT_HANDLER_ENTRY)
-#undef EXIT_HANDLER_ENTRY
-};
-
-bool vcpu_backend_start(const struct vcpu_backend *backend)
-{
-    if (!backend->init(exit_handlers))
-        return false;
-    vcpu_backend = backend;
-    return true;
-}
 
 /* RSP lives with the backend (in the VMCS); the rest in the saved registers. */
 static uint64_t *gpr_slot(struct vcpu *v, unsigned n)

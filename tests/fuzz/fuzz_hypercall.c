@@ -1,5 +1,6 @@
-/* Fuzzes the hypercall handler (vmm/hypercall.c: handle_vmcall) and the console path
- * behind it (vmm/dev/console.c), against a fake VMCS as tests/unit/test_exit_handlers.c does.
+/* Fuzzes the hypercall handler (vmm/hypercall.c: exit_hypercall, reached through the
+ * VMX backend's exit path) and the console path behind it (vmm/dev/console.c), against a
+ * fake VMCS as tests/unit/test_exit_handlers.c does.
  * The fuzzer plays the guest: it picks the guest's mode and ring, the size and contents
  * of its RAM, and up to eight VMCALLs with every register the ABI reads.
  *
@@ -17,7 +18,7 @@
  * for an unknown function, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
  * guest's code; RIP moved past the VMCALL unless the VM stopped; no exception was
  * injected; console lines appeared only for a successful console write.
- * SOURCES: vmm/hypercall.c vmm/dev/console.c vmm/vcpu_guest.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/hypercall.c vmm/vcpu.c vmm/dev/console.c arch/x86/vmx/vmx_guest.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -38,7 +39,10 @@
 #include "arch/x86/tsc.h"
 #include "tests/common/fake_vmcs.h"
 #include "tests/fuzz/console_sink.h"
-#include "vmm/exit_dispatch.h"
+#include "vmm/exit_handlers.h"
+#include "arch/x86/vmx/vmx_exit.h"
+#include "arch/x86/vmx/vmx_guest.h"
+#include "arch/x86/trap.h"
 #include "vmm/hypercall_abi.h"
 
 #define PAGE 4096u
@@ -86,6 +90,14 @@ void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
 
 static bool calibrated;
 bool tsc_calibrated(void) { return calibrated; }
+/* Only VMCALL exits happen here. */
+void trap_dispatch(struct trap_frame *f) { (void)f; abort(); }
+uint64_t ept_leaf_entry(const struct ept *ept, gpa_t gpa, uint64_t *page_size)
+{
+    (void)ept, (void)gpa, (void)page_size;
+    abort();
+}
+static const vcpu_exit_fn only_hypercalls[VCPU_EXIT_COUNT] = {[VCPU_EXIT_HYPERCALL] = exit_hypercall};
 uint64_t tsc_hz(void) { return TSC_HZ; }
 
 static struct percpu cpu_block;
@@ -102,6 +114,7 @@ static void setup(void)
     FUZZ_CHECK(mprotect(area, RAM_MAX, PROT_READ | PROT_WRITE) == 0, "mprotect");
     cpu_block.self = &cpu_block;
     cpu_block.cpu_id = HOST_CPU;
+    vmx_exit_init(only_hypercalls);
     FUZZ_CHECK(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block) == 0, "arch_prctl");
 }
 
@@ -159,12 +172,12 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
     struct vcpu *v = &vcpu_block;
     struct vm *vm = &vm_block;
     uint8_t *ram = vm->ram;
-    v->regs.rax = rd64(c);
-    v->regs.rbx = rd64(c + 8);
-    v->regs.rcx = rd64(c + 16);
-    v->regs.rdx = rd64(c + 24);
+    v->arch.regs.rax = rd64(c);
+    v->arch.regs.rbx = rd64(c + 8);
+    v->arch.regs.rcx = rd64(c + 16);
+    v->arch.regs.rdx = rd64(c + 24);
     uint32_t len = c[32];
-    const struct guest_regs regs = v->regs;
+    const struct guest_regs regs = v->arch.regs;
     bool wide = mode == 0;
     uint64_t a1 = wide ? regs.rbx : (uint32_t)regs.rbx;
     uint64_t a2 = wide ? regs.rcx : (uint32_t)regs.rcx;
@@ -179,11 +192,10 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
     unsigned lines0 = sink_lines();
     uint32_t uart0 = vm->console.len;
 
-    struct vmexit e = {.reason = EXIT_REASON_VMCALL, .raw_reason = EXIT_REASON_VMCALL};
-    enum exit_action act = handle_vmcall(v, &e);
+    enum exit_action act = vmx_handle_exit(v);
 
     FUZZ_CHECK(vget(VMCS_ENTRY_INTR_INFO) == 0, "a hypercall injected an event");
-    struct guest_regs now = v->regs;
+    struct guest_regs now = v->arch.regs;
     now.rax = regs.rax;
     FUZZ_CHECK(memcmp(&now, &regs, sizeof now) == 0, "a hypercall changed a register other than RAX");
     FUZZ_CHECK(vm->console.len <= VM_CONSOLE_LINE_MAX, "console line length %u", vm->console.len);
@@ -201,13 +213,13 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
                (unsigned long)vget(VMCS_GUEST_RIP), len);
     FUZZ_CHECK(act == EXIT_RESUME || act == EXIT_YIELD, "handler returned %d", act);
     if (act == EXIT_YIELD) {
-        FUZZ_CHECK(cpl == 0 && fn == KEEL_HC_YIELD && v->regs.rax == 0, "YIELD for function 0x%lx from ring %u",
+        FUZZ_CHECK(cpl == 0 && fn == KEEL_HC_YIELD && v->arch.regs.rax == 0, "YIELD for function 0x%lx from ring %u",
                    (unsigned long)regs.rax, cpl);
         FUZZ_CHECK(memcmp(before, ram, ram_size) == 0, "YIELD changed guest RAM");
         return;
     }
 
-    uint64_t rax = v->regs.rax;
+    uint64_t rax = v->arch.regs.rax;
     FUZZ_CHECK(wide || rax >> 32 == 0, "a 32-bit guest got RAX 0x%lx", (unsigned long)rax);
     int64_t ret = wide ? (int64_t)rax : (int32_t)rax;
     if (ret < 0)

@@ -5,7 +5,7 @@
  * CPU's CPUID answers and WRMSR write-through go through the KEEL_HOST_TEST hooks of
  * exit_cpuid.c and exit_msr.c, and GS points at a fake per-CPU block (arch_prctl), so
  * the real this_cpu() works as it does in Keel. */
-/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_guest.c arch/x86/exit_kinds.c vmm/vcpu.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_guest.c arch/x86/exit_kinds.c vmm/vcpu.c vmm/exit_handlers.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,9 +1,10 @@
-/* sched.c on the host: the per-CPU round robin, with the vCPU run loop stood in for by
- * a script of what each slice ends with. Checks the order vCPUs get their slices in,
+/* sched.c on the host: the per-CPU round robin over the fake backend
+ * (tests/common/fake_backend.h), whose run loop plays a script of what each slice
+ * ends with. Checks the order vCPUs get their slices in,
  * that a stopped VM's vCPU leaves the queue for good (and its VMCS is released), that
  * a CPU without VMX stops the VMs placed on it with the reason, and the kick IPI.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/sched.c vmm/lib/printf.c vmm/lib/string.c tests/unit/console_capture.c */
+/* SOURCES: vmm/sched.c vmm/vcpu.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/lib/printf.c vmm/lib/string.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,16 +22,13 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/trap.h"
 #include "arch/x86/tsc.h"
-#include "arch/x86/vmx/vmx_caps.h"
-#include "arch/x86/vmx/vmx_cpu.h"
+#include "tests/common/fake_backend.h"
 #include "tests/unit/console_capture.h"
 
 #define THIS_CPU 2
 
 /* ---- stand-ins ---- */
 struct percpu *percpu_blocks[MAX_CPUS];
-static struct vmx_caps caps;
-const struct vmx_caps *vmx_boot_caps(void) { return &caps; }
 bool tsc_calibrated(void) { return true; }
 uint64_t tsc_hz(void) { return 1000000000ull; }
 void irq_register(uint8_t vector, irq_handler_t handler) { (void)vector, (void)handler; }
@@ -45,14 +43,8 @@ bool lapic_send_fixed(uint32_t apic_id, uint8_t vector)
     return true;
 }
 
-static bool vmx_ok;
-static int vmx_offs;
-bool vmx_cpu_on(struct percpu *p) { (void)p; return vmx_ok; }
-void vmx_cpu_off(struct percpu *p) { (void)p; vmx_offs++; }
-
 static char ran[64];
 static int nran;
-static int unloads;
 /* Each vCPU's script: what its slices end with, in turn. */
 struct script {
     const enum exit_action *ends;
@@ -61,7 +53,7 @@ struct script {
 };
 static struct script scripts[4];
 
-enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
+static enum exit_action scripted_slice(struct vcpu *v, uint64_t slice_tsc)
 {
     assert_int_equal(slice_tsc, 10000000ull); /* 10 ms at 1 GHz */
     ran[nran++] = (char)('a' + v->id);
@@ -71,7 +63,6 @@ enum exit_action vcpu_run_slice(struct vcpu *v, uint64_t slice_tsc)
         v->vm->state = VM_STOPPED;
     return a;
 }
-void vcpu_unload(struct vcpu *v) { (void)v; unloads++; }
 
 void vm_stop(struct vm *vm, const char *fmt, ...)
 {
@@ -101,9 +92,11 @@ static int setup(void **state)
         vms_[i].state = VM_RUNNING;
         snprintf(vms_[i].name, sizeof(vms_[i].name), "vm%d", i);
     }
-    nran = ipis = unloads = vmx_offs = 0;
+    nran = ipis = 0;
     memset(ran, 0, sizeof(ran));
-    vmx_ok = true;
+    fake_backend_reset();
+    fake.run = scripted_slice;
+    vcpu_backend = &fake_backend;
     capture_reset();
     sched_init(10);
     return 0;
@@ -125,8 +118,8 @@ static void round_robin_until_each_stops(void **state)
     /* One slice each in turn; a stopped VM's vCPU never runs again. */
     assert_string_equal(ran, "abcabcacc");
     assert_int_equal(sched_queue_length(THIS_CPU), 0);
-    assert_int_equal(unloads, 3);
-    assert_int_equal(vmx_offs, 1);
+    assert_int_equal(fake.unloads, 3);
+    assert_int_equal(fake.cpu_offs, 1);
 }
 
 static void a_vm_stopped_elsewhere_is_dropped(void **state)
@@ -142,13 +135,13 @@ static void a_vm_stopped_elsewhere_is_dropped(void **state)
     sched_enqueue(THIS_CPU, &vcpus_[1]);
     sched_run_this_cpu();
     assert_string_equal(ran, "abaa");
-    assert_int_equal(unloads, 2);
+    assert_int_equal(fake.unloads, 2);
 }
 
 static void no_vmx_stops_the_vms_placed_here(void **state)
 {
     (void)state;
-    vmx_ok = false;
+    fake.cpu_on_fails = true;
     sched_enqueue(THIS_CPU, &vcpus_[0]);
     sched_enqueue(THIS_CPU, &vcpus_[1]);
     sched_run_this_cpu();

@@ -1,9 +1,10 @@
 /* vm.c on the host: creating VMs from a configuration, stopping them from any CPU, and
- * the report that sums every vCPU's statistics. The VMX backend, the EPT builder, the
- * loaders and the scheduler are stood in for here (each has tests of its own); the
- * device platform, the exit-reason tables and the config names are the real ones.
+ * the report that sums every vCPU's statistics. The CPU backend is the fake one
+ * (tests/common/fake_backend.h) with VMX's exit-reason names; the loaders and the
+ * scheduler are stood in for here (each has tests of its own); the device platform and
+ * the config names are the real ones.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/vm.c vmm/exit_reasons.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/lib/config.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/vm.c vmm/vcpu.c tests/common/fake_backend.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/lib/config.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,13 +19,13 @@
 #include "vmm/vm.h"
 #include "vmm/vcpu.h"
 #include "vmm/sched.h"
-#include "vmm/exit_reasons.h"
+#include "arch/x86/vmx/vmx_exit_reasons.h"
+#include "tests/common/fake_backend.h"
 #include "vmm/lib/string.h"
 #include "vmm/loaders/guest_image.h"
 #include "vmm/lib/page_alloc.h"
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
-#include "arch/x86/vmx/vmx_caps.h"
 #include "tests/unit/console_capture.h"
 
 #define THIS_CPU 3
@@ -43,26 +44,6 @@ void pfree(hpa_t base, uint64_t size)
 }
 uint64_t palloc_free_bytes(void) { return 1ull << 30; }
 
-const struct ept_ops ept_palloc_ops;
-int ept_init(struct ept *ept, const struct ept_ops *ops, void *ctx)
-{
-    (void)ops;
-    (void)ctx;
-    ept->pml4 = 1;
-    return 0;
-}
-void ept_apply_caps(struct ept *ept, uint64_t cap) { (void)ept; (void)cap; }
-void ept_destroy(struct ept *ept) { ept->pml4 = 0; }
-int ept_map(struct ept *ept, gpa_t gpa, hpa_t hpa, uint64_t size, uint32_t perms, enum ept_memtype mt)
-{
-    (void)ept, (void)gpa, (void)hpa, (void)size, (void)perms, (void)mt;
-    return 0;
-}
-uint64_t ept_pointer(const struct ept *ept, bool ad) { (void)ept, (void)ad; return 0x1234000; }
-
-static struct vmx_caps caps;
-const struct vmx_caps *vmx_boot_caps(void) { return &caps; }
-bool vmm_unrestricted_guest(void) { return true; }
 bool cpu_can_run_guests(int32_t cpu) { return cpu >= 0 && cpu < 4; }
 
 int guest_load(enum guest_image_kind kind, const struct guest_ram *ram, const void *image, size_t size,
@@ -71,20 +52,14 @@ int guest_load(enum guest_image_kind kind, const struct guest_ram *ram, const vo
     (void)kind, (void)ram, (void)image, (void)size, (void)cmdline, (void)err;
     memset(out, 0, sizeof(*out));
     out->rip = 0x100000;
+    out->rsp = 0x7000;
+    out->mode = kind == GUEST_IMAGE_REAL ? GUEST_MODE_REAL16 : GUEST_MODE_PROT32;
+    out->cr0 = kind == GUEST_IMAGE_REAL ? 0 : 0x11;
     return 0;
 }
 
-static int creates, releases;
-bool vcpu_create(struct vm *vm, struct vcpu *v, const struct guest_boot *boot)
-{
-    (void)boot;
-    creates++;
-    v->vm = vm;
-    v->vpid = (uint16_t)creates;
-    v->loaded_cpu = -1;
-    return true;
-}
-void vcpu_release(struct vcpu *v) { (void)v; releases++; }
+/* The fake backend, reporting exits by VMX's reasons. */
+static struct vcpu_backend backend;
 
 static uint32_t enqueued_cpu[8];
 static int enqueues;
@@ -108,9 +83,31 @@ static int setup(void **state)
     cpu_block.self = &cpu_block;
     cpu_block.cpu_id = THIS_CPU;
     assert_int_equal(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block), 0);
-    creates = releases = enqueues = kicks = 0;
+    enqueues = kicks = 0;
+    fake_backend_reset();
+    backend = fake_backend;
+    backend.exit_reason_name = exit_reason_name;
+    backend.exit_reason_kind = exit_reason_kind;
+    vcpu_backend = &backend;
     vm_count = 0;
     capture_reset();
+    return 0;
+}
+
+/* Gives back what vms_create built (palloc here is the C heap), so each test starts
+ * with no VMs and LeakSanitizer sees everything freed. */
+static int teardown(void **state)
+{
+    (void)state;
+    for (uint32_t i = 0; i < vm_count; i++) {
+        struct vm *vm = vms[i];
+        for (uint32_t c = 0; c < vm->vcpu_count; c++)
+            free(vm->vcpus[c]);
+        free((void *)(uintptr_t)vm->ram_hpa);
+        free(vm);
+        vms[i] = NULL;
+    }
+    vm_count = 0;
     return 0;
 }
 
@@ -172,10 +169,20 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     assert_true(capture_contains("VM lost: not started: image 'missing.elf' was not loaded"));
     assert_true(capture_contains("VM offline: not started: CPU 7 is not online with VMX"));
     assert_true(capture_contains("VMM: 2 of 5 configured VMs started"));
+    /* The backend got each VM and vCPU, and the loader's start state. */
+    assert_int_equal(fake.vm_creates, 2);
+    assert_int_equal(fake.vcpu_creates, 2);
+    assert_int_equal(fake.vm_destroys, 0);
+    assert_int_equal(fake.last_boot.rip, 0x100000);
+    assert_int_equal(fake.last_boot.rsp, 0x7000);
+    assert_int_equal(fake.last_boot.mode, GUEST_MODE_PROT32);
+    assert_int_equal(fake.last_boot.cr0, 0x11);
+    assert_int_equal(fake.last_boot.rdx, 0);
+    assert_true(capture_contains("entry 0x100000, fake backend vCPU 1, on CPU 1"));
 
     /* The first stop wins, from whichever CPU; the running count drops once. */
     struct vm *vm = vms[0];
-    vm->vcpus[0]->loaded_cpu = 1; /* running on another CPU */
+    vm->vcpus[0]->arch.loaded_cpu = 1; /* running on another CPU */
     vm_stop(vm, "first reason %d", 1);
     vm_stop(vm, "second reason");
     vm_stop_with_code(vm, 9, "debug-exit port");
@@ -188,7 +195,7 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     assert_int_equal(kicks, 1);
     assert_int_equal(kicked[0], 1);
 
-    vms[1]->vcpus[0]->loaded_cpu = THIS_CPU;
+    vms[1]->vcpus[0]->arch.loaded_cpu = THIS_CPU;
     vm_stop_with_code(vms[1], 5, "exit hypercall");
     assert_int_equal(kicks, 1);
     assert_true(vms[1]->has_exit_code);
@@ -209,15 +216,15 @@ static void report_sums_every_vcpu(void **state)
     vm.vcpus[0] = &a;
     vm.vcpus[1] = &b;
     vm.vcpu_count = 2;
-    a.stats.exits[EXIT_REASON_CPUID] = 3;
-    b.stats.exits[EXIT_REASON_CPUID] = 4;
-    b.stats.exits[EXIT_REASON_IO_INSTRUCTION] = 10;
-    a.stats.exits[EXIT_REASON_RDMSR] = 1;
-    b.stats.exits[EXIT_REASON_WRMSR] = 2;
-    a.stats.guest_tsc = 100;
-    b.stats.guest_tsc = 50;
-    a.stats.host_tsc = 200;
-    b.stats.host_tsc = 200;
+    a.arch.stats.exits[EXIT_REASON_CPUID] = 3;
+    b.arch.stats.exits[EXIT_REASON_CPUID] = 4;
+    b.arch.stats.exits[EXIT_REASON_IO_INSTRUCTION] = 10;
+    a.arch.stats.exits[EXIT_REASON_RDMSR] = 1;
+    b.arch.stats.exits[EXIT_REASON_WRMSR] = 2;
+    a.arch.stats.guest_tsc = 100;
+    b.arch.stats.guest_tsc = 50;
+    a.arch.stats.host_tsc = 200;
+    b.arch.stats.host_tsc = 200;
 
     struct vcpu_stats sum;
     vm_sum_stats(&vm, &sum);
@@ -231,19 +238,73 @@ static void report_sums_every_vcpu(void **state)
     assert_true(capture_contains("VM two: exits by reason: CPUID 7, IO_INSTRUCTION 10, RDMSR 1, WRMSR 2"));
 }
 
+/* A real-mode guest starts with the boot drive in DL, as a BIOS leaves it. */
+static void real_mode_vcpu_gets_the_boot_drive(void **state)
+{
+    (void)state;
+    static struct keel_config c;
+    memset(&c, 0, sizeof(c));
+    add_vm(&c, "dos", "a.bin", 1, 1);
+    c.vms[0].entry = VM_ENTRY_REAL;
+    static const char *const mods[] = {"a.bin"};
+    struct bootinfo bi = boot_with(mods, 1);
+    vms_create(&c, &bi);
+    assert_int_equal(vm_count, 1);
+    assert_int_equal(fake.last_boot.mode, GUEST_MODE_REAL16);
+    assert_int_equal(fake.last_boot.rdx, 0x80);
+
+    /* Without unrestricted guest (paging-off guests) it is refused up front. */
+    teardown(NULL);
+    fake.paging_off_guests = false;
+    vms_create(&c, &bi);
+    assert_int_equal(vm_count, 0);
+    assert_true(capture_contains("VM dos: not started: entry 'real' needs the CPU's unrestricted-guest feature"));
+}
+
+/* A backend that cannot build the VM's memory map or its vCPU: the VM is reported, and
+ * what was already built is given back. */
+static void backend_failures_release_the_vm(void **state)
+{
+    (void)state;
+    static struct keel_config c;
+    memset(&c, 0, sizeof(c));
+    add_vm(&c, "a", "a.elf", 1, 1);
+    static const char *const mods[] = {"a.elf"};
+    struct bootinfo bi = boot_with(mods, 1);
+
+    fake.vm_create_fails = true;
+    vms_create(&c, &bi);
+    assert_int_equal(vm_count, 0);
+    assert_int_equal(fake.vm_creates, 1);
+    assert_int_equal(fake.vcpu_creates, 0);
+    assert_int_equal(fake.vm_destroys, 1);
+
+    fake.vm_create_fails = false;
+    fake.vcpu_create_fails = true;
+    vms_create(&c, &bi);
+    assert_int_equal(vm_count, 0);
+    assert_int_equal(fake.vcpu_creates, 1);
+    assert_int_equal(fake.vcpu_destroys, 1);
+    assert_int_equal(fake.vm_destroys, 2);
+    assert_int_equal(enqueues, 0);
+    assert_true(capture_contains("VMM: 0 of 1 configured VMs started"));
+}
+
 /* Per-vCPU counters must not share cache lines with a neighbour's. */
 static void stats_sit_on_their_own_lines(void **state)
 {
     (void)state;
-    assert_int_equal(offsetof(struct vcpu, stats) % 64, 0);
+    assert_int_equal(offsetof(struct vcpu, arch.stats) % 64, 0);
     assert_int_equal(sizeof(struct vcpu_stats) % 64, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(creates_what_fits_and_reports_the_rest, setup),
-        cmocka_unit_test_setup(report_sums_every_vcpu, setup),
+        cmocka_unit_test_setup_teardown(creates_what_fits_and_reports_the_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(report_sums_every_vcpu, setup, teardown),
+        cmocka_unit_test_setup_teardown(real_mode_vcpu_gets_the_boot_drive, setup, teardown),
+        cmocka_unit_test_setup_teardown(backend_failures_release_the_vm, setup, teardown),
         cmocka_unit_test(stats_sit_on_their_own_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
