@@ -1543,15 +1543,15 @@ static void dispatch_routes_and_counts(void **state)
 {
     (void)state;
     for (uint32_t r = 0; r < VMX_EXIT_REASON_COUNT; r++)
-        if (!vmx_exit_table[r].fn)
+        if (!vmx_exit_table.fn[r])
             fail_msg("exit reason %u has no handler", r);
-    assert_ptr_equal(vmx_exit_table[EXIT_REASON_IO_INSTRUCTION].fn, vmx_exit_io);
-    assert_true(vmx_exit_table[EXIT_REASON_IO_INSTRUCTION].needs_qualification);
-    assert_ptr_equal(vmx_exit_table[EXIT_REASON_CPUID].fn, exit_cpuid);
-    assert_false(vmx_exit_table[EXIT_REASON_CPUID].needs_qualification);
-    assert_ptr_equal(vmx_exit_table[EXIT_REASON_VMCALL].fn, vmx_exit_vmcall);
-    assert_ptr_equal(vmx_exit_table[EXIT_REASON_EPT_VIOLATION].fn, vmx_exit_ept_violation);
-    assert_ptr_equal(vmx_exit_table[EXIT_REASON_GETSEC].fn, vmx_exit_unexpected);
+    assert_ptr_equal(vmx_exit_table.fn[EXIT_REASON_IO_INSTRUCTION], vmx_exit_io);
+    assert_true(vmx_exit_table.needs_qualification[EXIT_REASON_IO_INSTRUCTION]);
+    assert_ptr_equal(vmx_exit_table.fn[EXIT_REASON_CPUID], exit_cpuid);
+    assert_false(vmx_exit_table.needs_qualification[EXIT_REASON_CPUID]);
+    assert_ptr_equal(vmx_exit_table.fn[EXIT_REASON_VMCALL], vmx_exit_vmcall);
+    assert_ptr_equal(vmx_exit_table.fn[EXIT_REASON_EPT_VIOLATION], vmx_exit_ept_violation);
+    assert_ptr_equal(vmx_exit_table.fn[EXIT_REASON_GETSEC], vmx_exit_unexpected);
 
     for (int i = 0; i < 3; i++)
         cpuid_exit(KEEL_CPUID_BASE, 0);

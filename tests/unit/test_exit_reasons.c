@@ -66,7 +66,7 @@ static int setup(void **state)
 static const char *handler_of(uint32_t reason)
 {
     for (size_t i = 0; i < ARRAY_SIZE(known); i++)
-        if (known[i].fn == vmx_exit_table[reason].fn)
+        if (known[i].fn == vmx_exit_table.fn[reason])
             return known[i].name;
     return NULL;
 }
@@ -74,10 +74,10 @@ static const char *handler_of(uint32_t reason)
 static void table_is_dense_and_complete(void **state)
 {
     (void)state;
-    assert_int_equal(ARRAY_SIZE(vmx_exit_table), VMX_EXIT_REASON_COUNT);
+    assert_int_equal(ARRAY_SIZE(vmx_exit_table.fn), VMX_EXIT_REASON_COUNT);
     assert_int_equal(VMX_EXIT_REASON_MAX, 77);
     for (uint32_t r = 0; r <= VMX_EXIT_REASON_MAX; r++) {
-        assert_non_null(vmx_exit_table[r].fn);
+        assert_non_null(vmx_exit_table.fn[r]);
         assert_non_null(handler_of(r));
     }
 }

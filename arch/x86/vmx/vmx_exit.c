@@ -8,7 +8,7 @@
 #include "arch/x86/vmx/vmx_errors.h"
 #include "vmm/lib/console.h"
 
-struct vmx_exit_entry vmx_exit_table[VMX_EXIT_REASON_COUNT];
+struct vmx_exit_table vmx_exit_table;
 vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
 
 /* Where each reason goes, from the one list; GENERIC entries are resolved at init. */
@@ -33,8 +33,8 @@ void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
     for (unsigned i = 0; i < VCPU_EXIT_COUNT; i++)
         vmx_generic[i] = handlers[i];
     for (unsigned r = 0; r < VMX_EXIT_REASON_COUNT; r++) {
-        vmx_exit_table[r].fn = routes[r].generic ? handlers[routes[r].generic - 1] : routes[r].vmx;
-        vmx_exit_table[r].needs_qualification = routes[r].needs_qualification;
+        vmx_exit_table.fn[r] = routes[r].generic ? handlers[routes[r].generic - 1] : routes[r].vmx;
+        vmx_exit_table.needs_qualification[r] = routes[r].needs_qualification;
     }
 }
 
@@ -57,7 +57,7 @@ enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
     /* The qualification only where the SDM defines one for the reason (and for a reason
      * too new to know, whatever the field holds). */
     uint64_t q = reason >= VMX_EXIT_REASON_COUNT                  ? vmcs_readnat(VMCS_EXIT_QUALIFICATION)
-                 : vmx_exit_table[reason].needs_qualification ? e->qualification
+                 : vmx_exit_table.needs_qualification[reason] ? e->qualification
                                                               : 0;
     ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
               "unhandled VM exit %u (%s), qualification 0x%lx, at rip 0x%lx", reason, exit_reason_name(reason), q,

@@ -9,12 +9,14 @@
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/vmx/vmx_exit_reasons.h"
 
-struct vmx_exit_entry {
-    vcpu_exit_fn fn;
-    bool needs_qualification;
+/* Two arrays rather than one of pairs: each is indexed by the reason as it is, with no
+ * scaling instruction on the hot path. */
+struct vmx_exit_table {
+    vcpu_exit_fn fn[VMX_EXIT_REASON_COUNT];
+    bool needs_qualification[VMX_EXIT_REASON_COUNT];
 };
 
-extern struct vmx_exit_entry vmx_exit_table[VMX_EXIT_REASON_COUNT];
+extern struct vmx_exit_table vmx_exit_table;
 /* The generic handlers, for the decoders that hand an exit on. */
 extern vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
 
@@ -23,7 +25,7 @@ __attribute__((cold, noinline)) enum exit_action vmx_exit_unknown_reason(struct 
 
 /* Steps over the instruction that exited. Stepping over an instruction ends STI/MOV-SS
  * blocking, as the CPU would. */
-static inline void vmx_skip_instruction(void)
+static inline __attribute__((always_inline)) void vmx_skip_instruction(void)
 {
     uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP);
     vmcs_writenat(VMCS_GUEST_RIP, rip + vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
@@ -35,19 +37,18 @@ static inline void vmx_skip_instruction(void)
 /* One exit of the vCPU whose VMCS is current, from the exit reason to the state the
  * guest resumes in: EXIT_RESUME, EXIT_YIELD or EXIT_STOPPED. Inlined into the run loop:
  * on Keel's hottest path a call frame is a measurable cost. */
-static inline enum exit_action vmx_handle_exit(struct vcpu *v)
+static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit(struct vcpu *v)
 {
     uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
     uint32_t reason = EXIT_REASON_BASIC(raw);
     if (__builtin_expect(reason >= VMX_EXIT_REASON_COUNT, 0))
         return vmx_exit_unknown_reason(v, raw);
     vcpu_arch(v)->stats.exits[reason]++;
-    const struct vmx_exit_entry *h = &vmx_exit_table[reason];
     struct exit_info e;
     e.raw = raw;
-    if (h->needs_qualification)
+    if (vmx_exit_table.needs_qualification[reason])
         e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-    enum exit_action a = h->fn(v, &e);
+    enum exit_action a = vmx_exit_table.fn[reason](v, &e);
     if (__builtin_expect(a == EXIT_NEXT, 1)) {
         vmx_skip_instruction();
         return EXIT_RESUME;
