@@ -129,9 +129,9 @@ static void qualification_flags(void **state)
                                        EXIT_REASON_PREEMPTION_TIMER, EXIT_REASON_VMCALL, EXIT_REASON_XSETBV,
                                        EXIT_REASON_VMLAUNCH, EXIT_REASON_ENTRY_MACHINE_CHECK, EXIT_REASON_UNUSED_35};
     for (size_t i = 0; i < ARRAY_SIZE(with); i++)
-        assert_true(vmx_exit_table[with[i]].needs_qualification);
+        assert_true(vmx_exit_table.needs_qualification[with[i]]);
     for (size_t i = 0; i < ARRAY_SIZE(without); i++)
-        assert_false(vmx_exit_table[without[i]].needs_qualification);
+        assert_false(vmx_exit_table.needs_qualification[without[i]]);
 }
 
 static void numbers_match_the_sdm(void **state)
