@@ -7,7 +7,8 @@
  * registers are preserved. VMCALL from guest ring > 0 fails with KEEL_EPERM.
  *
  * Discovery: CPUID leaf 0x40000000 returns EAX = highest hypervisor leaf and the
- * signature "KeelKeelKeel" in EBX, ECX, EDX; leaf 0x40000001 returns EAX = ABI version. */
+ * signature "KeelKeelKeel" in EBX, ECX, EDX; leaf 0x40000001 returns EAX = ABI version;
+ * leaf 0x40000010 the TSC and bus rates. */
 #ifndef KEEL_VMM_HYPERCALL_ABI_H
 #define KEEL_VMM_HYPERCALL_ABI_H
 
@@ -15,7 +16,10 @@
 
 #define KEEL_CPUID_BASE 0x40000000u
 #define KEEL_CPUID_ABI 0x40000001u
-#define KEEL_CPUID_MAX KEEL_CPUID_ABI
+/* TSC and bus (LAPIC timer) rates in kHz, in EAX and EBX: VMware's timing leaf, which
+ * other hypervisors also offer; both 0 when Keel has not calibrated its TSC. */
+#define KEEL_CPUID_TIMING 0x40000010u
+#define KEEL_CPUID_MAX KEEL_CPUID_TIMING
 #define KEEL_SIGNATURE_EBX 0x6c65654bu /* "Keel" */
 #define KEEL_SIGNATURE_ECX 0x6c65654bu
 #define KEEL_SIGNATURE_EDX 0x6c65654bu

@@ -30,6 +30,7 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx/vmx_controls.h"
 #include "arch/x86/tsc.h"
+#include "vmm/dev/apic_defs.h"
 #include "tests/unit/console_capture.h"
 #include "tests/common/fake_vmcs.h"
 
@@ -158,12 +159,25 @@ static const struct vcpu_backend test_backend = {
 #define HOST_LEAF1_EDX 0x178bfbffu
 static int cpuids;
 static uint32_t cpuid_leaf, cpuid_subleaf;
+static uint32_t host_basic_max; /* leaf 0's EAX when set; else leaf 0 answers like the others */
+/* Leaf 4 of a CPU with 8 threads, 4 cores: subleaf 0 an L1 data cache shared by 2
+ * threads, subleaf 3 an L3 shared by 8, subleaf 4 the end of the list. */
+#define HOST_LEAF4_L1D (0x0c000000u | 1u << 14 | 1u << 8 | 1u << 5 | 1u)
+#define HOST_LEAF4_L3 (0x0c000000u | 7u << 14 | 1u << 8 | 3u << 5 | 3u)
 void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
     cpuids++;
     cpuid_leaf = *a;
     cpuid_subleaf = *c;
-    if (*a == 1) {
+    if (*a == 0 && host_basic_max) {
+        *a = host_basic_max;
+        *b = 0x756e6547u, *d = 0x49656e69u, *c = 0x6c65746eu;
+    } else if (*a == 4 && cpuid_subleaf <= 4) {
+        static const uint32_t eax[5] = {HOST_LEAF4_L1D, HOST_LEAF4_L1D + 1, HOST_LEAF4_L1D + (1u << 5) + 2,
+                                        HOST_LEAF4_L3, 0};
+        *a = eax[cpuid_subleaf];
+        *b = 0x01c0003fu, *c = 0x3fu, *d = 0;
+    } else if (*a == 1) {
         *a = HOST_LEAF1_EAX;
         *b = HOST_LEAF1_EBX;
         *c = (uint32_t)HOST_LEAF1_ECX;
@@ -251,6 +265,7 @@ static int setup(void **state)
     assert_int_equal(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block), 0);
 
     stops = traps = wrmsrs = cpuids = xsetbvs = 0;
+    host_basic_max = 0;
     wrmsr_faults = xsetbv_faults = false;
     calibrated = true;
     capture_reset();
@@ -1054,23 +1069,26 @@ static void cpuid_leaf1_hides_vmx(void **state)
     cpuid_exit(1, 0);
     assert_int_equal(cpuids, 1);
     assert_int_equal(vcpu->arch.regs.rax, HOST_LEAF1_EAX);
-    assert_int_equal(vcpu->arch.regs.rbx, HOST_LEAF1_EBX);
-    assert_int_equal(vcpu->arch.regs.rdx, HOST_LEAF1_EDX);
-    /* VMX and MONITOR cleared, hypervisor set, OSXSAVE as the guest's CR4 says (clear here). */
-    assert_int_equal(vcpu->arch.regs.rcx, BIT(0) | BIT(31));
+    /* One vCPU, APIC ID 0: the host's 16 logical processors and APIC ID are not the
+     * guest's, and without siblings HTT is clear. */
+    assert_int_equal(vcpu->arch.regs.rbx, (HOST_LEAF1_EBX & 0xffff) | 1u << 16);
+    assert_int_equal(vcpu->arch.regs.rdx, HOST_LEAF1_EDX & ~BIT(28));
+    /* VMX and MONITOR cleared, hypervisor, x2APIC and TSC-deadline set, OSXSAVE as the
+     * guest's CR4 says (clear here). */
+    assert_int_equal(vcpu->arch.regs.rcx, BIT(0) | BIT(21) | BIT(24) | BIT(31));
 
     /* Guest CR4.OSXSAVE owned by the guest (not in the mask): read from GUEST_CR4. */
     vset(VMCS_CR4_GUEST_HOST_MASK, FAKE_CR4_FIXED);
     vset(VMCS_GUEST_CR4, CR4_PAE | CR4_OSXSAVE | FAKE_CR4_FIXED);
     cpuid_exit(0xffffffff00000001ull, 0);
-    assert_int_equal(vcpu->arch.regs.rcx, BIT(0) | BIT(27) | BIT(31));
+    assert_int_equal(vcpu->arch.regs.rcx, BIT(0) | BIT(21) | BIT(24) | BIT(27) | BIT(31));
 }
 
 static void cpuid_keel_leaves(void **state)
 {
     (void)state;
     cpuid_exit(KEEL_CPUID_BASE, 0);
-    assert_int_equal(vcpu->arch.regs.rax, KEEL_CPUID_ABI);
+    assert_int_equal(vcpu->arch.regs.rax, 0x40000010u);
     char sig[13] = {0};
     uint32_t regs[3] = {(uint32_t)vcpu->arch.regs.rbx, (uint32_t)vcpu->arch.regs.rcx, (uint32_t)vcpu->arch.regs.rdx};
     memcpy(sig, regs, 12);
@@ -1121,10 +1139,165 @@ static void cpuid_hides_what_guests_cannot_use(void **state)
     cpuid_exit(0xa, 0);
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     /* Neighbours pass through untouched. */
-    cpuid_exit(0xb, 0);
-    assert_int_equal(vcpu->arch.regs.rax, 0xa000000bu);
+    cpuid_exit(9, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000009u);
     cpuid_exit(6, 0);
     assert_int_equal(vcpu->arch.regs.rdx, 0xd0000006u);
+}
+
+static void set_vcpus(uint32_t count, uint32_t id)
+{
+    vm->vcpu_count = count;
+    vcpu->id = id;
+}
+
+static void cpuid_leaf1_names_the_vcpu(void **state)
+{
+    (void)state;
+    for (uint32_t n = 2; n <= 16; n *= 2) {
+        set_vcpus(n, n - 1);
+        cpuid_exit(1, 0);
+        assert_int_equal(vcpu->arch.regs.rbx >> 24, n - 1);         /* initial APIC ID */
+        assert_int_equal((vcpu->arch.regs.rbx >> 16) & 0xff, n);    /* logical processors */
+        assert_int_equal(vcpu->arch.regs.rbx & 0xffff, HOST_LEAF1_EBX & 0xffff);
+        assert_true(vcpu->arch.regs.rdx & BIT(28));                 /* HTT: siblings exist */
+        assert_true(vcpu->arch.regs.rdx & BIT(9));                  /* APIC */
+        assert_int_equal(vcpu->arch.regs.rdx | BIT(28), HOST_LEAF1_EDX | BIT(28));
+    }
+}
+
+/* Leaf 0xB at every level for vCPU id of n: SMT (1 thread, shift 0), core (n cores,
+ * shift ceil(log2 n)), then invalid; EDX the x2APIC ID throughout. */
+static void check_topology(uint32_t leaf, uint32_t n, uint32_t id)
+{
+    static const uint32_t shift[17] = {0, 0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4};
+    set_vcpus(n, id);
+    cpuid_exit(leaf, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0);
+    assert_int_equal(vcpu->arch.regs.rbx, 1);
+    assert_int_equal(vcpu->arch.regs.rcx, 1u << 8 | 0);
+    assert_int_equal(vcpu->arch.regs.rdx, id);
+    cpuid_exit(leaf, 1);
+    assert_int_equal(vcpu->arch.regs.rax, shift[n]);
+    assert_int_equal(vcpu->arch.regs.rbx, n);
+    assert_int_equal(vcpu->arch.regs.rcx, 2u << 8 | 1);
+    assert_int_equal(vcpu->arch.regs.rdx, id);
+    /* Every ID fits the core level's field, so APIC IDs decode back to the vCPU. */
+    assert_true(id >> shift[n] == 0);
+    cpuid_exit(leaf, 2);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx, 0);
+    assert_int_equal(vcpu->arch.regs.rcx, 2);
+    assert_int_equal(vcpu->arch.regs.rdx, id);
+}
+
+static void cpuid_topology_follows_vcpus(void **state)
+{
+    (void)state;
+    check_topology(0xb, 1, 0);
+    check_topology(0xb, 2, 1);
+    check_topology(0xb, 3, 2);
+    check_topology(0xb, 4, 0);
+    check_topology(0xb, 5, 4);
+    check_topology(0xb, 16, 15);
+    /* Leaf 0x1F says the same where the CPU has it (the fake's range is huge)... */
+    check_topology(0x1f, 4, 3);
+    /* ...and is nothing where the CPU's basic range ends before it. */
+    host_basic_max = 0x1b;
+    cpuid_exit(0x1f, 1);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    check_topology(0xb, 4, 3);
+}
+
+static void cpuid_cache_sharing_follows_vcpus(void **state)
+{
+    (void)state;
+    set_vcpus(4, 1);
+    cpuid_exit(4, 0); /* L1: private to the core, 4 cores in the package */
+    assert_int_equal(vcpu->arch.regs.rax, (HOST_LEAF4_L1D & 0x3fff) | 3u << 26);
+    assert_int_equal(vcpu->arch.regs.rbx, 0x01c0003fu);
+    assert_int_equal(vcpu->arch.regs.rcx, 0x3f);
+    cpuid_exit(4, 3); /* L3: shared by all four */
+    assert_int_equal(vcpu->arch.regs.rax, (HOST_LEAF4_L3 & 0x3fff) | 3u << 14 | 3u << 26);
+    cpuid_exit(4, 4); /* the end of the list stays the end */
+    assert_int_equal(vcpu->arch.regs.rax, 0);
+    set_vcpus(1, 0);
+    cpuid_exit(4, 3);
+    assert_int_equal(vcpu->arch.regs.rax, HOST_LEAF4_L3 & 0x3fff);
+}
+
+static void cpuid_timer_and_power_leaves(void **state)
+{
+    (void)state;
+    cpuid_exit(6, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000006u | BIT(2)); /* ARAT */
+    assert_int_equal(vcpu->arch.regs.rbx, 0xb0000006u);
+    cpuid_exit(0x80000007u, 0);
+    assert_int_equal(vcpu->arch.regs.rdx, 0xd0000000u | 0x80000007u | BIT(8)); /* invariant TSC */
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000000u | 0x80000007u);
+    cpuid_exit(0x80000008u, 0);
+    assert_int_equal(vcpu->arch.regs.rdx, 0xd0000000u | 0x80000008u);
+}
+
+static void cpuid_tsc_frequency_leaves(void **state)
+{
+    (void)state;
+    /* tsc_hz() is 2.4 GHz here; the crystal runs at the TSC's rate. */
+    int before = cpuids;
+    cpuid_exit(0x15, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 1);
+    assert_int_equal(vcpu->arch.regs.rbx, 1);
+    assert_int_equal(vcpu->arch.regs.rcx, 2400000000u);
+    assert_int_equal(vcpu->arch.regs.rdx, 0);
+    cpuid_exit(0x16, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 2400);
+    assert_int_equal(vcpu->arch.regs.rbx, 2400);
+    assert_int_equal(vcpu->arch.regs.rcx, VM_APIC_TIMER_HZ(2400000000ull) / 1000000);
+    assert_int_equal(vcpu->arch.regs.rdx, 0);
+    cpuid_exit(0x40000010, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 2400000);
+    assert_int_equal(vcpu->arch.regs.rbx, VM_APIC_TIMER_HZ(2400000000ull) / 1000);
+    assert_int_equal(vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    /* The Keel leaf never asks the CPU; 0x15 and 0x16 ask only for the range. */
+    assert_int_equal(cpuids - before, 2);
+
+    /* Before calibration Keel does not know the rate, and says so. */
+    calibrated = false;
+    cpuid_exit(0x15, 0);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    cpuid_exit(0x16, 0);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    cpuid_exit(0x40000010, 0);
+    assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+}
+
+static void cpuid_basic_range_covers_keel_leaves(void **state)
+{
+    (void)state;
+    /* A CPU whose basic range ends at 0xd: leaf 0 reaches 0x16, leaves past 0xd are
+     * empty except Keel's own, and the vendor string stays. */
+    host_basic_max = 0xd;
+    cpuid_exit(0, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0x16);
+    assert_int_equal(vcpu->arch.regs.rbx, 0x756e6547u);
+    assert_int_equal(vcpu->arch.regs.rdx, 0x49656e69u);
+    assert_int_equal(vcpu->arch.regs.rcx, 0x6c65746eu);
+    cpuid_exit(0xd, 1);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa000000du);
+    assert_int_equal(vcpu->arch.regs.rcx, 0xc0000001u);
+    for (uint32_t leaf = 0xe; leaf <= 0x14; leaf++) {
+        cpuid_exit(leaf, 0);
+        assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    }
+    cpuid_exit(0x15, 0);
+    assert_int_equal(vcpu->arch.regs.rcx, 2400000000u);
+    cpuid_exit(0xb, 1);
+    assert_int_equal(vcpu->arch.regs.rbx, 1);
+    /* A CPU with a longer range keeps it. */
+    host_basic_max = 0x20;
+    cpuid_exit(0, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0x20);
+    cpuid_exit(0x14, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa0000014u);
 }
 
 /* ---- control registers ---- */
@@ -1607,6 +1780,12 @@ int main(void)
         T(cpuid_keel_leaves),
         T(cpuid_other_leaves_pass_through),
         T(cpuid_hides_what_guests_cannot_use),
+        T(cpuid_leaf1_names_the_vcpu),
+        T(cpuid_topology_follows_vcpus),
+        T(cpuid_cache_sharing_follows_vcpus),
+        T(cpuid_timer_and_power_leaves),
+        T(cpuid_tsc_frequency_leaves),
+        T(cpuid_basic_range_covers_keel_leaves),
         T(cr0_writes_update_shadow),
         T(cr0_paging_switches_long_mode),
         T(cr0_reserved_bits_gp),

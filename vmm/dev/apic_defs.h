@@ -49,6 +49,11 @@ struct apic_msg {
 
 #define APIC_TIMER_MIN_PERIOD_NS_DEFAULT 100000ull
 
+/* The LAPIC timer's input ("bus clock", apic_env.timer_hz) on Keel's virtual PC: the
+ * core crystal, which CPUID leaf 0x15 reports at the TSC's rate. Linux takes its LAPIC
+ * timer period from that crystal without calibrating, so the two must agree. */
+#define VM_APIC_TIMER_HZ(tsc_hz) (tsc_hz)
+
 /* What the VM's LAPICs share; part of the VM's APIC bus, which sets the operations. */
 struct apic_env {
     const char *vm_name;           /* for messages; must outlive the bus */
