@@ -191,8 +191,10 @@ static void test_priority_classes_and_ppr(void **state)
     enable(l);
     wr(l, APIC_TPR, 0x35);
     assert_int_equal(rd(l, APIC_PPR), 0x35); /* no ISR: PPR is the TPR */
+    assert_int_equal(vlapic_highest_irr(l), -1);
     assert_int_equal(send_fixed(1, 0x3f, false), 1);
     assert_int_equal(vlapic_pending_intr(l), -1); /* class 3 is not above PPR class 3 */
+    assert_int_equal(vlapic_highest_irr(l), 0x3f); /* held back by the TPR */
     assert_int_equal(send_fixed(1, 0x41, false), 1);
     assert_int_equal(vlapic_pending_intr(l), 0x41);
     vlapic_accept_intr(l, 0x41);

@@ -431,6 +431,11 @@ int vlapic_pending_intr(const struct vlapic *l)
     return v;
 }
 
+int vlapic_highest_irr(const struct vlapic *l)
+{
+    return vec_highest(l, APIC_IRR);
+}
+
 void vlapic_accept_intr(struct vlapic *l, uint8_t vector)
 {
     uint32_t bit = 1u << (vector & 31);

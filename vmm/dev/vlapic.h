@@ -161,6 +161,10 @@ enum vlapic_status vlapic_set_cr8(struct vlapic *l, uint64_t cr8);
 int vlapic_pending_intr(const struct vlapic *l);
 void vlapic_accept_intr(struct vlapic *l, uint8_t vector);
 
+/* The highest vector in the IRR, deliverable or not (-1: none): what a VMX TPR threshold
+ * is set from, so a guest lowering its TPR (CR8 under TPR shadow) below it exits. */
+int vlapic_highest_irr(const struct vlapic *l);
+
 /* Exchanges the event flags for 0 (VLAPIC_EV_*). On INIT the LAPIC has been reset
  * (ID and base kept, SDM 10.4.7.3) before this returns; INIT clears an earlier SIPI. */
 uint32_t vlapic_take_events(struct vlapic *l);
