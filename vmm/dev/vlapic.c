@@ -89,15 +89,26 @@ uint8_t vlapic_arbitration_priority(const struct vlapic *l)
 
 /* ---- accepting interrupts (any CPU) ---- */
 
-/* TMR first, so the owner never sees the IRR bit with a stale trigger mode. */
+/* TMR first, so the owner never sees the IRR bit with a stale trigger mode; a locked
+ * operation on it only when the mode changes (edge after edge is the common case). */
 static void set_irr(struct vlapic *l, uint8_t v, bool level)
 {
     uint32_t bit = 1u << (v & 31);
-    if (level)
-        __atomic_fetch_or(vec_word(l, APIC_TMR, v), bit, __ATOMIC_RELAXED);
-    else
-        __atomic_fetch_and(vec_word(l, APIC_TMR, v), ~bit, __ATOMIC_RELAXED);
+    uint32_t *tmr = vec_word(l, APIC_TMR, v);
+    bool was_level = __atomic_load_n(tmr, __ATOMIC_RELAXED) & bit;
+    if (level && !was_level)
+        __atomic_fetch_or(tmr, bit, __ATOMIC_RELAXED);
+    else if (!level && was_level)
+        __atomic_fetch_and(tmr, ~bit, __ATOMIC_RELAXED);
     __atomic_fetch_or(vec_word(l, APIC_IRR, v), bit, __ATOMIC_RELEASE);
+}
+
+/* The ISR is written by its owner only (others just read it), so no locked operation. */
+static void isr_update(struct vlapic *l, uint8_t v, bool set)
+{
+    uint32_t *w = vec_word(l, APIC_ISR, v), bit = 1u << (v & 31);
+    uint32_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+    __atomic_store_n(w, set ? old | bit : old & ~bit, __ATOMIC_RELAXED);
 }
 
 /* Records errors and raises the LVT error interrupt (SDM 10.5.3). */
@@ -416,7 +427,7 @@ static void eoi(struct vlapic *l)
     int v = vec_highest(l, APIC_ISR);
     if (v < 0)
         return;
-    __atomic_fetch_and(vec_word(l, APIC_ISR, (uint8_t)v), ~(1u << (v & 31)), __ATOMIC_RELAXED);
+    isr_update(l, (uint8_t)v, false);
     if (vec_test(l, APIC_TMR, (uint8_t)v) && l->env->level_eoi)
         l->env->level_eoi(l->env->bus, (uint8_t)v);
 }
@@ -440,7 +451,7 @@ void vlapic_accept_intr(struct vlapic *l, uint8_t vector)
 {
     uint32_t bit = 1u << (vector & 31);
     __atomic_fetch_and(vec_word(l, APIC_IRR, vector), ~bit, __ATOMIC_ACQUIRE);
-    __atomic_fetch_or(vec_word(l, APIC_ISR, vector), bit, __ATOMIC_RELAXED);
+    isr_update(l, vector, true);
 }
 
 uint32_t vlapic_take_events(struct vlapic *l)
