@@ -25,7 +25,7 @@ GUEST_RT_OBJS := $(GUEST_RT_C:$(GUEST_DIR)/%.c=$(GUEST_OBJDIR)/%.o) \
 GUEST_MB_SRCS := hello.c cpuid_msr_io.c spinner.c bench.c attacker.c fpu_isolation.c storm.c chatty.c
 GUEST_MB_ELFS := $(foreach s,$(GUEST_MB_SRCS),$(GUEST_OUT)/$(subst _,-,$(s:.c=)).elf)
 
-GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf $(GUEST_OUT)/state-leak.elf
+GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/platform.elf $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf $(GUEST_OUT)/state-leak.elf
 
 .PHONY: guests
 guests: $(GUEST_IMAGES)
@@ -47,6 +47,15 @@ $(GUEST_OUT)/$(subst _,-,$(1)).elf: $(GUEST_OBJDIR)/$(1).o $(GUEST_RT_OBJS) $(GU
 	@$(LD) $(GUEST_LDFLAGS) -o $$@ $(GUEST_OBJDIR)/$(1).o $(GUEST_RT_OBJS)
 endef
 $(foreach s,$(GUEST_MB_SRCS),$(eval $(call GUEST_LINK,$(s:.c=))))
+
+# platform: a Multiboot guest of several files (tests/guests/platform/), with its AP
+# trampoline in NASM, on the same runtime and link.
+GUEST_PLAT_C    := $(sort $(wildcard $(GUEST_DIR)/platform/*.c))
+GUEST_PLAT_OBJS := $(GUEST_PLAT_C:$(GUEST_DIR)/%.c=$(GUEST_OBJDIR)/%.o) \
+	$(GUEST_OBJDIR)/platform/trampoline.asm.o
+$(GUEST_OUT)/platform.elf: $(GUEST_PLAT_OBJS) $(GUEST_RT_OBJS) $(GUEST_DIR)/guest.ld
+	@echo "  LD(g32) $@"
+	@$(LD) $(GUEST_LDFLAGS) -o $@ $(GUEST_PLAT_OBJS) $(GUEST_RT_OBJS)
 
 # The real-mode guest is a flat 512-byte boot sector (org 0x7C00), not a Multiboot kernel.
 $(GUEST_OUT)/real.bin: $(GUEST_DIR)/real.asm
