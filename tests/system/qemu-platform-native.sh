@@ -2,8 +2,9 @@
 # Runs the platform guest directly under QEMU (TCG, no hypervisor) with 1, 2 and 4 CPUs:
 # the reference run for the virtual platform Keel is to present (issue 8). Every check
 # of the guest must pass here, and the run must end in an ACPI S5 power-off, which QEMU
-# reports as a guest shutdown. A last run without ACPI tables shows that the failures
-# are reported and end through the debug-exit port instead of hanging.
+# reports as a guest shutdown; with 3.5 GiB too. Runs without a PIT and without ACPI
+# tables show that the failures are reported and end through the debug-exit port
+# instead of hanging.
 # QEMU's exit status: 0 after a power-off, (code << 1) | 1 for a debug-exit write, 124
 # for our timeout.
 source "$(dirname "$0")/lib.sh"
@@ -73,6 +74,25 @@ for cpus in 1 2 4; do
     fi
     [ $FAILED -ne $before ] && log_tail "$log"
 done
+
+echo "platform, 2 CPUs, 3.5 GiB (RAM above 4 GiB: mem_upper ends at the PCI hole)"
+log=$WORK/platform-3584.txt
+run "$log" -smp 2 -m 3584
+expect "$log" '^platform: ok fwcfg-ram: 3584 MiB; mem_upper ends at 31[0-9]{5} KiB' "fw_cfg's 3584 MiB agree with the memory map"
+expect "$log" '^platform: summary: [0-9]+ ok, 0 failed, ' "summary: nothing failed"
+[ "$RC" -eq 0 ] && [ "$SHUTDOWN" = guest-shutdown ] && echo "  ok: ACPI power-off" ||
+    { fail "QEMU status $RC, ended by '$SHUTDOWN' with 3.5 GiB"; log_tail "$log"; }
+
+echo "platform without a PIT (every wait is bounded: failures, no hang)"
+log=$WORK/platform-nopit.txt
+run "$log" -smp 2 -machine pc,pit=off
+expect "$log" '^platform: FAIL tsc-calibration: ' "calibration fails"
+expect "$log" '^platform: FAIL irq0-ioapic: 0 interrupts' "no IRQ0 through the IOAPIC"
+expect "$log" '^platform: FAIL irq0-pic: 0 interrupts' "no IRQ0 through the PIC"
+expect "$log" '^platform: ok smp-start: 1 of 1 APs' "the APs still start"
+expect "$log" '^platform: ok lapic-timer-periodic: ' "the LAPIC timer still works"
+if [ "$RC" -eq 3 ]; then echo "  ok: debug-exit code 1 (status 3)"
+else fail "QEMU status $RC without a PIT, want 3 (debug-exit code 1)"; log_tail "$log"; fi
 
 echo "platform without ACPI tables (fails cleanly)"
 log=$WORK/platform-noacpi.txt

@@ -21,21 +21,31 @@ static void pit_rate(uint32_t hz)
     outb(PIT_CH0, (uint8_t)(div >> 8));
 }
 
-/* Interrupts in a WINDOW_MS window with interrupts on. */
-static void count_window(void)
+/* Takes interrupts for WINDOW_MS, then has `stop` mask the line and takes what was
+ * already on its way, so that none is left pending for the next window. */
+static void count_window(void (*stop)(uint32_t), uint32_t arg)
 {
     uint64_t dl = deadline_ms(WINDOW_MS);
     sti();
     while (!expired(dl))
         __asm__ volatile("pause");
+    stop(arg);
+    delay_us(2000);
     cli();
 }
 
-/* At IRQ0_HZ a window should see WINDOW_MS interrupts; allow half to one and a half. */
+/* At IRQ0_HZ a window should see WINDOW_MS interrupts. An emulator that falls behind
+ * on a loaded host drops PIT ticks rather than queueing them, hence the low floor. */
 static bool rate_ok(uint32_t n)
 {
     uint32_t want = IRQ0_HZ * WINDOW_MS / 1000;
-    return n >= want / 2 && n <= want + want / 2;
+    return n >= want * 3 / 10 && n <= want + want / 2;
+}
+
+static void stop_pic(uint32_t unused)
+{
+    (void)unused;
+    pic_program(0);
 }
 
 static void via_ioapic(const struct acpi_info *acpi, uint32_t bsp_id)
@@ -56,8 +66,7 @@ static void via_ioapic(const struct acpi_info *acpi, uint32_t bsp_id)
     bool level = ((acpi->irq0_flags >> 2) & 3) == MPS_TRIGGER_LEVEL;
     uint32_t io0 = counts.ioapic_irq0, pic0 = counts.pic_irq0;
     ioapic_route(pin, VEC_IOAPIC_IRQ0, bsp_id, low, level);
-    count_window();
-    ioapic_mask(pin);
+    count_window(ioapic_mask, pin);
     uint32_t n = counts.ioapic_irq0 - io0, stray = counts.pic_irq0 - pic0;
     if (!rate_ok(n) || stray)
         fail("irq0-ioapic", "%u interrupts on IOAPIC pin %u in %u ms at %u Hz (and %u through "
@@ -73,8 +82,7 @@ static void via_pic(void)
     uint32_t io0 = counts.ioapic_irq0, pic0 = counts.pic_irq0;
     lapic_write(LAPIC_LVT_LINT0, LVT_EXTINT);
     pic_program(0x01);
-    count_window();
-    pic_program(0);
+    count_window(stop_pic, 0);
     lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);
     uint32_t n = counts.pic_irq0 - pic0, stray = counts.ioapic_irq0 - io0;
     if (!rate_ok(n) || stray)

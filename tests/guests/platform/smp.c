@@ -71,16 +71,20 @@ static void in_available(const struct mb_mmap_entry *e, void *arg)
         p->inside = true;
 }
 
-/* A page below 640 KiB that the Multiboot memory map says is RAM and that holds
- * neither the boot information nor the image; 0 when there is none. */
+/* A page below 640 KiB that the Multiboot memory map (without one: mem_lower) says is
+ * RAM and that holds neither the boot information nor the image; 0 when there is none. */
 static uint32_t trampoline_page(void)
 {
     const struct mb_info *mb = mb_info();
-    if (!mb || !(mb->flags & MB_INFO_MMAP))
+    if (!mb)
         return 0;
+    bool map = mb->flags & MB_INFO_MMAP;
+    uint32_t lower, upper, lower_end = 0;
+    if (!map && mb_memory(&lower, &upper))
+        lower_end = lower * 1024;
     struct range busy[4] = {
         { (uint32_t)(uintptr_t)mb, (uint32_t)(uintptr_t)mb + MB_INFO_BYTES },
-        { mb->mmap_addr, mb->mmap_addr + mb->mmap_length },
+        { map ? mb->mmap_addr : 0, map ? mb->mmap_addr + mb->mmap_length : 0 },
         { 0x100000, (uint32_t)(uintptr_t)__bss_end },
         { 0, 0 },
     };
@@ -90,8 +94,9 @@ static uint32_t trampoline_page(void)
         bool clash = false;
         for (int i = 0; i < 4; i++)
             clash |= overlaps(page, page + PAGE, busy[i]);
-        struct page_probe probe = { page, false };
-        mb_mmap_walk(in_available, &probe);
+        struct page_probe probe = { page, page + PAGE <= lower_end };
+        if (map)
+            mb_mmap_walk(in_available, &probe);
         if (!clash && probe.inside)
             return page;
     }
@@ -138,7 +143,7 @@ void smp_start_check(const struct acpi_info *acpi, uint32_t bsp_id)
     }
     uint32_t page = trampoline_page();
     if (!page) {
-        fail("smp-start", "no free page below 640 KiB in the Multiboot memory map");
+        fail("smp-start", "no free page below 640 KiB in the Multiboot memory information");
         return;
     }
     memcpy((void *)(uintptr_t)page, tramp_start, (size_t)(tramp_end - tramp_start));
