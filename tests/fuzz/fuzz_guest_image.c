@@ -95,11 +95,25 @@ static void check_text(const char *what, const char *s, size_t array, bool may_b
         FUZZ_CHECK(s[i] >= 0x20 && s[i] < 0x7f, "%s has byte 0x%02x: %s", what, (unsigned char)s[i], s);
 }
 
-/* The Multiboot information and memory map must claim nothing beyond RAM, and the
- * usable RAM they report ends at `usable_top`. */
-static void check_boot_area(const uint8_t *ram, uint64_t size, const char *cmdline, uint64_t usable_top)
+/* The boot area (its stack page included) must be RAM below 4 GiB that the image, the
+ * reserved hole and the ELF64 stack leave free; the Multiboot information and memory
+ * map in it must claim nothing beyond RAM, and the usable RAM they report ends at
+ * `usable_top`. */
+static void check_boot_area(const uint8_t *ram, uint64_t size, const struct guest_boot *b, const char *cmdline,
+                            uint64_t usable_top)
 {
-    const uint8_t *mbi = ram + GUEST_MB_INFO;
+    gpa_t base = b->boot_area, lo = base - GUEST_BOOT_STACK_SIZE, hi = base + GUEST_BOOT_SIZE;
+    FUZZ_CHECK(base % PAGE == 0 && base >= GUEST_MIN_LOAD + GUEST_BOOT_STACK_SIZE && hi <= usable_top &&
+                   hi <= 1ull << 32,
+               "boot area at 0x%lx in 0x%lx bytes of RAM (usable to 0x%lx)", (unsigned long)base, (unsigned long)size,
+               (unsigned long)usable_top);
+    FUZZ_CHECK(hi <= b->load_lo || lo >= b->load_hi, "boot area 0x%lx-0x%lx overlaps the image 0x%lx-0x%lx",
+               (unsigned long)lo, (unsigned long)hi - 1, (unsigned long)b->load_lo, (unsigned long)b->load_hi - 1);
+    FUZZ_CHECK(hi <= GUEST_LOW_MEM_END || lo >= GUEST_HIGH_MEM, "boot area 0x%lx-0x%lx in the reserved hole",
+               (unsigned long)lo, (unsigned long)hi - 1);
+    FUZZ_CHECK(b->gdt_base == base + GUEST_GDT_OFF && b->info == base + GUEST_MB_INFO_OFF && b->rbx == b->info,
+               "boot area pointers");
+    const uint8_t *mbi = ram + b->info;
     uint32_t flags = rd32(mbi);
     uint32_t want = MBI_FLAG_MEM | MBI_FLAG_MMAP | MBI_FLAG_LOADER_NAME | (cmdline ? MBI_FLAG_CMDLINE : 0);
     FUZZ_CHECK(flags == want, "MBI flags 0x%x, expected 0x%x", flags, want);
@@ -107,12 +121,13 @@ static void check_boot_area(const uint8_t *ram, uint64_t size, const char *cmdli
     FUZZ_CHECK(GUEST_HIGH_MEM + rd32(mbi + 8) * 1024ull <= usable_top, "mem_upper %u KiB runs past 0x%lx",
                rd32(mbi + 8), (unsigned long)usable_top);
     if (cmdline) {
-        FUZZ_CHECK(rd32(mbi + 16) == GUEST_MB_CMDLINE, "cmdline pointer 0x%x", rd32(mbi + 16));
-        FUZZ_CHECK(strcmp((const char *)ram + GUEST_MB_CMDLINE, cmdline) == 0, "command line not copied whole");
+        FUZZ_CHECK(rd32(mbi + 16) == base + GUEST_MB_CMDLINE_OFF, "cmdline pointer 0x%x", rd32(mbi + 16));
+        FUZZ_CHECK(strcmp((const char *)ram + base + GUEST_MB_CMDLINE_OFF, cmdline) == 0,
+                   "command line not copied whole");
     }
     FUZZ_CHECK(strcmp((const char *)ram + rd32(mbi + 64), "Keel") == 0, "boot loader name");
     uint32_t len = rd32(mbi + 44), addr = rd32(mbi + 48);
-    FUZZ_CHECK(addr == GUEST_MB_MMAP && len % 24 == 0 && len >= 3 * 24 && len <= 4 * 24, "memory map at 0x%x, %u bytes",
+    FUZZ_CHECK(addr == base + GUEST_MB_MMAP_OFF && len % 24 == 0 && len >= 3 * 24 && len <= 4 * 24, "memory map at 0x%x, %u bytes",
                addr, len);
     uint64_t covered = 0, usable_end = 0;
     for (uint32_t off = 0; off < len; off += 24) {
@@ -133,9 +148,9 @@ static void check_boot_area(const uint8_t *ram, uint64_t size, const char *cmdli
     FUZZ_CHECK(usable_end == usable_top, "usable RAM ends at 0x%lx, not 0x%lx", (unsigned long)usable_end,
                (unsigned long)usable_top);
     /* The GDT the boot state's selectors refer to. */
-    FUZZ_CHECK(rd64(ram + GUEST_GDT + GUEST_SEL_CODE32) >> 47 & 1, "code32 descriptor not present");
-    FUZZ_CHECK(rd64(ram + GUEST_GDT + GUEST_SEL_DATA) >> 47 & 1, "data descriptor not present");
-    FUZZ_CHECK((rd64(ram + GUEST_GDT + GUEST_SEL_CODE64) >> 53 & 1), "code64 descriptor is not 64-bit");
+    FUZZ_CHECK(rd64(ram + b->gdt_base + GUEST_SEL_CODE32) >> 47 & 1, "code32 descriptor not present");
+    FUZZ_CHECK(rd64(ram + b->gdt_base + GUEST_SEL_DATA) >> 47 & 1, "data descriptor not present");
+    FUZZ_CHECK((rd64(ram + b->gdt_base + GUEST_SEL_CODE64) >> 53 & 1), "code64 descriptor is not 64-bit");
 }
 
 static void check_elf64_tables(const uint8_t *ram, uint64_t size, const struct guest_boot *b)
@@ -167,8 +182,6 @@ static void check_boot(const uint8_t *ram, uint64_t size, const struct guest_boo
                (unsigned long)size);
     FUZZ_CHECK(b->rip >= b->load_lo && b->rip < b->load_hi, "entry 0x%lx outside the loaded span 0x%lx-0x%lx",
                (unsigned long)b->rip, (unsigned long)b->load_lo, (unsigned long)b->load_hi);
-    FUZZ_CHECK(b->rip < GUEST_BOOT_AREA || b->rip >= GUEST_BOOT_AREA_END, "entry 0x%lx in the boot area",
-               (unsigned long)b->rip);
     FUZZ_CHECK(b->rip < GUEST_LOW_MEM_END || b->rip >= GUEST_HIGH_MEM, "entry 0x%lx in the reserved hole",
                (unsigned long)b->rip);
     switch (kind) {
@@ -184,9 +197,8 @@ static void check_boot(const uint8_t *ram, uint64_t size, const struct guest_boo
         FUZZ_CHECK(b->mode == GUEST_MODE_PROT32 && b->cs == GUEST_SEL_CODE32 && b->ds == GUEST_SEL_DATA,
                    "protected-mode start state");
         FUZZ_CHECK(b->load_hi <= 1ull << 32, "Multiboot image ends above 4 GiB");
-        FUZZ_CHECK(b->rax == MULTIBOOT_BOOTLOADER_MAGIC && b->rbx == GUEST_MB_INFO && b->info == GUEST_MB_INFO,
-                   "Multiboot registers");
-        check_boot_area(ram, size, cmdline, size);
+        FUZZ_CHECK(b->rax == MULTIBOOT_BOOTLOADER_MAGIC && b->rsp == b->boot_area, "Multiboot registers");
+        check_boot_area(ram, size, b, cmdline, size);
         break;
     case GUEST_IMAGE_ELF64: {
         FUZZ_CHECK(b->mode == GUEST_MODE_LONG64 && b->cs == GUEST_SEL_CODE64, "long-mode start state");
@@ -195,9 +207,9 @@ static void check_boot(const uint8_t *ram, uint64_t size, const struct guest_boo
                    (unsigned long)b->cr3);
         FUZZ_CHECK(b->load_hi <= stack_bottom, "image (to 0x%lx) overlaps the boot stack at 0x%lx",
                    (unsigned long)b->load_hi, (unsigned long)stack_bottom);
-        FUZZ_CHECK(b->rdi == GUEST_MB_INFO && b->rbx == GUEST_MB_INFO, "ELF64 registers");
+        FUZZ_CHECK(b->rdi == b->info, "ELF64 registers");
         check_elf64_tables(ram, size, b);
-        check_boot_area(ram, size, cmdline, stack_bottom);
+        check_boot_area(ram, size, b, cmdline, stack_bottom);
         break;
     }
     default:
@@ -270,7 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    (unsigned long)ram.size);
         struct range allowed[3] = {
             {boot.load_lo, boot.load_hi},
-            {GUEST_BOOT_AREA, GUEST_BOOT_AREA_END},
+            {boot.boot_area, boot.boot_area + GUEST_BOOT_SIZE}, /* the stack page below it stays the guest's */
             {kind == GUEST_IMAGE_ELF64 ? boot.cr3 - GUEST_ELF64_STACK_SIZE : 0, kind == GUEST_IMAGE_ELF64 ? ram.size : 0},
         };
         /* Before anything here reads RAM: a read would map pages too. */

@@ -190,6 +190,22 @@ static void image_seeds(void)
     image_seed("builder-mb-aout", KIND_MULTIBOOT, RAM_2M, "a.out", &img);
     img_free(&img);
 
+    /* Kernels where the preferred boot area is: linked at 0x8000, and low memory full
+     * with a segment at 1 MiB, so the boot information moves below and above them. */
+    const struct seg_spec low_segs[] = {
+        {IMG_PT_LOAD, 0x8000, 0x8000, 0x800, 0x3000},
+    };
+    img_elf32(&img, 0x8000, low_segs, ARRAY_SIZE(low_segs), true, 3);
+    image_seed("builder-mb-elf32-at-0x8000", KIND_MULTIBOOT, RAM_2M, "linked low", &img);
+    img_free(&img);
+    const struct seg_spec split_segs[] = {
+        {IMG_PT_LOAD, 0x1000, 0x1000, 0x200, 0x9e000},
+        {IMG_PT_LOAD, 0x100000, 0x100000, 0x200, 0x1000},
+    };
+    img_elf32(&img, 0x1000, split_segs, ARRAY_SIZE(split_segs), true, 0);
+    image_seed("builder-mb-elf32-low-full", KIND_MULTIBOOT, RAM_2M, "", &img);
+    img_free(&img);
+
     const struct seg_spec elf64_segs[] = {
         {IMG_PT_LOAD, 0x100000, 0xffffffff80100000ull, 0x845, 0x3000},
         {IMG_PT_NOTE, 0, 0, 0x10, 0x10},

@@ -373,7 +373,16 @@ static void m_outside_ram(struct test_image *img) { set_ph32(img, 3, PH_PADDR, R
 static void m_far_outside_ram(struct test_image *img) { set_ph32(img, 3, PH_PADDR, 0xe0000000); }
 static void m_below_4k(struct test_image *img) { set_ph32(img, 3, PH_PADDR, 0x800); }
 static void m_page_zero(struct test_image *img) { set_ph32(img, 3, PH_PADDR, 0); }
-static void m_boot_area(struct test_image *img) { set_ph32(img, 3, PH_PADDR, 0x9800); }
+/* Segments from 0x1000 to the end of low RAM and from 1 MiB to the end of RAM: no
+ * block is left for the boot information. */
+static void m_no_room(struct test_image *img)
+{
+    set_ph32(img, 1, PH_TYPE, IMG_PT_LOAD);
+    set_ph32(img, 1, PH_PADDR, 0x300000);
+    set_ph32(img, 1, PH_MEMSZ, RAM_SIZE - 0x300000);
+    set_ph32(img, 3, PH_PADDR, 0x1000);
+    set_ph32(img, 3, PH_MEMSZ, 0x9e000);
+}
 static void m_reserved_hole(struct test_image *img) { set_ph32(img, 3, PH_PADDR, 0x9f000); }
 static void m_overlap(struct test_image *img) { set_ph32(img, 2, PH_PADDR, 0x101000); }
 static void m_overlap_bss(struct test_image *img) { set_ph32(img, 3, PH_PADDR, 0x103800); }
@@ -409,7 +418,8 @@ static const struct mb_case mb_cases[] = {
     {"far outside RAM", m_far_outside_ram, GUEST_ENOFIT, "outside guest RAM"},
     {"below 4 KiB", m_below_4k, GUEST_ENOFIT, "below 4 KiB"},
     {"page zero", m_page_zero, GUEST_ENOFIT, "below 4 KiB"},
-    {"boot area", m_boot_area, GUEST_ENOFIT, "boot information area"},
+    {"no room for the boot information", m_no_room, GUEST_ENOFIT,
+     "no room for the boot information (0x3000 bytes) at 0x7000, 0x1000, 1 MiB or above the image 0x1000-0xffffff"},
     {"reserved hole", m_reserved_hole, GUEST_ENOFIT, "reserved range"},
     {"overlapping segments", m_overlap, GUEST_EBADIMAGE, "segments 0 (0x100000-0x1017ff) and 2"},
     {"overlapping bss", m_overlap_bss, GUEST_EBADIMAGE, "overlap"},
@@ -516,7 +526,6 @@ static const struct aout_case aout_cases[] = {
     {"entry below", 0x3000, 0x40, 0x100040, 0x100000, 0, 0, 0xfffff, GUEST_EBADIMAGE, "entry_addr 0xfffff"},
     {"entry in bss", 0x3000, 0x40, 0x100040, 0x100000, 0x102000, 0x104000, 0x102000, GUEST_EBADIMAGE, "entry_addr 0x102000"},
     {"below 4 KiB", 0x3000, 0x40, 0x40, 0, 0, 0, 0x100, GUEST_ENOFIT, "below 4 KiB"},
-    {"boot area", 0x3000, 0x40, 0x7040, 0x7000, 0, 0, 0x7100, GUEST_ENOFIT, "boot information area"},
     {"bss past RAM", 0x3000, 0x40, 0x100040, 0x100000, 0, RAM_SIZE + 1, 0x100100, GUEST_ENOFIT, "outside guest RAM"},
     {"wraps 4 GiB", 0x3000, 0x40, 0xfffff040, 0xfffff000, 0, 0, 0xfffff100, GUEST_EBADIMAGE, "wraps"},
 };
@@ -539,6 +548,190 @@ static void test_mb_aout_errors(void **state)
         img_free(&img);
     }
     ram_free(&ram);
+}
+
+/* ---- where the boot information goes ---- */
+
+/* The boot area b names must be whole in RAM, in memory the map calls usable, clear of
+ * the loaded image and of the reserved hole, with every Multiboot pointer inside it. */
+static void check_boot_area_placement(const struct guest_ram *r, const struct guest_boot *b, const char *cmdline)
+{
+    gpa_t base = b->boot_area, lo = base - GUEST_BOOT_STACK_SIZE, hi = base + GUEST_BOOT_SIZE;
+    assert_true(lo >= GUEST_MIN_LOAD && hi <= r->size && hi <= (1ull << 32));
+    assert_true(hi <= b->load_lo || lo >= b->load_hi);
+    assert_true(hi <= GUEST_LOW_MEM_END || lo >= GUEST_HIGH_MEM);
+    assert_int_equal(b->gdt_base, base);
+    assert_int_equal(b->info, base + 0x40);
+    assert_int_equal(b->rbx, b->info);
+    gpa_t mbi = b->info;
+    assert_int_equal(rd32(r, mbi + 48), base + 0x100);
+    assert_string_equal((char *)r->hva + rd32(r, mbi + 64), "Keel");
+    assert_true(rd32(r, mbi + 64) >= base && rd32(r, mbi + 64) < hi);
+    if (cmdline) {
+        assert_int_equal(rd32(r, mbi + 16), base + 0x300);
+        assert_string_equal((char *)r->hva + rd32(r, mbi + 16), cmdline);
+    }
+    assert_int_equal(rd64(r, base + GUEST_SEL_CODE32), 0x00cf9b000000ffffull);
+    assert_int_equal(rd64(r, base + GUEST_SEL_DATA), 0x00cf93000000ffffull);
+    /* The block lies in memory the map reports usable. */
+    gpa_t mm = rd32(r, mbi + 48);
+    uint32_t len = rd32(r, mbi + 44);
+    bool usable = false;
+    for (uint32_t off = 0; off < len; off += 24)
+        if (rd32(r, mm + off + 20) == 1 && rd64(r, mm + off + 4) <= lo &&
+            hi <= rd64(r, mm + off + 4) + rd64(r, mm + off + 12))
+            usable = true;
+    assert_true(usable);
+}
+
+/* Regression: a kernel linked at 0x8000 was refused ("overlaps the boot information
+ * area 0x8000-0x9fff"); its boot information now goes below it, at 0x2000. */
+static void test_mb_kernel_linked_at_0x8000(void **state)
+{
+    (void)state;
+    static const struct seg_spec low_segs[] = {
+        {IMG_PT_LOAD, 0x8000, 0x8000, 0x2800, 0x2800},  /* text */
+        {IMG_PT_LOAD, 0xb000, 0xb000, 0x100, 0x3000},   /* data + bss */
+    };
+    struct guest_ram ram = ram_new(RAM_SIZE);
+    struct test_image img;
+    struct guest_boot b;
+    char err[GUEST_ERR_LEN] = "stale";
+    img_elf32(&img, 0x8000, low_segs, ARRAY_SIZE(low_segs), true, BIT(0) | BIT(1));
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, CMDLINE, &b, err), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(b.rip, 0x8000);
+    assert_int_equal(b.load_lo, 0x8000);
+    assert_int_equal(b.load_hi, 0xe000);
+    assert_int_equal(b.boot_area, 0x2000);
+    assert_int_equal(b.rsp, 0x2000); /* the scratch stack page 0x1000-0x1fff, below the structures */
+    check_boot_area_placement(&ram, &b, CMDLINE);
+    /* The kernel's bytes are whole: nothing of the boot area landed on them. */
+    expect_segment(&ram, 0x8000, 0, 0x2800);
+    expect_segment(&ram, 0xb000, 1, 0x100);
+    expect_fill(&ram, 0xb100, 0x2f00, 0);
+    /* Around the boot structures, nothing written: the stack page is the guest's. */
+    expect_fill(&ram, 0x1000, 0x1000, POISON);
+    expect_fill(&ram, 0x4000, 0x4000, POISON);
+    expect_fill(&ram, 0xe000, 0x100000 - 0xe000, POISON);
+    img_free(&img);
+
+    /* The same with the a.out kludge, loaded at 0x7000 (which the old area met too). */
+    memset(ram.hva, POISON, ram.size);
+    img_aout(&img, 0x3000, 0x40, 0, 0x7040, 0x7000, 0, 0x20000, 0x7100);
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, NULL, &b, err), 0);
+    assert_int_equal(b.boot_area, 0x2000);
+    check_boot_area_placement(&ram, &b, NULL);
+    assert_memory_equal(ram.hva + 0x7000, img.data, 0x3000);
+    img_free(&img);
+
+    /* An ELF64 kernel there too: RDI and RBX name the moved information. */
+    memset(ram.hva, POISON, ram.size);
+    static const struct seg_spec low64[] = {{IMG_PT_LOAD, 0x8000, 0xffffffff80008000ull, 0x800, 0x1000}};
+    img_elf64(&img, 0xffffffff80008000ull, low64, 1);
+    assert_int_equal(guest_load_elf64(&ram, img.data, img.size, "e", &b, err), 0);
+    assert_int_equal(b.rip, 0x8000);
+    assert_int_equal(b.boot_area, 0x2000);
+    assert_int_equal(b.rdi, 0x2040);
+    check_boot_area_placement(&ram, &b, "e");
+    expect_segment(&ram, 0x8000, 0, 0x800);
+    img_free(&img);
+    ram_free(&ram);
+}
+
+static void test_boot_area_placement_order(void **state)
+{
+    (void)state;
+    struct guest_ram ram = ram_new(RAM_SIZE);
+    struct test_image img;
+    struct guest_boot b;
+    char err[GUEST_ERR_LEN];
+    static const struct {
+        uint32_t load, end; /* the a.out kludge image's span */
+        gpa_t base;         /* where the boot area must go */
+    } cases[] = {
+        {0x100000, 0x110000, 0x8000},   /* the usual kernel at 1 MiB: the preferred 0x8000 */
+        {0xa000, 0x20000, 0x8000},      /* just above the preferred block */
+        {0x1000, 0x7000, 0x8000},       /* just below it */
+        {0x1000, 0x7800, 0x9000},       /* into its stack page: the block above the image, at 0x8000 */
+        {0x4000, 0x8000, 0x2000},       /* 0x1000-0x3fff just fits below it */
+        {0x3000, 0x9000, 0xa000},       /* not there: above it */
+        {0x1000, 0x9e000, 0x101000},    /* low memory full: at 1 MiB */
+        {0x1000, 0x9fc00, 0x101000},
+        {0x100000, 0xfff000, 0x8000},   /* up to the last page: low memory is free */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        memset(ram.hva, POISON, ram.size);
+        uint32_t file = MIN(cases[i].end - cases[i].load, 0x3000u);
+        img_aout(&img, file, 0x40, 0, cases[i].load + 0x40, cases[i].load, cases[i].load + file, cases[i].end,
+                 cases[i].load + 0x100);
+        int rc = guest_load_multiboot(&ram, img.data, img.size, "x", &b, err);
+        if (rc != 0 || b.boot_area != cases[i].base)
+            fail_msg("image 0x%x-0x%x: rc %d \"%s\", boot area 0x%llx, expected 0x%llx", cases[i].load,
+                     cases[i].end, rc, err, (unsigned long long)b.boot_area, (unsigned long long)cases[i].base);
+        check_boot_area_placement(&ram, &b, "x");
+        assert_memory_equal(ram.hva + cases[i].load, img.data, file);
+        img_free(&img);
+    }
+    /* Low memory full and a segment at 1 MiB: above the image's end. */
+    memset(ram.hva, POISON, ram.size);
+    static const struct seg_spec split[] = {
+        {IMG_PT_LOAD, 0x1000, 0x1000, 0x100, 0x9e000},
+        {IMG_PT_LOAD, 0x100000, 0x100000, 0x100, 0x100800},
+    };
+    img_elf32(&img, 0x1000, split, ARRAY_SIZE(split), true, 0);
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, "x", &b, err), 0);
+    assert_int_equal(b.boot_area, 0x202000);
+    check_boot_area_placement(&ram, &b, "x");
+    img_free(&img);
+
+    /* The whole of low memory and RAM up to its end: refused, nothing written. */
+    memset(ram.hva, POISON, ram.size);
+    static const struct seg_spec full[] = {
+        {IMG_PT_LOAD, 0x1000, 0x1000, 0x100, 0x9e000},
+        {IMG_PT_LOAD, 0x100000, 0x100000, 0x100, RAM_SIZE - 0x100000},
+    };
+    img_elf32(&img, 0x1000, full, ARRAY_SIZE(full), true, 0);
+    expect_error(guest_load_multiboot(&ram, img.data, img.size, NULL, &b, err), GUEST_ENOFIT, err,
+                 "no room for the boot information");
+    assert_true(ram_untouched(&ram));
+    img_free(&img);
+    ram_free(&ram);
+}
+
+/* The memory map agrees with the firmware areas: the 0x9FC00-0xFFFFF hole (EBDA, VGA,
+ * ROMs, and the ACPI tables at 0xE0000-0xFFFFF) is reserved, RAM above 1 MiB is usable
+ * to the end of the VM, and the map covers RAM exactly, whatever the VM's size and
+ * wherever the boot area went. */
+static void test_mb_memory_map_agrees_with_firmware(void **state)
+{
+    (void)state;
+    static const uint64_t sizes[] = {2 * MiB, 16 * MiB, 64 * MiB + 4 * KiB};
+    static const struct seg_spec at_1m[] = {{IMG_PT_LOAD, 0x100000, 0x100000, 0x1000, 0x1000}};
+    static const struct seg_spec at_8k[] = {{IMG_PT_LOAD, 0x8000, 0x8000, 0x1000, 0x1000}};
+    for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+        for (int low = 0; low < 2; low++) {
+            struct guest_ram ram = ram_new(sizes[i]);
+            struct test_image img;
+            struct guest_boot b;
+            char err[GUEST_ERR_LEN];
+            img_elf32(&img, low ? 0x8000 : 0x100000, low ? at_8k : at_1m, 1, true, BIT(1));
+            assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, NULL, &b, err), 0);
+            assert_int_equal(b.boot_area, low ? 0x2000 : 0x8000);
+            gpa_t mbi = b.info;
+            assert_int_equal(rd32(&ram, mbi) & (BIT(0) | BIT(6)), BIT(0) | BIT(6));
+            assert_int_equal(rd32(&ram, mbi + 4), 0x9fc00 / KiB);
+            assert_int_equal(rd32(&ram, mbi + 8), (sizes[i] - MiB) / KiB);
+            assert_int_equal(rd32(&ram, mbi + 44), 3 * 24);
+            gpa_t mm = rd32(&ram, mbi + 48);
+            check_mmap_entry(&ram, mm, 0, 0x9fc00, 1);
+            check_mmap_entry(&ram, mm + 24, 0x9fc00, 0x100000 - 0x9fc00, 2);
+            check_mmap_entry(&ram, mm + 48, 0x100000, sizes[i] - 0x100000, 1);
+            check_boot_area_placement(&ram, &b, NULL);
+            img_free(&img);
+            ram_free(&ram);
+        }
+    }
 }
 
 /* ---- ELF64 ---- */
@@ -845,6 +1038,9 @@ int main(void)
         cmocka_unit_test(test_mb_elf32_errors),
         cmocka_unit_test(test_mb_aout_good),
         cmocka_unit_test(test_mb_aout_errors),
+        cmocka_unit_test(test_mb_kernel_linked_at_0x8000),
+        cmocka_unit_test(test_boot_area_placement_order),
+        cmocka_unit_test(test_mb_memory_map_agrees_with_firmware),
         cmocka_unit_test(test_elf64_good),
         cmocka_unit_test(test_elf64_errors),
         cmocka_unit_test(test_real),

@@ -66,10 +66,13 @@
 
 #define GUEST_MAX_RAM_ELF64 (512ull << 30) /* one PDPT */
 
-STATIC_ASSERT(GUEST_MB_INFO + MBI_SIZE <= GUEST_MB_MMAP, "MBI overlaps its memory map");
-STATIC_ASSERT(GUEST_MB_MMAP + 4 * MMAP_ENTRY_SIZE <= GUEST_MB_LOADER_NAME, "memory map too long");
-STATIC_ASSERT(GUEST_MB_CMDLINE + GUEST_CMDLINE_MAX + 1 <= GUEST_BOOT_AREA_END, "command line area too small");
-STATIC_ASSERT(GUEST_GDT + GUEST_GDT_LIMIT + 1 <= GUEST_MB_INFO, "GDT overlaps the MBI");
+STATIC_ASSERT(GUEST_MB_INFO_OFF + MBI_SIZE <= GUEST_MB_MMAP_OFF, "MBI overlaps its memory map");
+STATIC_ASSERT(GUEST_MB_MMAP_OFF + 4 * MMAP_ENTRY_SIZE <= GUEST_MB_LOADER_NAME_OFF, "memory map too long");
+STATIC_ASSERT(GUEST_MB_CMDLINE_OFF + GUEST_CMDLINE_MAX + 1 <= GUEST_BOOT_SIZE, "command line area too small");
+STATIC_ASSERT(GUEST_GDT_OFF + GUEST_GDT_LIMIT + 1 <= GUEST_MB_INFO_OFF, "GDT overlaps the MBI");
+STATIC_ASSERT(GUEST_BOOT_AREA - GUEST_BOOT_STACK_SIZE >= GUEST_MIN_LOAD &&
+                  GUEST_BOOT_AREA_END <= GUEST_LOW_MEM_END,
+              "the preferred boot area must lie in low RAM");
 
 struct image {
     const uint8_t *p;
@@ -122,9 +125,6 @@ static int check_place(const struct layout *L, uint64_t lo, uint64_t len, const 
     if (lo >= L->ram_size || len > L->ram_size - lo)
         return fail(err, GUEST_ENOFIT, "%s: %s (0x%lx-0x%lx) lies outside guest RAM (0x%lx bytes)", L->who, what,
                     lo, end - 1, L->ram_size);
-    if (overlaps(lo, len, GUEST_BOOT_AREA, GUEST_BOOT_AREA_END - GUEST_BOOT_AREA))
-        return fail(err, GUEST_ENOFIT, "%s: %s (0x%lx-0x%lx) overlaps the boot information area 0x%lx-0x%lx",
-                    L->who, what, lo, end - 1, GUEST_BOOT_AREA, GUEST_BOOT_AREA_END - 1);
     if (overlaps(lo, len, GUEST_LOW_MEM_END, GUEST_HIGH_MEM - GUEST_LOW_MEM_END))
         return fail(err, GUEST_ENOFIT, "%s: %s (0x%lx-0x%lx) overlaps the reserved range 0x%lx-0x%lx", L->who,
                     what, lo, end - 1, GUEST_LOW_MEM_END, GUEST_HIGH_MEM - 1);
@@ -132,6 +132,31 @@ static int check_place(const struct layout *L, uint64_t lo, uint64_t len, const 
         return fail(err, GUEST_ENOFIT, "%s: %s (0x%lx-0x%lx) overlaps the boot stack and page tables at 0x%lx-0x%lx",
                     L->who, what, lo, end - 1, L->top, L->ram_size - 1);
     return 0;
+}
+
+/* The boot area's base for an image spanning [lo, hi): see guest_image.h. The block
+ * (stack page, then the structures) must be RAM below top that neither the image nor
+ * the reserved hole touches, with 32-bit addresses for the Multiboot pointers. */
+static int place_boot_area(const struct layout *L, gpa_t lo, gpa_t hi, gpa_t *base, char *err)
+{
+    const uint64_t block = GUEST_BOOT_STACK_SIZE + GUEST_BOOT_SIZE;
+    const gpa_t candidates[] = {
+        GUEST_BOOT_AREA - GUEST_BOOT_STACK_SIZE,
+        GUEST_MIN_LOAD,
+        ALIGN_UP(hi, PAGE_SIZE),
+        GUEST_HIGH_MEM,
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(candidates); i++) {
+        gpa_t at = candidates[i];
+        if (at < GUEST_MIN_LOAD || at > L->top || block > L->top - at || at + block > (1ull << 32))
+            continue;
+        if (overlaps(at, block, lo, hi - lo) || overlaps(at, block, GUEST_LOW_MEM_END, GUEST_HIGH_MEM - GUEST_LOW_MEM_END))
+            continue;
+        *base = at + GUEST_BOOT_STACK_SIZE;
+        return 0;
+    }
+    return fail(err, GUEST_ENOFIT, "%s: no room for the boot information (0x%lx bytes) at 0x7000, 0x1000, 1 MiB or above the image 0x%lx-0x%lx",
+                L->who, block, lo, hi - 1);
 }
 
 /* ---- ELF ---- */
@@ -302,38 +327,40 @@ static void put_mmap(uint8_t **m, uint64_t base, uint64_t len, uint32_t type)
     *m += MMAP_ENTRY_SIZE;
 }
 
-/* Fills 0x8000-0x9fff. RAM from usable_top to its end is reported reserved. */
-static void build_boot_area(const struct guest_ram *ram, const char *cmdline, uint64_t usable_top)
+/* Fills the boot area at base. RAM from usable_top to its end is reported reserved. */
+static void build_boot_area(const struct guest_ram *ram, gpa_t base, const char *cmdline, uint64_t usable_top)
 {
-    uint8_t *b = ram->hva;
-    memset(b + GUEST_BOOT_AREA, 0, GUEST_BOOT_AREA_END - GUEST_BOOT_AREA);
+    uint8_t *b = ram->hva + base;
+    memset(b, 0, GUEST_BOOT_SIZE);
 
-    put64(b + GUEST_GDT + GUEST_SEL_CODE32, GDT_CODE32);
-    put64(b + GUEST_GDT + GUEST_SEL_DATA, GDT_DATA);
-    put64(b + GUEST_GDT + GUEST_SEL_CODE64, GDT_CODE64);
+    put64(b + GUEST_GDT_OFF + GUEST_SEL_CODE32, GDT_CODE32);
+    put64(b + GUEST_GDT_OFF + GUEST_SEL_DATA, GDT_DATA);
+    put64(b + GUEST_GDT_OFF + GUEST_SEL_CODE64, GDT_CODE64);
 
-    uint8_t *m = b + GUEST_MB_MMAP;
+    /* The hole is what a PC's firmware keeps (EBDA, VGA, option ROMs, the BIOS area where
+     * the RSDP scan looks), so the map agrees with the guest's ACPI tables there. */
+    uint8_t *m = b + GUEST_MB_MMAP_OFF;
     put_mmap(&m, 0, GUEST_LOW_MEM_END, MMAP_AVAILABLE);
     put_mmap(&m, GUEST_LOW_MEM_END, GUEST_HIGH_MEM - GUEST_LOW_MEM_END, MMAP_RESERVED);
     put_mmap(&m, GUEST_HIGH_MEM, usable_top - GUEST_HIGH_MEM, MMAP_AVAILABLE);
     if (usable_top < ram->size)
         put_mmap(&m, usable_top, ram->size - usable_top, MMAP_RESERVED);
 
-    memcpy(b + GUEST_MB_LOADER_NAME, "Keel", 5);
+    memcpy(b + GUEST_MB_LOADER_NAME_OFF, "Keel", 5);
 
-    uint8_t *mbi = b + GUEST_MB_INFO;
+    uint8_t *mbi = b + GUEST_MB_INFO_OFF;
     uint32_t flags = MBI_FLAG_MEM | MBI_FLAG_MMAP | MBI_FLAG_LOADER_NAME;
     if (cmdline) {
-        memcpy(b + GUEST_MB_CMDLINE, cmdline, strlen(cmdline) + 1);
-        put32(mbi + MBI_CMDLINE, GUEST_MB_CMDLINE);
+        memcpy(b + GUEST_MB_CMDLINE_OFF, cmdline, strlen(cmdline) + 1);
+        put32(mbi + MBI_CMDLINE, (uint32_t)(base + GUEST_MB_CMDLINE_OFF));
         flags |= MBI_FLAG_CMDLINE;
     }
     put32(mbi, flags);
     put32(mbi + MBI_MEM_LOWER, GUEST_LOW_MEM_END / 1024);
     put32(mbi + MBI_MEM_UPPER, (uint32_t)MIN((usable_top - GUEST_HIGH_MEM) / 1024, 0xffffffffull));
-    put32(mbi + MBI_MMAP_LENGTH, (uint32_t)(m - (b + GUEST_MB_MMAP)));
-    put32(mbi + MBI_MMAP_ADDR, GUEST_MB_MMAP);
-    put32(mbi + MBI_LOADER_NAME, GUEST_MB_LOADER_NAME);
+    put32(mbi + MBI_MMAP_LENGTH, (uint32_t)(m - (b + GUEST_MB_MMAP_OFF)));
+    put32(mbi + MBI_MMAP_ADDR, (uint32_t)(base + GUEST_MB_MMAP_OFF));
+    put32(mbi + MBI_LOADER_NAME, (uint32_t)(base + GUEST_MB_LOADER_NAME_OFF));
 }
 
 static int check_ram(const struct guest_ram *ram, uint64_t min, const char *cmdline, const char *who, char *err)
@@ -350,16 +377,17 @@ static int check_ram(const struct guest_ram *ram, uint64_t min, const char *cmdl
     return 0;
 }
 
-static void boot_common(struct guest_boot *b, enum guest_image_kind kind, gpa_t lo, gpa_t hi)
+static void boot_common(struct guest_boot *b, enum guest_image_kind kind, gpa_t base, gpa_t lo, gpa_t hi)
 {
     memset(b, 0, sizeof *b);
     b->kind = kind;
     b->ds = GUEST_SEL_DATA;
-    b->gdt_base = GUEST_GDT;
+    b->boot_area = base;
+    b->gdt_base = base + GUEST_GDT_OFF;
     b->gdt_limit = GUEST_GDT_LIMIT;
-    b->info = GUEST_MB_INFO;
+    b->info = base + GUEST_MB_INFO_OFF;
     b->rax = MULTIBOOT_BOOTLOADER_MAGIC;
-    b->rbx = GUEST_MB_INFO;
+    b->rbx = b->info;
     b->load_lo = lo;
     b->load_hi = hi;
 }
@@ -530,6 +558,9 @@ int guest_load_multiboot(const struct guest_ram *ram, const void *image, size_t 
         if (!rc)
             rc = elf_check(&im, &e, &L, &entry, &lo, &hi, err);
     }
+    gpa_t base = 0;
+    if (!rc)
+        rc = place_boot_area(&L, lo, hi, &base, err);
     if (rc)
         return rc;
 
@@ -540,12 +571,12 @@ int guest_load_multiboot(const struct guest_ram *ram, const void *image, size_t 
     } else {
         elf_load(ram, &im, &e);
     }
-    build_boot_area(ram, cmdline, ram->size);
+    build_boot_area(ram, base, cmdline, ram->size);
 
-    boot_common(out, GUEST_IMAGE_MULTIBOOT, lo, hi);
+    boot_common(out, GUEST_IMAGE_MULTIBOOT, base, lo, hi);
     out->mode = GUEST_MODE_PROT32;
     out->rip = entry;
-    out->rsp = GUEST_BOOT_AREA; /* Multiboot leaves ESP undefined: a scratch stack below the boot area */
+    out->rsp = base; /* Multiboot leaves ESP undefined: the scratch stack page below the boot area */
     out->cs = GUEST_SEL_CODE32;
     out->cr0 = CR0_PE | CR0_ET;
     if (h.flags & MB_FLAG_VIDEO)
@@ -580,14 +611,17 @@ int guest_load_elf64(const struct guest_ram *ram, const void *image, size_t size
     struct layout L = {"elf64", ram->size, stack_bottom, ~0ull};
     struct elf e;
     gpa_t entry, lo, hi;
+    gpa_t base = 0;
     rc = elf_parse(&im, true, &e, "elf64", err);
     if (!rc)
         rc = elf_check(&im, &e, &L, &entry, &lo, &hi, err);
+    if (!rc)
+        rc = place_boot_area(&L, lo, hi, &base, err);
     if (rc)
         return rc;
 
     elf_load(ram, &im, &e);
-    build_boot_area(ram, cmdline, stack_bottom);
+    build_boot_area(ram, base, cmdline, stack_bottom);
 
     uint8_t *t = ram->hva + tables;
     memset(t, 0, (2 + pds) * PAGE_SIZE);
@@ -599,11 +633,11 @@ int guest_load_elf64(const struct guest_ram *ram, const void *image, size_t size
     /* As if the entry had been called: RSP+8 16-byte aligned, a zero return address. */
     put64(ram->hva + stack_top - 8, 0);
 
-    boot_common(out, GUEST_IMAGE_ELF64, lo, hi);
+    boot_common(out, GUEST_IMAGE_ELF64, base, lo, hi);
     out->mode = GUEST_MODE_LONG64;
     out->rip = entry;
     out->rsp = stack_top - 8;
-    out->rdi = GUEST_MB_INFO;
+    out->rdi = out->info;
     out->cs = GUEST_SEL_CODE64;
     out->cr0 = CR0_PE | CR0_ET | CR0_PG;
     out->cr3 = tables;

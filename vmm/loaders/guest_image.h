@@ -15,16 +15,26 @@
  * reason in `err` (the caller prints it; loaders print nothing). It writes only the
  * segments, their zero fill, and its boot structures: the caller hands in zeroed RAM.
  *
- * Guest-physical layout of the boot structures (Multiboot and ELF64):
- *   0x8000  GDT: 0x08 flat 32-bit code, 0x10 flat data, 0x18 64-bit code
- *   0x8040  Multiboot information structure (mem, cmdline, mmap, boot loader name)
- *   0x8100  its memory map
- *   0x8200  boot loader name "Keel"
- *   0x8300  command line
- * Memory map given to the guest: [0, 0x9FC00) usable, [0x9FC00, 0x100000) reserved,
+ * The boot structures (Multiboot and ELF64) sit in one block, the boot area, at an
+ * offset from its base:
+ *   +0x000  GDT: 0x08 flat 32-bit code, 0x10 flat data, 0x18 64-bit code
+ *   +0x040  Multiboot information structure (mem, cmdline, mmap, boot loader name)
+ *   +0x100  its memory map
+ *   +0x200  boot loader name "Keel"
+ *   +0x300  command line
+ * and below the base, 4 KiB of scratch stack for a Multiboot kernel (ESP = the base;
+ * Multiboot leaves ESP undefined, but kernels push before they set it). The base is
+ * 0x8000 (GUEST_BOOT_AREA: GDT at 0x8000, information at 0x8040) when the image leaves
+ * 0x7000-0x9FFF free, else the first of 0x2000, the page above the image's end and
+ * 1 MiB (plus the stack page) whose block lies in RAM below the boot stack, ends below
+ * 4 GiB, and meets neither [load_lo, load_hi) nor the reserved hole; an image that
+ * leaves none of them is refused. So a kernel linked at 0x8000 loads, with its boot
+ * information elsewhere: guest_boot.info and gdt_base say where.
+ * Memory map given to the guest: [0, 0x9FC00) usable, [0x9FC00, 0x100000) reserved
+ * (EBDA, VGA, option ROMs, and 0xE0000-0xFFFFF where the firmware tables go), and
  * [0x100000, top) usable, where top is the end of RAM (Multiboot) or the bottom of the
  * boot stack (ELF64; [top, end of RAM) is then reserved). Segments must lie in
- * [0x1000, top), outside 0x8000-0x9FFF and outside the reserved hole. */
+ * [0x1000, top), outside the reserved hole. */
 #ifndef KEEL_VMM_GUEST_IMAGE_H
 #define KEEL_VMM_GUEST_IMAGE_H
 
@@ -56,13 +66,21 @@ enum guest_image_kind {
 
 /* Fixed guest-physical addresses. */
 #define GUEST_MIN_LOAD 0x1000ul
+#define GUEST_BOOT_STACK_SIZE 0x1000ul /* below the boot area's base */
+#define GUEST_BOOT_SIZE 0x2000ul       /* from the base: GDT .. command line */
+#define GUEST_GDT_OFF 0x000ul
+#define GUEST_MB_INFO_OFF 0x040ul
+#define GUEST_MB_MMAP_OFF 0x100ul
+#define GUEST_MB_LOADER_NAME_OFF 0x200ul
+#define GUEST_MB_CMDLINE_OFF 0x300ul
+/* The preferred base, and where each structure is when the boot area is there. */
 #define GUEST_BOOT_AREA 0x8000ul
-#define GUEST_BOOT_AREA_END 0xA000ul
-#define GUEST_GDT GUEST_BOOT_AREA
-#define GUEST_MB_INFO 0x8040ul
-#define GUEST_MB_MMAP 0x8100ul
-#define GUEST_MB_LOADER_NAME 0x8200ul
-#define GUEST_MB_CMDLINE 0x8300ul
+#define GUEST_BOOT_AREA_END (GUEST_BOOT_AREA + GUEST_BOOT_SIZE)
+#define GUEST_GDT (GUEST_BOOT_AREA + GUEST_GDT_OFF)
+#define GUEST_MB_INFO (GUEST_BOOT_AREA + GUEST_MB_INFO_OFF)
+#define GUEST_MB_MMAP (GUEST_BOOT_AREA + GUEST_MB_MMAP_OFF)
+#define GUEST_MB_LOADER_NAME (GUEST_BOOT_AREA + GUEST_MB_LOADER_NAME_OFF)
+#define GUEST_MB_CMDLINE (GUEST_BOOT_AREA + GUEST_MB_CMDLINE_OFF)
 #define GUEST_CMDLINE_MAX 4095u        /* characters, without the NUL */
 #define GUEST_LOW_MEM_END 0x9FC00ul   /* EBDA, VGA and BIOS area follow */
 #define GUEST_HIGH_MEM 0x100000ul
@@ -99,6 +117,8 @@ struct guest_boot {
     gpa_t gdt_base;      /* 0 in real mode */
     uint16_t gdt_limit;
     gpa_t info;          /* Multiboot information structure, 0 in real mode */
+    gpa_t boot_area;     /* base of the boot structures (GDT first), 0 in real mode: they take
+                          * [boot_area - GUEST_BOOT_STACK_SIZE, boot_area + GUEST_BOOT_SIZE) */
     gpa_t load_lo, load_hi; /* lowest loaded byte and the end of the highest (bss included) */
     char note[GUEST_ERR_LEN]; /* something the caller should tell the user, or "" */
 };
