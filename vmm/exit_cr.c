@@ -1,7 +1,7 @@
 /* MOV to/from CR0, CR4 and CR8, CLTS and LMSW: the architectural rules for each value,
  * checked before the backend applies it. The backend traps every CR0/CR4 bit the CPU
  * pins or lacks and shows the guest what it wrote. CR8 always exits: it is the vCPU's
- * own TPR, never the host APIC's. */
+ * own TPR (its local APIC's), never the host APIC's. */
 #include "vmm/exit_handlers.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr.h"
@@ -52,14 +52,15 @@ enum exit_action exit_cr(struct vcpu *v, struct exit_info *e)
             ok = set_cr0(v, vcpu_gpr(v, reg));
         else if (cr == 4)
             ok = set_cr4(v, vcpu_gpr(v, reg));
-        else if (cr == 8 && vcpu_gpr(v, reg) <= 15)
-            v->tpr = (uint8_t)vcpu_gpr(v, reg);
-        else
+        else if (cr == 8) {
+            ok = vlapic_set_cr8(&v->lapic, vcpu_gpr(v, reg)) == VLAPIC_OK;
+            v->arch.recheck = 1; /* a lower TPR may let a waiting interrupt in */
+        } else
             ok = false;
         break;
     case CR_MOV_FROM:
         if (cr == 8)
-            vcpu_set_gpr(v, reg, v->tpr);
+            vcpu_set_gpr(v, reg, vlapic_get_cr8(&v->lapic));
         else
             ok = false; /* CR0/CR4 reads never exit; CR3 exiting is off */
         break;

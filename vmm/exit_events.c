@@ -35,11 +35,8 @@ enum exit_action exit_memory(struct vcpu *v, struct exit_info *e)
                 "device registers) at rip 0x%lx", dev->owner, gpa, vcpu_rip(v));
         return EXIT_STOPPED;
     }
-    if (dev) {
-        vm_stop(v->vm, "MMIO %s of %s at guest-physical 0x%lx needs the instruction decoder (not yet implemented); "
-                "rip 0x%lx", access, dev->owner, gpa, vcpu_rip(v));
-        return EXIT_STOPPED;
-    }
+    if (dev)
+        return exit_mmio(v, gpa, e->mem.write, dev);
     const char *where = gpa < v->vm->ram_size ? "inside its RAM but not permitted" : "outside its RAM";
     vm_stop(v->vm, "EPT violation: %s at guest-physical 0x%lx (%s, RAM is 0x%lx bytes) at rip 0x%lx", access,
             gpa, where, v->vm->ram_size, vcpu_rip(v));

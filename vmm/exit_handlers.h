@@ -11,6 +11,9 @@
 VCPU_EXITS(DECLARE_EXIT_HANDLER)
 #undef DECLARE_EXIT_HANDLER
 
+/* An EPT violation inside a device's MMIO range (exit_mmio.c). */
+enum exit_action exit_mmio(struct vcpu *v, gpa_t gpa, bool write, const struct bus_range *dev);
+
 /* The table the backend gets, in enum vcpu_exit order. */
 extern const vcpu_exit_fn exit_handlers[VCPU_EXIT_COUNT];
 

@@ -4,6 +4,7 @@
 #include "arch/x86/extable.h"
 #include "arch/x86/xsave.h"
 #include "vmm/lib/console.h"
+#include "vmm/dev/platform.h"
 
 #ifdef KEEL_HOST_TEST
 /* XSETBV faults in a host process: host tests play the CPU instead. */
@@ -13,15 +14,37 @@ bool host_test_xsetbv(uint32_t idx, uint64_t val);
 
 #define RFLAGS_IF_BIT BIT(9)
 
+/* Whether anything could ever end this HLT: a timer of its own or of the VM's devices,
+ * or another vCPU that can send it an IPI. */
+static bool something_can_wake(struct vcpu *v)
+{
+    return v->vm->vcpu_count > 1 || vlapic_timer_deadline(&v->lapic) != CLOCK_NEVER ||
+           vm_platform_poll(v->vm) != CLOCK_NEVER;
+}
+
+/* HLT blocks the vCPU until an interrupt (or NMI, INIT, SIPI) is pending for it; the
+ * vCPU leaves the CPU meanwhile. Two cases need a decision a real CPU does not make:
+ * - interrupts off in a VM with one vCPU: nothing but an NMI could end it, and Keel
+ *   sends none, so this is the guest saying it is done; with several vCPUs it is an AP
+ *   parked until INIT;
+ * - interrupts on but nothing armed that could ever end it: the vCPU yields its slice
+ *   and goes on, as Keel did before it had a platform, rather than wedge the VM. */
 enum exit_action exit_hlt(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
-    /* Nothing can ever wake a guest that halts with interrupts off: Keel delivers no
-     * interrupts to guests yet, so this is the guest saying it is done. */
-    if (!(vcpu_get(v, VCPU_REG_RFLAGS) & RFLAGS_IF_BIT)) {
+    bool intr_on = vcpu_get(v, VCPU_REG_RFLAGS) & RFLAGS_IF_BIT;
+    if (!intr_on && v->vm->vcpu_count == 1) {
         vm_stop(v->vm, "halted with interrupts disabled (HLT at rip 0x%lx)", vcpu_rip(v));
         return EXIT_STOPPED;
     }
+    if (intr_on && vlapic_has_event(&v->lapic)) {
+        v->arch.recheck = 1;
+        return EXIT_NEXT;
+    }
+    if (intr_on && !something_can_wake(v))
+        return EXIT_NEXT_YIELD;
+    v->halted = true;
+    v->arch.recheck = 1; /* the wake-up time is worked out before it leaves */
     return EXIT_NEXT_YIELD;
 }
 

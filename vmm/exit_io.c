@@ -2,6 +2,7 @@
  * (vmm/dev/bus.h says what unclaimed ports and odd widths do). String I/O (INS/OUTS)
  * stops the VM: no device here needs it. */
 #include "vmm/exit_handlers.h"
+#include "vmm/dev/platform.h"
 
 /* By access size (1, 2, 4 bytes): the bytes an access moves, and what an IN keeps of
  * RAX (IN EAX is a 32-bit register write, which clears the upper half). Tables,
@@ -34,11 +35,19 @@ enum exit_action exit_io(struct vcpu *v, struct exit_info *e)
 
     uint64_t mask = io_bytes[size];
     uint64_t value = v->arch.regs.rax & mask;
+    /* Legacy devices are the VM's, reached from every vCPU; one vCPU needs no lock. */
+    bool shared = vm->vcpu_count > 1;
+    if (__builtin_expect(shared, 0))
+        spin_lock(&vm->pc.lock);
     struct bus_result r = vm_bus_pio(&vm->bus, port, size, !in, &value);
+    if (__builtin_expect(shared, 0))
+        spin_unlock(&vm->pc.lock);
     if (__builtin_expect(bus_action(r) != BUS_DONE, 0))
         return exit_device_result(v, r);
 
     if (in)
         v->arch.regs.rax = (v->arch.regs.rax & in_keeps[size]) | (value & mask);
+    else if (__builtin_expect(vm->pc.timed_ports[port / 64] & (1ull << (port % 64)), 0))
+        vm_platform_programmed(vm, v);
     return EXIT_NEXT;
 }

@@ -55,11 +55,12 @@ static bool read_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
     case MSR_FMASK: *val = v->arch.msr_fmask; return true;
     /* Locked with VMX off: what a guest on a machine without VT-x sees. */
     case MSR_IA32_FEATURE_CONTROL: *val = FEATURE_CONTROL_LOCK; return true;
-    case MSR_IA32_APIC_BASE: *val = 0xfee00000ull | (v->id == 0 ? BIT(8) : 0); return true;
     case MSR_TSC_AUX: *val = v->arch.msr_tsc_aux; return true;
     case MSR_MCG_CAP:
     case MSR_MCG_STATUS: *val = 0; return true;
-    default: return false;
+    default:
+        /* IA32_APIC_BASE, TSC_DEADLINE and the x2APIC registers: the vCPU's LAPIC. */
+        return vlapic_msr_ours(msr) && vlapic_rdmsr(&v->lapic, msr, val) == VLAPIC_OK;
     }
 }
 
@@ -122,7 +123,12 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
     /* RDTSCP reads it without an exit, so it lives in the CPU while the vCPU runs. */
     case MSR_TSC_AUX: return !(val >> 32) && write_through(&v->arch.msr_tsc_aux, msr, val);
     default:
-        /* FEATURE_CONTROL is locked; TSC, APIC base and the rest belong to Keel. */
+        if (vlapic_msr_ours(msr)) {
+            /* An EOI, a TPR, an IPI or a timer may change what the vCPU gets next. */
+            v->arch.recheck = 1;
+            return vlapic_wrmsr(&v->lapic, msr, val) == VLAPIC_OK;
+        }
+        /* FEATURE_CONTROL is locked; the TSC and the rest belong to Keel. */
         return false;
     }
 }

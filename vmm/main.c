@@ -16,6 +16,8 @@
 #include "drivers/power.h"
 #include "drivers/timer.h"
 #include "drivers/uart16550.h"
+#include "drivers/cmos_clock.h"
+#include "vmm/dev/platform.h"
 #include "vmm/lib/config.h"
 #include "vmm/lib/console.h"
 #include "vmm/highmem.h"
@@ -230,6 +232,8 @@ int keel_entry64(struct bootinfo *bi)
     timer_calibrate(&acpi);
     if (!check_only)
         ioapic_init(&acpi);
+    if (!cmos_clock_read(&host_boot_time))
+        kprintf("Keel: the CMOS clock reads nonsense; guests' clocks start at 2026-01-01 00:00:00\n");
 
     vmx_detect_this_cpu(this_cpu());
     cpu_fault_test = config.fault_test_cpu;

@@ -9,6 +9,8 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/lapic.h"
 #include "arch/x86/tsc.h"
+#include "drivers/timer.h"
+#include "vmm/lib/time_math.h"
 #include "vmm/lib/console.h"
 
 struct run_queue {
@@ -22,6 +24,7 @@ static uint64_t slice_tsc;
 static volatile uint32_t cpus_released;
 
 #define VECTOR_WAKE 0xf0 /* IPI that releases halted APs, and kicks a CPU out of guest mode */
+#define VECTOR_IDLE_TIMER 0xef /* ends an idle CPU's wait for a halted vCPU's timer */
 
 static void wake_handler(struct trap_frame *f)
 {
@@ -29,9 +32,34 @@ static void wake_handler(struct trap_frame *f)
     lapic_eoi();
 }
 
+/* Halts the CPU (interrupts on, so a kick's IPI or the timer ends it) until the TSC
+ * reaches `until`, UINT64_MAX: until a kick. Without a calibrated LAPIC timer, a
+ * deadline is waited for by polling the TSC instead. */
+static void idle_until(uint64_t until)
+{
+    uint64_t now = rdtsc();
+    if (until <= now)
+        return;
+    uint64_t lapic_hz = lapic_timer_hz();
+    if (until != UINT64_MAX && (!lapic_hz || !tsc_calibrated())) {
+        while (rdtsc() < until)
+            cpu_relax();
+        return;
+    }
+    if (until != UINT64_MAX) {
+        uint64_t ticks = muldiv64(until - now, lapic_hz, tsc_hz());
+        lapic_timer_set_divide(1);
+        lapic_timer_start(VECTOR_IDLE_TIMER, LAPIC_TIMER_ONESHOT, (uint32_t)MAX(MIN(ticks, 0xffffffffull), 1), false);
+    }
+    __asm__ volatile("sti; hlt; cli" ::: "memory");
+    if (until != UINT64_MAX)
+        lapic_timer_stop();
+}
+
 void sched_init(uint32_t slice_ms)
 {
     irq_register(VECTOR_WAKE, wake_handler);
+    irq_register(VECTOR_IDLE_TIMER, wake_handler);
     uint64_t hz = tsc_calibrated() ? tsc_hz() : 1000000000ull;
     slice_tsc = hz / 1000 * slice_ms;
     kprintf("SCHED: round-robin, %u ms slices (%lu TSC ticks)\n", slice_ms, slice_tsc);
@@ -91,11 +119,28 @@ void sched_run_this_cpu(void)
             vm_stop(v->vm, "CPU %u cannot enter VMX operation", p->cpu_id);
         return;
     }
+    /* A pass over the whole queue that found nothing to run: the CPU idles until the
+     * earliest wake-up time among them, or a kick. */
+    uint32_t idle_seen = 0;
+    uint64_t earliest = UINT64_MAX;
     for (struct vcpu *v; (v = dequeue(q));) {
         if (v->vm->state == VM_STOPPED) {
             vcpu_unload(v);
             continue;
         }
+        if (!vcpu_runnable(v, rdtsc())) {
+            if (v->activity == VCPU_ACTIVE)
+                earliest = MIN(earliest, v->arch.wake_tsc);
+            sched_enqueue(p->cpu_id, v);
+            if (++idle_seen >= q->length) {
+                idle_until(earliest);
+                idle_seen = 0;
+                earliest = UINT64_MAX;
+            }
+            continue;
+        }
+        idle_seen = 0;
+        earliest = UINT64_MAX;
         enum exit_action a = vcpu_run_slice(v, slice_tsc);
         if (a == EXIT_STOPPED || v->vm->state == VM_STOPPED) {
             vcpu_unload(v);

@@ -25,3 +25,14 @@ void vcpu_set_gpr(struct vcpu *v, unsigned n, uint64_t value)
     else
         *gpr_slot(v, n) = value;
 }
+
+bool vcpu_runnable(struct vcpu *v, uint64_t now_tsc)
+{
+    if (__atomic_load_n(&v->arch.recheck, __ATOMIC_ACQUIRE))
+        return true;
+    if (v->activity != VCPU_ACTIVE)
+        return false;
+    if (!v->halted)
+        return true;
+    return now_tsc >= v->arch.wake_tsc;
+}

@@ -75,12 +75,6 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
                 c->name, config_entry_name(c->entry));
         return NULL;
     }
-    if (c->vcpus > 1) {
-        kprintf("VM %s: not started: vcpus = %u, but a VM runs one vCPU until Keel has a virtual local APIC "
-                "to start the others (INIT/SIPI)\n",
-                c->name, c->vcpus);
-        return NULL;
-    }
     const struct boot_module *mod = find_module(bi, c->image);
     if (!mod) {
         kprintf("VM %s: not started: image '%s' was not loaded (no such module/file)\n", c->name, c->image);
@@ -135,18 +129,6 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         return NULL;
     }
 
-    hpa_t vcpu_pa = palloc(ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
-    if (!vcpu_pa) {
-        kprintf("VM %s: not started: out of memory for its vCPU\n", c->name);
-        release_vm(vm);
-        return NULL;
-    }
-    struct vcpu *v = hpa_to_hva(vcpu_pa);
-    memset(v, 0, sizeof(*v));
-    v->pinned_cpu = c->cpu;
-    v->id = 0;
-    vm->vcpus[vm->vcpu_count++] = v;
-    v->vm = vm;
     struct vcpu_boot start = {
         .mode = boot.mode, .rip = boot.rip, .rsp = boot.rsp, .rax = boot.rax, .rbx = boot.rbx, .rdi = boot.rdi,
         /* the boot drive in DL, as a BIOS leaves it */
@@ -154,17 +136,49 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         .cs = boot.cs, .ds = boot.ds, .cr0 = boot.cr0, .cr3 = boot.cr3, .cr4 = boot.cr4, .efer = boot.efer,
         .gdt_base = boot.gdt_base, .gdt_limit = boot.gdt_limit,
     };
-    if (!vcpu_create(v, &start)) {
+    uint32_t nvcpus = c->vcpus ? c->vcpus : 1;
+    for (uint32_t i = 0; i < nvcpus; i++) {
+        hpa_t vcpu_pa = palloc(ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
+        if (!vcpu_pa) {
+            kprintf("VM %s: not started: out of memory for its vCPUs\n", c->name);
+            release_vm(vm);
+            return NULL;
+        }
+        struct vcpu *v = hpa_to_hva(vcpu_pa);
+        memset(v, 0, sizeof(*v));
+        v->pinned_cpu = c->cpu;
+        v->id = i;
+        v->vm = vm;
+        /* The boot vCPU starts as the entry kind says; the others wait for INIT-SIPI-SIPI,
+         * as a PC's application processors do. */
+        v->activity = i == 0 ? VCPU_ACTIVE : VCPU_WAIT_SIPI;
+        vm->vcpus[vm->vcpu_count++] = v;
+        if (!vcpu_create(v, &start)) {
+            release_vm(vm);
+            return NULL;
+        }
+    }
+    if (!vm_platform_start(vm)) {
+        kprintf("VM %s: not started: its virtual platform could not be set up\n", c->name);
         release_vm(vm);
         return NULL;
     }
+    struct vcpu *v = vm->vcpus[0];
     char backend_state[96];
     vcpu_backend->describe(&vm->arch, v, backend_state, sizeof(backend_state));
-    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, %s, on CPU %d\n", vm->name,
+    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, %s, on CPU %d", vm->name,
             vm->ram_size >> 20, vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip,
             backend_state, cpu);
+    if (vm->vcpu_count > 1)
+        kprintf(", %u vCPUs", vm->vcpu_count);
+    kprintf("\n");
     vm->state = VM_RUNNING;
-    sched_enqueue((uint32_t)cpu, v);
+    /* A pinned VM's vCPUs share its CPU; the others spread over the least busy ones. */
+    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+        int32_t where = i == 0 || c->cpu != CONFIG_CPU_ANY ? cpu : pick_cpu();
+        vm->vcpus[i]->home_cpu = where;
+        sched_enqueue((uint32_t)where, vm->vcpus[i]);
+    }
     return vm;
 }
 

@@ -13,6 +13,15 @@
 #include "vmm/dev/bus.h"
 #include "vmm/dev/console.h"
 #include "vmm/dev/uart16550.h"
+#include "vmm/dev/apic_bus.h"
+#include "vmm/dev/vlapic.h"
+#include "vmm/dev/vioapic.h"
+#include "vmm/dev/pic8259.h"
+#include "vmm/dev/pit8254.h"
+#include "vmm/dev/rtc_cmos.h"
+#include "vmm/dev/acpi_pm.h"
+#include "vmm/dev/fw_cfg.h"
+#include "vmm/dev/pci_host.h"
 
 enum vm_state {
     VM_CREATED = 0,
@@ -21,6 +30,29 @@ enum vm_state {
 };
 
 struct vcpu;
+
+/* The virtual PC every VM gets (vmm/dev/platform.c wires it): interrupt controllers,
+ * timers, firmware interfaces. Legacy devices are reached from any of the VM's vCPUs,
+ * so their accesses hold `lock`; the LAPICs are per vCPU and need none. */
+struct vm_pc {
+    spinlock_t lock;
+    bool started;             /* vm_platform_start has wired it */
+    struct dev_clock clock;   /* VM time: ns since the VM was created */
+    uint64_t t0_ns;           /* host time_ns() at creation */
+    uint64_t tsc_at_zero;     /* host (and guest) TSC at creation */
+    uint64_t next_deadline;   /* VM time of the next device event (CLOCK_NEVER: none) */
+    struct irq_sink irq;      /* ISA IRQ / GSI lines, to the PIC and the IOAPIC */
+    /* Ports of devices with timers: a write there may move the next device event. */
+    uint64_t timed_ports[BUS_PORTS / 64];
+    struct apic_bus apic;
+    struct vioapic ioapic;
+    struct pic8259 pic;
+    struct pit8254 pit;
+    struct rtc_cmos rtc;
+    struct acpi_pm pm;
+    struct fw_cfg fw;
+    struct pci_host pci;
+};
 
 struct vm {
     uint32_t id;
@@ -42,6 +74,7 @@ struct vm {
     struct vm_bus bus;          /* its ports and MMIO ranges (vmm/dev/platform.c) */
     struct vm_console console;  /* the line its UART and console hypercall write */
     struct uart16550 com1;
+    struct vm_pc pc;
     uint32_t vcpu_count;
     struct vcpu *vcpus[MAX_VCPUS];
 };
@@ -51,8 +84,14 @@ struct vcpu {
     struct vm *vm;
     uint32_t id;
     int32_t pinned_cpu; /* -1: any */
+    int32_t home_cpu;   /* the CPU whose run queue holds it */
     struct vcpu *rq_next;
-    uint8_t tpr; /* CR8: every MOV CR8 exits, so it never reaches the host's APIC */
+    bool nmi_pending;
+    bool extint_msg; /* an ExtINT message arrived: the vector comes from the PIC */
+    volatile uint32_t activity; /* enum vcpu_activity: an AP waits for its SIPI */
+    volatile bool halted;       /* HLT with interrupts on: runnable again at an event */
+    /* Its local APIC; CR8 is its TPR, so a guest never reaches the host APIC's. */
+    struct vlapic lapic;
 };
 
 STATIC_ASSERT(offsetof(struct vcpu, arch) == 0, "the backend finds its part at the vCPU's address");

@@ -79,6 +79,12 @@ struct vcpu_arch {
     void *fpu;
 
     struct vcpu_vmx vmx;
+    /* Set by whoever gives the vCPU something to act on (an interrupt, a kick, a timer
+     * armed): the backend calls the EVENTS handler before its next entry. */
+    volatile uint32_t recheck;
+    /* Absolute host TSC when the generic side next needs the vCPU out of guest mode (a
+     * guest timer), UINT64_MAX: never. The backend bounds the guest's run by it. */
+    uint64_t wake_tsc;
     /* A guest fault or failed entry, as the backend words it for the VM's report. */
     char fault[224];
 

@@ -42,6 +42,8 @@ enum exit_action {
     X(UNDEFINED, undefined) /* an instruction the guest's CPUID says it lacks (VMX, MONITOR/MWAIT) */  \
     X(MEMORY, memory)       /* e->mem: a guest-physical access the EPT (or NPT) did not allow */       \
     X(INTERRUPT, interrupt) /* a host interrupt or NMI, already handled by the backend */              \
+    X(TIMER, timer)         /* the preemption timer: a slice's end or a guest timer is due */  \
+    X(EVENTS, events)       /* before an entry when vcpu_arch.recheck is set: deliver events */\
     X(SLICE_END, slice_end)                                                                            \
     X(FATAL, fatal)         /* e->why: a guest fault or failed entry, as the backend words it */
 
@@ -89,13 +91,19 @@ struct exit_info {
 struct vcpu;
 typedef enum exit_action (*vcpu_exit_fn)(struct vcpu *v, struct exit_info *e);
 
+/* What a vCPU is doing, for the backend's set-up of the next entry. */
+enum vcpu_activity {
+    VCPU_ACTIVE = 0,
+    VCPU_WAIT_SIPI, /* after INIT: nothing runs until a start-up IPI */
+};
+
 /* Guest state the generic handlers read and write through the backend. CR0 and CR4
  * are the guest's view; writing them applies what the CPU needs underneath. Writing
  * EFER also sets the mode the next entry starts in from EFER.LMA. CPL and CODE64 are
  * read-only. */
 #define VCPU_REGS(X) \
     X(RIP) X(RSP) X(RFLAGS) X(CR0) X(CR3) X(CR4) X(EFER) X(PAT) X(SYSENTER_CS) X(SYSENTER_ESP) \
-    X(SYSENTER_EIP) X(FS_BASE) X(GS_BASE) X(CPL) X(CODE64)
+    X(SYSENTER_EIP) X(FS_BASE) X(GS_BASE) X(CPL) X(CODE64) X(CS_BASE) X(CS_DB) X(INTERRUPTIBILITY) X(CR2)
 
 enum vcpu_reg {
 #define VCPU_REG_ENUM(name) VCPU_REG_##name,
@@ -131,6 +139,17 @@ struct vcpu_backend {
     uint64_t (*get_reg)(struct vcpu *v, enum vcpu_reg r);
     void (*set_reg)(struct vcpu *v, enum vcpu_reg r, uint64_t value);
     void (*inject_exception)(struct vcpu *v, uint8_t vector, bool has_error, uint32_t error);
+    /* Interrupts from the virtual platform. can_inject: the guest takes an external
+     * interrupt at the next entry (RFLAGS.IF, no STI/MOV-SS shadow, no event already
+     * being injected). interrupt_window: exit (then EVENTS) as soon as it can. */
+    bool (*can_inject)(struct vcpu *v);
+    void (*inject_interrupt)(struct vcpu *v, uint8_t vector);
+    bool (*inject_nmi)(struct vcpu *v); /* false: NMIs are blocked now, try again later */
+    void (*interrupt_window)(struct vcpu *v, bool on);
+    /* INIT: the architectural INIT state, waiting for SIPI; SIPI: real mode at
+     * vector * 0x1000 (SDM vol. 3, 9.4.4 and 10.6.1). */
+    void (*init_vcpu)(struct vcpu *v);
+    void (*start_at_sipi)(struct vcpu *v, uint8_t vector);
 
     /* What the CPU lets a guest have. */
     uint64_t (*cr4_allowed)(void);    /* CR4 bits a guest may set */

@@ -4,7 +4,7 @@
  * CPL and exception injection only through the backend, and tell it how the guest goes
  * on. The VMX side of the same exits is tests/unit/test_exit_handlers.c.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/exit_handlers.c vmm/vcpu.c vmm/exit_cpuid.c vmm/hypercall.c vmm/exit_io.c vmm/exit_msr.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_handlers.c vmm/vcpu.c vmm/exit_cpuid.c vmm/hypercall.c vmm/exit_io.c vmm/exit_msr.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +55,12 @@ void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
     *b = *c = *d = 0;
     *a = 0x16;
 }
+/* VM time for the platform's devices: the tests move it by hand. */
+static uint64_t fake_time_ns;
+uint64_t time_ns(void) { return fake_time_ns; }
+uint64_t ns_to_tsc(uint64_t ns) { return ns; }
+static int kicks;
+void sched_kick_cpu(uint32_t cpu) { (void)cpu; kicks++; }
 static uint32_t wrmsr_last;
 bool host_test_wrmsr(uint32_t msr, uint64_t val)
 {
@@ -82,7 +88,8 @@ static int setup(void **state)
     assert_true(vcpu_backend_start(&fake_backend));
     assert_ptr_equal(fake.handlers, exit_handlers);
     vm = calloc(1, sizeof(*vm));
-    v = calloc(1, sizeof(*v));
+    v = aligned_alloc(4096, sizeof(*v)); /* its LAPIC page is page aligned */
+    memset(v, 0, sizeof(*v));
     vm->ram = calloc(1, RAM_SIZE);
     vm->ram_size = RAM_SIZE;
     strcpy(vm->name, "fake");
@@ -92,6 +99,7 @@ static int setup(void **state)
     vm->vcpu_count = 1;
     v->vm = vm;
     f = fake_vcpu(v);
+    assert_true(vm_platform_start(vm));
     /* 64-bit ring 0, interrupts on. */
     f->reg[VCPU_REG_RIP] = RIP0;
     f->reg[VCPU_REG_RFLAGS] = 0x202;
@@ -244,7 +252,7 @@ static void cr8_through_rsp_and_cr4_limits(void **state)
     f->reg[VCPU_REG_RSP] = 9;
     assert_int_equal(take(VCPU_EXIT_CR, (struct exit_info){.cr = {.cr = 8, .type = CR_MOV_TO, .gpr = 4}}, 4),
                      EXIT_RESUME);
-    assert_int_equal(v->tpr, 9);
+    assert_int_equal(vlapic_get_cr8(&v->lapic), 9);
     f->reg[VCPU_REG_RIP] = RIP0;
     take(VCPU_EXIT_CR, (struct exit_info){.cr = {.cr = 8, .type = CR_MOV_FROM, .gpr = 4}}, 4);
     take(VCPU_EXIT_CR, (struct exit_info){.cr = {.cr = 8, .type = CR_MOV_FROM, .gpr = 15}}, 4);

@@ -1,7 +1,7 @@
 /* The VM-exit reason list: the VMX dispatcher's table built from it has a handler in
  * every slot, each reason goes where the SDM number says (a generic handler or a VMX
  * decoder), and every number (known or not) gets a printable name and a kind. */
-/* SOURCES: arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_exit.c arch/x86/exit_kinds.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_guest.c arch/x86/exit_kinds.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,7 +52,7 @@ static const struct {
     VMX_NAME(vmx_exit_exception_nmi), VMX_NAME(vmx_exit_external_interrupt), VMX_NAME(vmx_exit_triple_fault),
     VMX_NAME(vmx_exit_vmcall),        VMX_NAME(vmx_exit_cr_access),          VMX_NAME(vmx_exit_io),
     VMX_NAME(vmx_exit_entry_failure), VMX_NAME(vmx_exit_ept_violation),      VMX_NAME(vmx_exit_ept_misconfig),
-    VMX_NAME(vmx_exit_unexpected),
+    VMX_NAME(vmx_exit_unexpected),    VMX_NAME(vmx_exit_interrupt_window),
 #undef VMX_NAME
 };
 
@@ -107,7 +107,8 @@ static void specific_handlers_sit_at_sdm_numbers(void **state)
     expect[33] = expect[34] = expect[41] = "vmx_exit_entry_failure";
     expect[48] = "vmx_exit_ept_violation";
     expect[49] = "vmx_exit_ept_misconfig";
-    expect[52] = "exit_slice_end";
+    expect[7] = "vmx_exit_interrupt_window";
+    expect[52] = "exit_timer";
     expect[54] = "exit_wbinvd";
     expect[55] = "exit_xsetbv";
     for (uint32_t r = 0; r <= VMX_EXIT_REASON_MAX; r++) {
@@ -220,7 +221,7 @@ static void kinds_follow_the_handlers(void **state)
         {"exit_wbinvd", EXIT_KIND_PRIVILEGED},    {"exit_wbinvd", EXIT_KIND_PRIVILEGED},
         {"exit_rdpmc", EXIT_KIND_PRIVILEGED},   {"vmx_exit_ept_violation", EXIT_KIND_MEMORY},
         {"vmx_exit_ept_misconfig", EXIT_KIND_MEMORY}, {"vmx_exit_external_interrupt", EXIT_KIND_INTERRUPT},
-        {"exit_slice_end", EXIT_KIND_TIMER}, {"vmx_exit_triple_fault", EXIT_KIND_FAULT},
+        {"exit_timer", EXIT_KIND_TIMER}, {"vmx_exit_interrupt_window", EXIT_KIND_INTERRUPT}, {"vmx_exit_triple_fault", EXIT_KIND_FAULT},
         {"vmx_exit_exception_nmi", EXIT_KIND_FAULT}, {"vmx_exit_entry_failure", EXIT_KIND_ENTRY_FAILURE},
         {"vmx_exit_unexpected", EXIT_KIND_OTHER},
     };

@@ -4,7 +4,7 @@
  * that a stopped VM's vCPU leaves the queue for good (and its VMCS is released), that
  * a CPU without VMX stops the VMs placed on it with the reason, and the kick IPI.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/sched.c vmm/vcpu.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/lib/printf.c vmm/lib/string.c tests/unit/console_capture.c */
+/* SOURCES: vmm/sched.c vmm/vcpu.c vmm/lib/time_math.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/lib/printf.c vmm/lib/string.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +33,15 @@ bool tsc_calibrated(void) { return true; }
 uint64_t tsc_hz(void) { return 1000000000ull; }
 void irq_register(uint8_t vector, irq_handler_t handler) { (void)vector, (void)handler; }
 void lapic_eoi(void) {}
+/* The idle wait's timer: no test here idles. */
+uint64_t lapic_timer_hz(void) { return 0; }
+bool lapic_timer_set_divide(uint32_t d) { (void)d; return true; }
+void lapic_timer_start(uint8_t vector, enum lapic_timer_mode mode, uint32_t count, bool masked)
+{
+    (void)vector, (void)mode, (void)count, (void)masked;
+    fail();
+}
+void lapic_timer_stop(void) {}
 
 static uint32_t ipi_to[8];
 static int ipis;

@@ -4,7 +4,7 @@
  * scheduler are stood in for here (each has tests of its own); the device platform and
  * the config names are the real ones.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/vm.c vmm/vcpu.c tests/common/fake_backend.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/lib/config.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/vm.c vmm/vcpu.c tests/common/fake_backend.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/lib/time_math.c vmm/lib/config.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +44,9 @@ void pfree(hpa_t base, uint64_t size)
 }
 uint64_t palloc_free_bytes(void) { return 1ull << 30; }
 
+uint64_t time_ns(void) { return 0; }
+bool tsc_calibrated(void) { return true; }
+uint64_t tsc_hz(void) { return 1000000000ull; }
 bool cpu_can_run_guests(int32_t cpu) { return cpu >= 0 && cpu < 4; }
 
 int guest_load(enum guest_image_kind kind, const struct guest_ram *ram, const void *image, size_t size,
@@ -151,27 +154,37 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     struct bootinfo bi = boot_with(mods, 2);
     vms_create(&c, &bi);
 
-    assert_int_equal(vm_count, 2);
-    assert_int_equal(vms_running(), 2);
+    assert_int_equal(vm_count, 3);
+    assert_int_equal(vms_running(), 3);
     assert_string_equal(vms[0]->name, "pinned");
     assert_string_equal(vms[1]->name, "placed");
+    assert_string_equal(vms[2]->name, "smp");
     for (uint32_t i = 0; i < vm_count; i++) {
-        assert_int_equal(vms[i]->vcpu_count, 1);
-        assert_ptr_equal(vms[i]->vcpus[0]->vm, vms[i]);
+        assert_int_equal(vms[i]->vcpu_count, i == 2 ? 2 : 1);
+        for (uint32_t c = 0; c < vms[i]->vcpu_count; c++) {
+            assert_ptr_equal(vms[i]->vcpus[c]->vm, vms[i]);
+            assert_int_equal(vms[i]->vcpus[c]->id, c);
+            /* APIC ID = vCPU index; only vCPU 0 is the bootstrap processor. */
+            assert_ptr_equal(vms[i]->pc.apic.lapic[c], &vms[i]->vcpus[c]->lapic);
+            assert_int_equal(vms[i]->vcpus[c]->lapic.base_msr & BIT(8), c == 0 ? BIT(8) : 0);
+            /* The boot vCPU runs; an application processor waits for its SIPI. */
+            assert_int_equal(vms[i]->vcpus[c]->activity, c == 0 ? VCPU_ACTIVE : VCPU_WAIT_SIPI);
+        }
         assert_int_equal(vms[i]->state, VM_RUNNING);
     }
-    /* Pinned where asked; the other on the shortest queue. */
-    assert_int_equal(enqueues, 2);
+    /* Pinned where asked; the others on the shortest queue, each vCPU on its own. */
+    assert_int_equal(enqueues, 4);
     assert_int_equal(enqueued_cpu[0], 2);
     assert_int_equal(enqueued_cpu[1], 1);
-    assert_true(capture_contains("VM smp: not started: vcpus = 2, but a VM runs one vCPU until Keel has a virtual "
-                                 "local APIC to start the others (INIT/SIPI)"));
+    assert_int_equal(enqueued_cpu[2], 1);
+    assert_int_equal(enqueued_cpu[3], 1);
+    assert_true(capture_contains("entry 0x100000, fake backend vCPU 2, on CPU 1, 2 vCPUs"));
     assert_true(capture_contains("VM lost: not started: image 'missing.elf' was not loaded"));
     assert_true(capture_contains("VM offline: not started: CPU 7 is not online with VMX"));
-    assert_true(capture_contains("VMM: 2 of 5 configured VMs started"));
+    assert_true(capture_contains("VMM: 3 of 5 configured VMs started"));
     /* The backend got each VM and vCPU, and the loader's start state. */
-    assert_int_equal(fake.vm_creates, 2);
-    assert_int_equal(fake.vcpu_creates, 2);
+    assert_int_equal(fake.vm_creates, 3);
+    assert_int_equal(fake.vcpu_creates, 4);
     assert_int_equal(fake.vm_destroys, 0);
     assert_int_equal(fake.last_boot.rip, 0x100000);
     assert_int_equal(fake.last_boot.rsp, 0x7000);
@@ -189,7 +202,7 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     assert_int_equal(vm->state, VM_STOPPED);
     assert_string_equal(vm->stop_reason, "first reason 1");
     assert_false(vm->has_exit_code);
-    assert_int_equal(vms_running(), 1);
+    assert_int_equal(vms_running(), 2);
     assert_int_equal(capture_find("VM pinned: stopped:") >= 0, 1);
     /* Its vCPU on CPU 1 is kicked out of guest mode; the calling CPU is not. */
     assert_int_equal(kicks, 1);
@@ -201,6 +214,15 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     assert_true(vms[1]->has_exit_code);
     assert_int_equal(vms[1]->exit_code, 5);
     assert_string_equal(vms[1]->stop_reason, "exited with code 5 via the exit hypercall");
+    assert_int_equal(vms_running(), 1);
+
+    /* Both vCPUs of the SMP VM are kicked out of guest mode, wherever they run. */
+    vms[2]->vcpus[0]->arch.loaded_cpu = 0;
+    vms[2]->vcpus[1]->arch.loaded_cpu = 2;
+    vm_stop(vms[2], "stopped by a test");
+    assert_int_equal(kicks, 3);
+    assert_int_equal(kicked[1], 0);
+    assert_int_equal(kicked[2], 2);
     assert_int_equal(vms_running(), 0);
 }
 

@@ -29,6 +29,7 @@
 
 #include "vmm/lib/types.h"
 #include "vmm/dev/apic_defs.h"
+#include "arch/x86/msr.h" /* MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE */
 
 /* xAPIC register offsets; the x2APIC MSR of each is 0x800 + offset / 16. */
 #define APIC_ID 0x020
@@ -59,8 +60,6 @@
 #define APIC_TIMER_DIVIDE 0x3e0
 #define APIC_SELF_IPI 0x3f0 /* x2APIC only */
 
-#define MSR_IA32_APIC_BASE 0x1b
-#define MSR_IA32_TSC_DEADLINE 0x6e0
 #define MSR_X2APIC_FIRST 0x800
 #define MSR_X2APIC_LAST 0x8ff
 

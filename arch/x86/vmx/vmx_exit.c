@@ -6,6 +6,7 @@
 #include "arch/x86/trap.h"
 #include "arch/x86/vmx/vmx_controls.h"
 #include "arch/x86/vmx/vmx_errors.h"
+#include "arch/x86/vmx/vmx_guest.h"
 #include "vmm/lib/console.h"
 
 struct vmx_exit_table vmx_exit_table;
@@ -72,8 +73,36 @@ enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
 #define INTR_INFO_VALID BIT(31)
 #define INTR_TYPE_NMI 2
 
+/* An exit in the middle of delivering an event (the guest's own exception, or one Keel
+ * injected) leaves it in the IDT-vectoring field; it is delivered again at the next
+ * entry, or the guest loses it (SDM vol. 3, 28.2.4 and 29.8.3). Only the exits that can
+ * interrupt a delivery look: never CPUID, VMCALL and the other instruction exits. */
+static void reinject_vectoring(void)
+{
+    uint32_t idt = vmcs_read32(VMCS_IDT_VECTORING_INFO);
+    if (!(idt & INTR_INFO_VALID))
+        return;
+    uint32_t type = INTR_INFO_TYPE(idt);
+    if (idt & BIT(11))
+        vmcs_write32(VMCS_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(VMCS_IDT_VECTORING_ERROR_CODE));
+    /* Software interrupts and exceptions (INT n, INT3, INTO) are re-executed with their
+     * instruction length. */
+    if (type == 4 || type == 5 || type == 6)
+        vmcs_write32(VMCS_ENTRY_INSTRUCTION_LENGTH, vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
+    vmcs_write32(VMCS_ENTRY_INTR_INFO, idt & ~(uint32_t)BIT(12));
+}
+
+enum exit_action vmx_exit_interrupt_window(struct vcpu *v, struct exit_info *e)
+{
+    (void)e;
+    vmx_interrupt_window(v, false);
+    vcpu_arch(v)->recheck = 1;
+    return EXIT_RESUME;
+}
+
 enum exit_action vmx_exit_external_interrupt(struct vcpu *v, struct exit_info *e)
 {
+    reinject_vectoring();
     /* "Acknowledge interrupt on exit" already took the vector from the APIC: run the
      * host's handler for it as if it had arrived in Keel. */
     uint32_t intr = vmcs_read32(VMCS_EXIT_INTR_INFO);
@@ -87,6 +116,7 @@ enum exit_action vmx_exit_external_interrupt(struct vcpu *v, struct exit_info *e
 enum exit_action vmx_exit_exception_nmi(struct vcpu *v, struct exit_info *e)
 {
     uint32_t intr = vmcs_read32(VMCS_EXIT_INTR_INFO);
+    reinject_vectoring();
     if (INTR_INFO_TYPE(intr) == INTR_TYPE_NMI) {
         /* A host NMI arrived while the guest ran; Keel has no NMI sources of its own. */
         e->why = "host NMI during guest execution, ignored";
@@ -135,6 +165,7 @@ enum exit_action vmx_exit_entry_failure(struct vcpu *v, struct exit_info *e)
 enum exit_action vmx_exit_ept_violation(struct vcpu *v, struct exit_info *e)
 {
     uint64_t q = e->qualification;
+    reinject_vectoring();
     e->mem.gpa = vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS);
     e->mem.write = q & 2;
     e->mem.fetch = q & 4;

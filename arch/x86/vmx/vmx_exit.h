@@ -72,6 +72,7 @@ DECLARE_VMX_EXIT(vmx_exit_entry_failure)
 DECLARE_VMX_EXIT(vmx_exit_ept_violation)
 DECLARE_VMX_EXIT(vmx_exit_ept_misconfig)
 DECLARE_VMX_EXIT(vmx_exit_unexpected)
+DECLARE_VMX_EXIT(vmx_exit_interrupt_window)
 #undef DECLARE_VMX_EXIT
 
 #endif

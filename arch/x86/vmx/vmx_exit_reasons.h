@@ -28,7 +28,7 @@
     X(4, SIPI, "Start-up IPI (SIPI)", OTHER, VMX(vmx_exit_unexpected), true)                                                          \
     X(5, IO_SMI, "I/O system-management interrupt (SMI)", OTHER, VMX(vmx_exit_unexpected), true)                                      \
     X(6, OTHER_SMI, "Other SMI", OTHER, VMX(vmx_exit_unexpected), false)                                                              \
-    X(7, INTERRUPT_WINDOW, "Interrupt window", OTHER, VMX(vmx_exit_unexpected), false)                                                \
+    X(7, INTERRUPT_WINDOW, "Interrupt window", INTERRUPT, VMX(vmx_exit_interrupt_window), false)                                                \
     X(8, NMI_WINDOW, "NMI window", OTHER, VMX(vmx_exit_unexpected), false)                                                            \
     X(9, TASK_SWITCH, "Task switch", OTHER, VMX(vmx_exit_unexpected), true)                                                           \
     X(10, CPUID, "CPUID", CPUID, GENERIC(CPUID), false)                                                                               \
@@ -73,7 +73,7 @@
     X(49, EPT_MISCONFIG, "EPT misconfiguration", MEMORY, VMX(vmx_exit_ept_misconfig), false)                                          \
     X(50, INVEPT, "INVEPT", PRIVILEGED, GENERIC(UNDEFINED), true)                                                                     \
     X(51, RDTSCP, "RDTSCP", OTHER, VMX(vmx_exit_unexpected), false)                                                                   \
-    X(52, PREEMPTION_TIMER, "VMX-preemption timer expired", TIMER, GENERIC(SLICE_END), false)                                         \
+    X(52, PREEMPTION_TIMER, "VMX-preemption timer expired", TIMER, GENERIC(TIMER), false)                                         \
     X(53, INVVPID, "INVVPID", PRIVILEGED, GENERIC(UNDEFINED), true)                                                                   \
     X(54, WBINVD, "WBINVD or WBNOINVD", PRIVILEGED, GENERIC(WBINVD), false)                                                           \
     X(55, XSETBV, "XSETBV", XSETBV, GENERIC(XSETBV), false)                                                                           \

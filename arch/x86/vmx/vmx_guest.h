@@ -22,4 +22,11 @@ uint64_t vmx_real_cr4(uint64_t guest_view);
  * which CPUID hides. */
 uint64_t vmx_cr4_guest_allowed(void);
 
+bool vmx_can_inject(struct vcpu *v);
+void vmx_inject_interrupt(struct vcpu *v, uint8_t vector);
+bool vmx_inject_nmi(struct vcpu *v);
+void vmx_interrupt_window(struct vcpu *v, bool on);
+void vmx_init_vcpu(struct vcpu *v);
+void vmx_start_at_sipi(struct vcpu *v, uint8_t vector);
+
 #endif

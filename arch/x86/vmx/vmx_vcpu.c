@@ -308,6 +308,8 @@ static bool vmx_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name
     a->vm = vm;
     a->loaded_cpu = -1;
     a->vmx.launched = false;
+    a->wake_tsc = UINT64_MAX;
+    a->recheck = 1;
     a->vmx.vpid = alloc_vpid();
     if (!a->vmx.vpid) {
         kprintf("VM %s: no VPID left\n", name);
@@ -471,6 +473,28 @@ static inline uint32_t rdtsc32(void)
     return lo;
 }
 
+/* The guest runs until the slice ends or the generic side's wake-up time comes,
+ * whichever is first. */
+static void arm_preemption_timer(const struct vcpu_arch *a, uint64_t slice_end, unsigned rate)
+{
+    uint64_t now = rdtsc();
+    uint64_t until = MIN(slice_end, a->wake_tsc);
+    uint64_t ticks = until > now ? until - now : 0;
+    vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(ticks >> rate, 0xffffffffull));
+}
+
+/* Interrupts, IPIs, timers: the generic side decides what to inject before the entry,
+ * and may find that the vCPU has nothing to run (halted, waiting for SIPI). Cold. */
+static __attribute__((noinline)) enum exit_action take_events(struct vcpu *v, uint64_t slice_end, unsigned rate)
+{
+    struct vcpu_arch *a = vcpu_arch(v);
+    a->recheck = 0;
+    struct exit_info e = {.raw = ~0u};
+    enum exit_action act = vmx_generic[VCPU_EXIT_EVENTS](v, &e);
+    arm_preemption_timer(a, slice_end, rate);
+    return act;
+}
+
 static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
 {
     struct vcpu_arch *a = vcpu_arch(v);
@@ -478,22 +502,30 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
     const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
     load_on_this_cpu(a);
     /* Two limits end a slice. The preemption timer bounds the guest's own run: with
-     * its value saved on exit it keeps counting down across exits, so it is set once.
-     * And time Keel spends on the VM's exits is the VM's too: a guest whose exits are
-     * slow (console output, a port sweep) or frequent must not hold the CPU for many
-     * slices of wall time while its guest time stays small, so each entry checks the
-     * slice's wall-clock end, on the low 32 bits of the TSC with a signed difference
-     * (one compare; slices longer than 2^31 ticks end there). On a CPU that cannot
-     * save the timer value it restarts at every entry, and the wall-clock check alone
-     * ends the slice: at the first exit after its end. */
-    vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(slice_tsc >> rate, 0xffffffffull));
-    uint32_t t_host = rdtsc32();
+     * its value saved on exit it keeps counting down across exits, so it is set once
+     * (and again when a guest timer moves the vCPU's wake-up time). And time Keel
+     * spends on the VM's exits is the VM's too: a guest whose exits are slow (console
+     * output, a port sweep) or frequent must not hold the CPU for many slices of wall
+     * time while its guest time stays small, so each entry checks the slice's
+     * wall-clock end, on the low 32 bits of the TSC with a signed difference (one
+     * compare; slices longer than 2^31 ticks end there). On a CPU that cannot save the
+     * timer value it restarts at every entry, and the wall-clock check alone ends the
+     * slice: at the first exit after its end. */
+    uint64_t start = rdtsc();
+    uint64_t slice_end64 = start + slice_tsc;
+    arm_preemption_timer(a, slice_end64, rate);
+    uint32_t t_host = (uint32_t)start;
     const uint32_t slice_end = t_host + (uint32_t)MIN(slice_tsc, 0x7fffffffull);
     for (;;) {
         uint32_t t_entry = rdtsc32();
         stats->host_tsc += (uint32_t)(t_entry - t_host);
         if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0))
             return EXIT_YIELD;
+        if (__builtin_expect(a->recheck, 0)) {
+            enum exit_action act = take_events(v, slice_end64, rate);
+            if (act != EXIT_RESUME)
+                return act;
+        }
         int rc = vmx_enter(&a->regs, a->vmx.launched);
         t_host = rdtsc32();
         if (__builtin_expect(rc, 0))
@@ -523,6 +555,12 @@ const struct vcpu_backend vmx_backend = {
     .get_reg = vmx_get_reg,
     .set_reg = vmx_set_reg,
     .inject_exception = vmx_inject_exception,
+    .can_inject = vmx_can_inject,
+    .inject_interrupt = vmx_inject_interrupt,
+    .inject_nmi = vmx_inject_nmi,
+    .interrupt_window = vmx_interrupt_window,
+    .init_vcpu = vmx_init_vcpu,
+    .start_at_sipi = vmx_start_at_sipi,
     .cr4_allowed = vmx_cr4_guest_allowed,
     .xcr0_supported = vmx_xcr0_supported,
     .paging_off_guests = vmx_paging_off_guests,
