@@ -12,10 +12,13 @@ static const uint64_t in_keeps[8] = {[1] = ~0xffull, [2] = ~0xffffull, [4] = 0};
 
 enum exit_action exit_device_result(struct vcpu *v, struct bus_result r)
 {
-    if (bus_action(r) == BUS_EXIT_CODE)
-        vm_stop_with_code(v->vm, bus_code(r), r.why);
-    else
-        vm_stop(v->vm, "%s", r.why);
+    switch (bus_action(r)) {
+    case BUS_EXIT_CODE: vm_stop_with_code(v->vm, bus_code(r), r.why); break;
+    case BUS_POWER_OFF: vm_stop(v->vm, "powered off by the guest (%s)", r.why); break;
+    /* Starting the VM again from its image is not there yet: a reset ends its run. */
+    case BUS_RESET: vm_stop(v->vm, "reset by the guest (%s); a VM does not restart yet, so it stops", r.why); break;
+    default: vm_stop(v->vm, "%s", r.why); break;
+    }
     return EXIT_STOPPED;
 }
 

@@ -3,7 +3,7 @@
  * with attack=<name>, must make Keel stop the VM with an EPT-violation report.
  *
  * Options:
- *   attack=ram-end-read (default) | ram-end-write | host-read | lapic-write
+ *   attack=ram-end-read (default) | ram-end-write | host-read | lapic-write | reset
  *   cf9=skip     do not write the reset port (bare hardware and QEMU really reset)
  *   lenient=1    run the fatal attempt even when an earlier attempt was not blocked
  *                (by default that ends the run with exit code 0x7f before it)
@@ -31,6 +31,7 @@ const char guest_prefix[] = "attacker:";
 
 #define HOST_PROBE_GPA 0x40000000u
 #define LAPIC_TPR_GPA 0xFEE00080u
+#define MMIO_HOLE_GPA 0xFED00000u /* where a PC has its HPET; Keel's VMs have nothing there */
 
 static unsigned attempts, blocked_count, skipped;
 
@@ -264,23 +265,38 @@ static void attack_cr4_bits(void)
     }
 }
 
+#define VIRTUAL_HOST_BRIDGE_ID 0x12378086u /* Keel's (and QEMU's) i440FX at 00:00.0 */
+
+static uint32_t pci_id(unsigned dev)
+{
+    outl(PCI_CONFIG_ADDRESS, 0x80000000u | dev << 11);
+    return inl(PCI_CONFIG_DATA);
+}
+
+/* PCI configuration space is the VM's own: a virtual host bridge at 00:00.0 whose ID
+ * register stays read-only, and none of the host's devices anywhere on bus 0. */
 static void attack_pci(void)
 {
     uint32_t saved = inl(PCI_CONFIG_ADDRESS);
-    /* Bus 0, device 0, function 0, register 0: the vendor/device ID, read-only on real
-     * chipsets, so the write below is harmless even where it gets through. */
     outl(PCI_CONFIG_ADDRESS, 0x80000000u);
     outl(PCI_CONFIG_DATA, 0xFFFFFFFFu);
     uint32_t id = inl(PCI_CONFIG_DATA);
+    unsigned others = 0;
+    for (unsigned dev = 1; dev < 32; dev++)
+        others += pci_id(dev) != 0xFFFFFFFFu;
     outl(PCI_CONFIG_ADDRESS, saved);
-    if (id == 0xFFFFFFFFu)
-        blocked("OUT to 0xCF8/0xCFC: PCI configuration space invisible (reads 0x%08x)", id);
+    if ((id == 0xFFFFFFFFu || id == VIRTUAL_HOST_BRIDGE_ID) && !others)
+        blocked("OUT to 0xCF8/0xCFC: PCI bus 0 shows only the VM's own host bridge (00:00.0 ID 0x%08x)", id);
     else
-        not_blocked("OUT to 0xCF8/0xCFC reached PCI device 00:00.0 (ID 0x%08x)", id);
+        not_blocked("OUT to 0xCF8/0xCFC reached PCI device 00:00.0 (ID 0x%08x) and %u more devices", id, others);
 }
 
 static void attack_reset(void)
 {
+    /* Under Keel the reset port is the VM's own (it resets the VM, see attack=reset):
+     * no longer an attack on the host. */
+    if (under_keel())
+        return;
     if (cmdline_opt_is("cf9", "skip")) {
         skip("OUT 0x%02x to reset port 0x%x (cf9=skip)", RESET_HARD, RESET_CONTROL_PORT);
         return;
@@ -333,12 +349,33 @@ static int fatal_attempt(void)
                    ram);
             return GUEST_EXIT_FAIL;
         }
+    } else if (len == 5 && !strncmp(name, "reset", len)) {
+        /* A hard reset through 0xCF9 ends this VM's run (Keel resets or stops it) and
+         * nothing else's. */
+        printf("attacker: fatal attempt: reset, writing 0x%02x to port 0x%x; Keel must stop or reset this VM "
+               "now\n", RESET_HARD, RESET_CONTROL_PORT);
+        uart_drain();
+        outb(RESET_CONTROL_PORT, RESET_HARD);
+        for (volatile uint32_t i = 0; i < RESET_GRACE_SPINS; i++)
+            ;
+        printf("attacker: NOT BLOCKED: reset: the VM still runs after a hard reset\n");
+        return GUEST_EXIT_NOT_BLOCKED;
     } else if (len == 11 && !strncmp(name, "lapic-write", len)) {
-        gpa = LAPIC_TPR_GPA;
+        /* The local APIC page is the VM's own virtual LAPIC: a TPR of 0xff there must not
+         * reach the host's APIC (it would mask Keel's own interrupts on this CPU, which
+         * the other VMs on it would show). Then the fatal part: a write to the hole
+         * above the APIC pages, where no device is. */
+        volatile uint32_t *tpr = (volatile uint32_t *)(uintptr_t)LAPIC_TPR_GPA;
+        *tpr = 0xff;
+        uint32_t back = *tpr;
+        printf("attacker: %s: local APIC TPR write of 0xff reads back 0x%x from the VM's own LAPIC\n",
+               back == 0xff ? "blocked" : "FAIL", back);
+        *tpr = 0;
+        gpa = MMIO_HOLE_GPA;
         write = true;
     } else {
         printf("attacker: FAIL: unknown attack '%.*s' (ram-end-read, ram-end-write, "
-               "host-read, lapic-write)\n", (int)len, name);
+               "host-read, lapic-write, reset)\n", (int)len, name);
         return GUEST_EXIT_FAIL;
     }
     if (!ram || gpa > 0xFFFFFFFFull) {
