@@ -85,7 +85,7 @@ bool vm_platform_start(struct vm *vm)
         .clock = &pc->clock,
         .tsc_hz = tsc,
         .tsc_at_zero = pc->tsc_at_zero, /* guests see the host's TSC, unoffset */
-        .timer_hz = VM_APIC_TIMER_HZ,
+        .timer_hz = VM_APIC_TIMER_HZ(tsc),
         .ram_size = vm->ram_size,
         .phys_bits = 39,
         .kick = kick_vcpu,

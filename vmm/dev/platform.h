@@ -5,10 +5,6 @@
 #include "vmm/lib/types.h"
 #include "drivers/cmos_clock.h"
 
-/* The local APIC timer's input clock (its "bus clock" before the divider), as QEMU
- * gives it: CPUID leaf 0x40000010 reports it. */
-#define VM_APIC_TIMER_HZ 1000000000ull
-
 struct vm;
 
 /* The host's time of day at boot (main.c reads it); each VM's RTC starts there. */
