@@ -19,7 +19,7 @@ bool host_test_xsetbv(uint32_t idx, uint64_t val);
 static bool something_can_wake(struct vcpu *v)
 {
     return v->vm->vcpu_count > 1 || vlapic_timer_deadline(&v->lapic) != CLOCK_NEVER ||
-           vm_platform_poll(v->vm) != CLOCK_NEVER;
+           __atomic_load_n(&v->vm->pc.next_deadline, __ATOMIC_ACQUIRE) != CLOCK_NEVER;
 }
 
 /* HLT blocks the vCPU until an interrupt (or NMI, INIT, SIPI) is pending for it; the

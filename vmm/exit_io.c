@@ -50,7 +50,9 @@ enum exit_action exit_io(struct vcpu *v, struct exit_info *e)
 
     if (in)
         v->arch.regs.rax = (v->arch.regs.rax & in_keeps[size]) | (value & mask);
-    else if (__builtin_expect(vm->pc.timed_ports[port / 64] & (1ull << (port % 64)), 0))
+    /* A timer device's next event may have moved (a write, or a read of the RTC's
+     * register C, which lets its next interrupt come). */
+    if (__builtin_expect(vm->pc.timed_ports[port / 64] & (1ull << (port % 64)), 0))
         vm_platform_programmed(vm, v);
     return EXIT_NEXT;
 }

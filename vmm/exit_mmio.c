@@ -136,9 +136,9 @@ enum exit_action exit_mmio(struct vcpu *v, gpa_t gpa, bool write, const struct b
     uint64_t shadow = vcpu_get(v, VCPU_REG_INTERRUPTIBILITY);
     if (shadow & 3)
         vcpu_set(v, VCPU_REG_INTERRUPTIBILITY, shadow & ~3ull);
-    /* A LAPIC or IOAPIC write (EOI, TPR, ICR, a timer, a redirection) may change what
-     * the vCPU gets next. */
+    /* A LAPIC or IOAPIC write (EOI, TPR, ICR, a timer, a redirection that unmasks a
+     * timer's line) may change what the vCPU gets next. */
     if (write)
-        v->arch.recheck = 1;
+        vm_platform_programmed(vm, v);
     return EXIT_RESUME;
 }

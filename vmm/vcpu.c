@@ -34,5 +34,9 @@ bool vcpu_runnable(struct vcpu *v, uint64_t now_tsc)
         return false;
     if (!v->halted)
         return true;
-    return now_tsc >= v->arch.wake_tsc;
+    if (now_tsc < v->arch.wake_tsc)
+        return false;
+    /* Its timer (or a device's) is due: the vCPU looks at it before it enters. */
+    v->arch.recheck = 1;
+    return true;
 }

@@ -12,7 +12,8 @@ static uint64_t vm_ns_to_tsc(const struct vm *vm, uint64_t ns)
 {
     if (ns == CLOCK_NEVER)
         return UINT64_MAX;
-    return vm->pc.tsc_at_zero + ns_to_tsc(ns);
+    /* One tick late rather than early: the timer must find the event due. */
+    return vm->pc.tsc_at_zero + ns_to_tsc(ns) + 1;
 }
 
 /* A vector to inject: the PIC's through the virtual wire, else the LAPIC's. */

@@ -22,6 +22,8 @@
 #include "vmm/dev/acpi_pm.h"
 #include "vmm/dev/fw_cfg.h"
 #include "vmm/dev/pci_host.h"
+#include "vmm/dev/i8042.h"
+#include "vmm/dev/port92.h"
 
 enum vm_state {
     VM_CREATED = 0,
@@ -52,6 +54,9 @@ struct vm_pc {
     struct acpi_pm pm;
     struct fw_cfg fw;
     struct pci_host pci;
+    struct i8042 kbc;
+    struct port92 port92;
+    gpa_t rsdp; /* where its ACPI tables start */
 };
 
 struct vm {

@@ -25,6 +25,7 @@ struct fake_vcpu *fake_vcpu(struct vcpu *v)
     memset(f, 0, sizeof(*f));
     f->v = v;
     f->injected_vector = -1;
+    f->sipi_vector = -1;
     return f;
 }
 
@@ -139,6 +140,51 @@ static void fake_inject(struct vcpu *v, uint8_t vector, bool has_error, uint32_t
     f->injected_error = error;
 }
 
+static bool fake_can_inject(struct vcpu *v)
+{
+    struct fake_vcpu *f = fake_vcpu(v);
+    return !f->blocked && (f->reg[VCPU_REG_RFLAGS] & BIT(9));
+}
+
+static void fake_inject_interrupt(struct vcpu *v, uint8_t vector)
+{
+    struct fake_vcpu *f = fake_vcpu(v);
+    if (f->nintr < sizeof(f->intr))
+        f->intr[f->nintr++] = vector;
+    f->blocked = true; /* one event per entry, as on hardware */
+}
+
+static bool fake_inject_nmi(struct vcpu *v)
+{
+    struct fake_vcpu *f = fake_vcpu(v);
+    if (f->blocked)
+        return false;
+    f->nmis++;
+    f->blocked = true;
+    return true;
+}
+
+static void fake_interrupt_window(struct vcpu *v, bool on)
+{
+    fake_vcpu(v)->window = on;
+}
+
+static void fake_init_vcpu(struct vcpu *v)
+{
+    struct fake_vcpu *f = fake_vcpu(v);
+    f->inits++;
+    f->reg[VCPU_REG_RIP] = 0xfff0;
+    f->reg[VCPU_REG_RFLAGS] = 0x2;
+}
+
+static void fake_start_at_sipi(struct vcpu *v, uint8_t vector)
+{
+    struct fake_vcpu *f = fake_vcpu(v);
+    f->sipi_vector = vector;
+    f->reg[VCPU_REG_RIP] = 0;
+    f->reg[VCPU_REG_CS_BASE] = (uint64_t)vector << 12;
+}
+
 static uint64_t fake_cr4_allowed(void) { return fake.cr4_allowed; }
 static uint64_t fake_xcr0_supported(void) { return fake.xcr0_supported; }
 static bool fake_paging_off_guests(void) { return fake.paging_off_guests; }
@@ -169,6 +215,12 @@ const struct vcpu_backend fake_backend = {
     .get_reg = fake_get_reg,
     .set_reg = fake_set_reg,
     .inject_exception = fake_inject,
+    .can_inject = fake_can_inject,
+    .inject_interrupt = fake_inject_interrupt,
+    .inject_nmi = fake_inject_nmi,
+    .interrupt_window = fake_interrupt_window,
+    .init_vcpu = fake_init_vcpu,
+    .start_at_sipi = fake_start_at_sipi,
     .cr4_allowed = fake_cr4_allowed,
     .xcr0_supported = fake_xcr0_supported,
     .paging_off_guests = fake_paging_off_guests,

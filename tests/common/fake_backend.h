@@ -18,6 +18,14 @@ struct fake_vcpu {
     bool injected_has_error;
     uint32_t injected_error;
     bool created, destroyed;
+    /* Interrupts: whether the guest could take one now, what was injected (in order),
+     * the interrupt window, INIT and SIPI. */
+    bool blocked;
+    uint8_t intr[32];
+    unsigned nintr, nmis;
+    bool window;
+    unsigned inits;
+    int sipi_vector; /* -1: none */
     int unloads;
 };
 

@@ -4,7 +4,7 @@
  * CPL and exception injection only through the backend, and tell it how the guest goes
  * on. The VMX side of the same exits is tests/unit/test_exit_handlers.c.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/exit_handlers.c vmm/vcpu.c vmm/exit_cpuid.c vmm/hypercall.c vmm/exit_io.c vmm/exit_msr.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_handlers.c vmm/vcpu.c vmm/exit_cpuid.c vmm/hypercall.c vmm/exit_io.c vmm/exit_msr.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <asm/prctl.h>
@@ -24,6 +25,8 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/tsc.h"
 #include "tests/common/fake_backend.h"
+#include "vmm/dev/vioapic.h"
+#include "vmm/dev/vlapic.h"
 #include "tests/unit/console_capture.h"
 
 #define RAM_SIZE 0x10000ull
@@ -99,6 +102,7 @@ static int setup(void **state)
     vm->vcpu_count = 1;
     v->vm = vm;
     f = fake_vcpu(v);
+    fake_time_ns = 0; /* VM time and host time start together */
     assert_true(vm_platform_start(vm));
     /* 64-bit ring 0, interrupts on. */
     f->reg[VCPU_REG_RIP] = RIP0;
@@ -350,6 +354,147 @@ static void memory_interrupt_and_fatal(void **state)
     assert_string_equal(vm->stop_reason, "triple fault at rip 0x2000");
 }
 
+static void out8(uint16_t port, uint8_t value)
+{
+    v->arch.regs.rax = value;
+    f->reg[VCPU_REG_RIP] = RIP0;
+    assert_int_equal(take(VCPU_EXIT_IO, (struct exit_info){.io = {.port = port, .size = 1}}, 1), EXIT_RESUME);
+}
+
+/* One pass before an entry, as the backend makes it when the vCPU has to look. */
+static enum exit_action before_entry(void)
+{
+    v->arch.recheck = 0;
+    f->blocked = false;
+    return fake.handlers[VCPU_EXIT_EVENTS](v, &(struct exit_info){0});
+}
+
+/* PIT channel 0 in mode 2 at 1 kHz: IRQ 0 reaches the vCPU as the IOAPIC's pin 2
+ * (the MADT's override) routes it, once the guest's LAPIC is on; its deadline bounds
+ * the guest's run, and HLT with the timer running blocks until it fires. */
+static void pit_irq0_through_the_ioapic(void **state)
+{
+    (void)state;
+    struct vm_pc *pc = &vm->pc;
+    vlapic_mmio_write(&v->lapic, APIC_SVR, 4, APIC_SVR_ENABLE | 0xff);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 2);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0x30); /* vector 0x30, fixed, edge, unmasked */
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 2 + 1);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0); /* to APIC ID 0 */
+    v->arch.recheck = 0;
+    out8(0x43, 0x34); /* channel 0, lobyte/hibyte, mode 2 */
+    out8(0x40, 1193 & 0xff);
+    out8(0x40, 1193 >> 8);
+    /* Programming a timer device makes the vCPU look before its next entry. */
+    assert_int_equal(v->arch.recheck, 1);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 0);
+    uint64_t deadline = __atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED);
+    assert_true(deadline > 900000 && deadline < 1100000);
+    assert_int_equal(v->arch.wake_tsc, pc->tsc_at_zero + deadline + 1); /* ns_to_tsc is 1:1 here, one tick late */
+
+    /* HLT with interrupts on and the PIT running: the vCPU waits off the CPU. */
+    f->reg[VCPU_REG_RIP] = RIP0;
+    assert_int_equal(take(VCPU_EXIT_HLT, (struct exit_info){0}, 1), EXIT_YIELD);
+    assert_true(v->halted);
+    assert_int_equal(before_entry(), EXIT_YIELD);
+    assert_false(vcpu_runnable(v, deadline + pc->tsc_at_zero));
+    assert_true(vcpu_runnable(v, deadline + 1 + pc->tsc_at_zero));
+
+    /* The period passes: the interrupt goes in and the vCPU runs again. */
+    fake_time_ns = deadline;
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_false(v->halted);
+    assert_int_equal(f->nintr, 1);
+    assert_int_equal(f->intr[0], 0x30);
+    /* Blocked by an interrupt shadow: the next one waits for the window. */
+    fake_time_ns = 2 * deadline + 10;
+    f->reg[VCPU_REG_INTERRUPTIBILITY] = 0;
+    vlapic_mmio_write(&v->lapic, APIC_EOI, 4, 0);
+    v->arch.recheck = 0;
+    f->blocked = true;
+    assert_int_equal(fake.handlers[VCPU_EXIT_EVENTS](v, &(struct exit_info){0}), EXIT_RESUME);
+    assert_int_equal(f->nintr, 1);
+    assert_true(f->window);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 2);
+    assert_false(f->window);
+}
+
+/* The order a kernel often uses: the PIT first, with IRQ 0 still masked everywhere
+ * (its edges then wake nobody), the IOAPIC's pin unmasked afterwards. */
+static void pit_first_then_ioapic(void **state)
+{
+    (void)state;
+    struct vm_pc *pc = &vm->pc;
+    vlapic_mmio_write(&v->lapic, APIC_SVR, 4, APIC_SVR_ENABLE | 0xff);
+    out8(0x43, 0x34);
+    out8(0x40, 1193 & 0xff);
+    out8(0x40, 1193 >> 8);
+    before_entry();
+    assert_int_equal(__atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED), CLOCK_NEVER);
+    fake_time_ns = 5000000; /* 5 ms of PIT edges nobody listens to */
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 2 + 1);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 2);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0x31);
+    vm_platform_programmed(vm, v); /* what exit_mmio does after the write */
+    uint64_t deadline = __atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED);
+    if (!(deadline > fake_time_ns && deadline <= fake_time_ns + 1100000))
+        fail_msg("deadline %lu at %lu", (unsigned long)deadline, (unsigned long)fake_time_ns);
+    unsigned got = 0;
+    for (int i = 0; i < 10; i++) {
+        fake_time_ns = __atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED);
+        before_entry();
+        got = f->nintr;
+        vlapic_mmio_write(&v->lapic, APIC_EOI, 4, 0);
+    }
+    assert_true(got >= 9);
+    assert_int_equal(f->intr[0], 0x31);
+}
+
+/* The same IRQ 0 through the 8259 when the LAPIC is off: ExtINT, the vector from the
+ * PIC's interrupt acknowledge. */
+static void pit_irq0_through_the_pic(void **state)
+{
+    (void)state;
+    out8(0x20, 0x11); /* ICW1: edge, cascade, ICW4 */
+    out8(0x21, 0x20); /* ICW2: vectors 0x20-0x27 */
+    out8(0x21, 0x04); /* ICW3 */
+    out8(0x21, 0x01); /* ICW4: 8086 mode */
+    out8(0x21, 0xfe); /* only IRQ 0 */
+    out8(0x43, 0x34);
+    out8(0x40, 0xa9);
+    out8(0x40, 0x04);
+    before_entry();
+    uint64_t deadline = __atomic_load_n(&vm->pc.next_deadline, __ATOMIC_RELAXED);
+    fake_time_ns = deadline;
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 1);
+    assert_int_equal(f->intr[0], 0x20);
+}
+
+/* An application processor: nothing runs until INIT and SIPI; then it starts at the
+ * SIPI's page. */
+static void ap_waits_for_init_sipi(void **state)
+{
+    (void)state;
+    v->activity = VCPU_WAIT_SIPI;
+    assert_int_equal(before_entry(), EXIT_YIELD);
+    assert_false(vcpu_runnable(v, UINT64_MAX - 1));
+    struct apic_msg init = {.dest = 0, .mode = APIC_DM_INIT, .level = true};
+    assert_int_equal(apic_bus_send(&vm->pc.apic, &init, NULL), 1);
+    assert_true(vcpu_runnable(v, 0)); /* the kick made it look */
+    assert_int_equal(before_entry(), EXIT_YIELD);
+    assert_int_equal(f->inits, 1);
+    struct apic_msg sipi = {.dest = 0, .vector = 0x9a, .mode = APIC_DM_SIPI};
+    assert_int_equal(apic_bus_send(&vm->pc.apic, &sipi, NULL), 1);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->sipi_vector, 0x9a);
+    assert_int_equal(f->reg[VCPU_REG_CS_BASE], 0x9a000);
+    assert_int_equal(v->activity, VCPU_ACTIVE);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -357,6 +502,7 @@ int main(void)
         T(handlers_cover_every_exit), T(cpuid_and_hypercalls),     T(port_io_through_the_bus),
         T(string_io_stops),           T(cr0_paging_and_long_mode), T(cr8_through_rsp_and_cr4_limits),
         T(msrs_in_backend_registers), T(hlt_xsetbv_and_undefined), T(memory_interrupt_and_fatal),
+        T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

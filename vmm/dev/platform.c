@@ -8,12 +8,16 @@
 #include "vmm/dev/debug_exit.h"
 #include "vmm/vm.h"
 #include "vmm/sched.h"
+#include "vmm/guest_acpi.h"
+#include "vmm/lib/console.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/tsc.h"
 #include "drivers/cmos_clock.h"
 
 /* Until main.c reads the host clock (and in host tests), a valid date. */
+#define VM_DEVICE_MIN_WAKE_NS 50000ull
+
 struct wall_time host_boot_time = {.year = 2026, .month = 1, .day = 1};
 
 bool vm_platform_attach(struct vm *vm)
@@ -70,6 +74,26 @@ static uint32_t current_vcpu_index(void *ctx)
     return v ? v->id : 0;
 }
 
+/* What a PC BIOS leaves in the 8259s (as SeaBIOS does): vectors 0x08-0x0F and
+ * 0x70-0x77, every input masked but the cascade. Keel boots kernels directly, so it is
+ * their firmware: an OS that uses the IOAPIC must not meet an unprogrammed PIC on the
+ * virtual wire. Written through the ports, as the BIOS would. */
+static void bios_pic_setup(struct vm *vm)
+{
+    static const struct {
+        uint16_t port;
+        uint8_t value;
+    } post[] = {
+        {0x20, 0x11}, {0x21, 0x08}, {0x21, 0x04}, {0x21, 0x01}, /* master: ICW1-4 */
+        {0xa0, 0x11}, {0xa1, 0x70}, {0xa1, 0x02}, {0xa1, 0x01}, /* slave */
+        {0x21, 0xfb}, {0xa1, 0xff},                             /* masks */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(post); i++) {
+        uint64_t v = post[i].value;
+        vm_bus_access(&vm->bus, BUS_PIO, post[i].port, 1, true, &v);
+    }
+}
+
 bool vm_platform_start(struct vm *vm)
 {
     struct vm_pc *pc = &vm->pc;
@@ -111,14 +135,34 @@ bool vm_platform_start(struct vm *vm)
         rtc_cmos_attach(&pc->rtc, &vm->bus, &pc->clock, &pc->irq, &rc, vm->name) < 0 ||
         acpi_pm_attach(&pc->pm, &vm->bus, &pc->clock, &pc->irq, ACPI_PM_BASE, vm->name) < 0 ||
         fw_cfg_attach(&pc->fw, &vm->bus, vm->vcpu_count, vm->vcpu_count, vm->ram_size, vm->name) < 0 ||
-        pci_host_attach(&pc->pci, &vm->bus, &acpi_pm_rcr_ops, &pc->pm, vm->name) < 0)
+        pci_host_attach(&pc->pci, &vm->bus, &acpi_pm_rcr_ops, &pc->pm, vm->name) < 0 ||
+        i8042_attach(&pc->kbc, &vm->bus, &pc->irq, vm->name) < 0 || port92_attach(&pc->port92, &vm->bus, vm->name) < 0)
         return false;
+    bios_pic_setup(vm);
     static const struct {
         uint16_t base, len;
-    } timed[] = {{0x40, 4}, {0x61, 1}, {0x70, 2}, {ACPI_PM_BASE, ACPI_PM_TMR_OFF + ACPI_PM_TMR_LEN}};
+    } timed[] = {{0x20, 2}, {0x40, 4}, {0x61, 1}, {0x70, 2}, {0xa0, 2}, {ACPI_PM_BASE, ACPI_PM_TMR_OFF + ACPI_PM_TMR_LEN}};
     for (size_t i = 0; i < ARRAY_SIZE(timed); i++)
         for (uint32_t p = timed[i].base; p < (uint32_t)timed[i].base + timed[i].len; p++)
             pc->timed_ports[p / 64] |= 1ull << (p % 64);
+    /* The firmware tables, where a PC BIOS leaves them (found by the RSDP scan); a VM
+     * with less than 1 MiB of RAM has no BIOS area to hold them. */
+    void *area = vm_gpa_map(vm, GUEST_ACPI_AREA, GUEST_ACPI_MAX_SIZE);
+    if (!area) {
+        kprintf("VM %s: no ACPI tables: its RAM ends below the BIOS area at 0xe0000\n", vm->name);
+        pc->started = true;
+        return true;
+    }
+    int used = guest_acpi_build(area, GUEST_ACPI_MAX_SIZE,
+                                GUEST_ACPI_AREA,
+                                &(struct guest_acpi_cfg){.vcpus = vm->vcpu_count, .lapic_base = XAPIC_DEFAULT_BASE,
+                                                         .ioapic_base = VIOAPIC_BASE, .ioapic_id = VIOAPIC_DEFAULT_ID,
+                                                         .pm_base = ACPI_PM_BASE, .i8042 = true},
+                                &pc->rsdp);
+    if (used < 0) {
+        kprintf("VM %s: its ACPI tables do not fit (%d)\n", vm->name, used);
+        return false;
+    }
     pc->started = true;
     return true;
 }
@@ -129,6 +173,11 @@ void vm_platform_programmed(struct vm *vm, struct vcpu *v)
     v->arch.recheck = 1;
 }
 
+static bool irq0_live(const struct vm_pc *pc)
+{
+    return !(pc->pic.chip[0].imr & 1) || !(pc->ioapic.redir[2] & BIT(16));
+}
+
 uint64_t vm_platform_poll(struct vm *vm)
 {
     struct vm_pc *pc = &vm->pc;
@@ -137,12 +186,18 @@ uint64_t vm_platform_poll(struct vm *vm)
     spin_lock(&pc->lock);
     uint64_t now = clock_now_ns(&pc->clock);
     uint64_t next = CLOCK_NEVER;
-    uint64_t d = pit8254_deadline(&pc->pit);
-    if (d <= now) {
-        pit8254_poll(&pc->pit);
-        d = pit8254_deadline(&pc->pit);
+    /* The PIT counts whether or not anyone listens; its edges matter (and bound the
+     * guest's run) only while IRQ 0 can reach a vCPU. Unmasking it is a write to the
+     * PIC or the IOAPIC, after which this runs again. */
+    if (irq0_live(pc)) {
+        uint64_t d = pit8254_deadline(&pc->pit);
+        if (d <= now) {
+            pit8254_poll(&pc->pit);
+            d = pit8254_deadline(&pc->pit);
+        }
+        next = MIN(next, d);
     }
-    next = MIN(next, d);
+    uint64_t d;
     d = rtc_cmos_deadline(&pc->rtc);
     if (d <= now) {
         rtc_cmos_poll(&pc->rtc);
@@ -155,6 +210,10 @@ uint64_t vm_platform_poll(struct vm *vm)
         d = acpi_pm_deadline(&pc->pm);
     }
     next = MIN(next, d);
+    /* However fast a guest programs its devices, their events take a vCPU out of guest
+     * mode at most every VM_DEVICE_MIN_WAKE_NS (a faster PIT's edges coalesce). */
+    if (next != CLOCK_NEVER && next < now + VM_DEVICE_MIN_WAKE_NS)
+        next = now + VM_DEVICE_MIN_WAKE_NS;
     __atomic_store_n(&pc->next_deadline, next, __ATOMIC_RELEASE);
     spin_unlock(&pc->lock);
     return next;

@@ -480,7 +480,10 @@ static void arm_preemption_timer(const struct vcpu_arch *a, uint64_t slice_end, 
     uint64_t now = rdtsc();
     uint64_t until = MIN(slice_end, a->wake_tsc);
     uint64_t ticks = until > now ? until - now : 0;
-    vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(ticks >> rate, 0xffffffffull));
+    /* Rounded up: a timer that fires early finds its guest timer not yet due and
+     * would fire again at once, until the clock caught up. */
+    uint64_t units = (ticks + (1ull << rate) - 1) >> rate;
+    vmcs_write32(VMCS_PREEMPTION_TIMER_VALUE, (uint32_t)MIN(units, 0xffffffffull));
 }
 
 /* Interrupts, IPIs, timers: the generic side decides what to inject before the entry,
