@@ -182,9 +182,8 @@ static void high_basic_leaf(struct vcpu *v, struct guest_regs *r, uint32_t leaf,
 /* Leaves 0 to 0x1f, most of which Keel edits. Kept out of line so the common leaves need
  * no saved registers. Leaves 1 to 0xa are inside the basic range of every CPU with VMX,
  * so only leaf 0 and those above need the CPU's highest basic leaf. */
-static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
+static void low_leaf_into(struct vcpu *v, struct guest_regs *r, uint32_t leaf, uint32_t subleaf)
 {
-    struct guest_regs *r = &v->arch.regs;
     if (leaf == 0 || leaf > CPUID_LEAF_PMU) {
         hardware_cpuid(r, 0, 0);
         uint32_t host_max = (uint32_t)r->rax;
@@ -210,6 +209,11 @@ static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, ui
     }
 }
 
+static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
+{
+    low_leaf_into(v, &v->arch.regs, leaf, subleaf);
+}
+
 static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t leaf)
 {
     if (leaf == KEEL_CPUID_BASE)
@@ -223,11 +227,48 @@ static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t l
         set_regs(r, 0, 0, 0, 0);
 }
 
+/* Leaf 0 (the vendor and the basic range, stretched) never changes: worked out once,
+ * then answered without running CPUID. It is the leaf benchmarks and many kernels' hot
+ * paths ask for. */
+static struct {
+    uint32_t a, b, c, d;
+    bool valid;
+} leaf0_answer;
+
+#ifdef KEEL_HOST_TEST
+/* Host tests play CPUs with different basic ranges one after another. */
+void host_test_cpuid_forget(void);
+void host_test_cpuid_forget(void)
+{
+    leaf0_answer.valid = false;
+}
+#endif
+
+static __attribute__((noinline, cold)) void leaf0_compute(struct vcpu *v)
+{
+    struct guest_regs r;
+    low_leaf_into(v, &r, 0, 0);
+    leaf0_answer.a = (uint32_t)r.rax;
+    leaf0_answer.b = (uint32_t)r.rbx;
+    leaf0_answer.c = (uint32_t)r.rcx;
+    leaf0_answer.d = (uint32_t)r.rdx;
+    __atomic_store_n(&leaf0_answer.valid, true, __ATOMIC_RELEASE);
+}
+
 enum exit_action exit_cpuid(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
     struct guest_regs *r = &v->arch.regs;
     uint32_t leaf = (uint32_t)r->rax;
+    if (leaf == 0) {
+        if (__builtin_expect(!__atomic_load_n(&leaf0_answer.valid, __ATOMIC_ACQUIRE), 0))
+            leaf0_compute(v);
+        r->rax = leaf0_answer.a;
+        r->rbx = leaf0_answer.b;
+        r->rcx = leaf0_answer.c;
+        r->rdx = leaf0_answer.d;
+        return EXIT_NEXT;
+    }
     if (leaf - KEEL_CPUID_BASE <= 0xff) {
         keel_leaf(r, leaf);
     } else if (__builtin_expect(leaf <= CPUID_LEAF_TOPOLOGY2, 0)) {

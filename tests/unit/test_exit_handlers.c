@@ -166,6 +166,7 @@ static const struct vcpu_backend test_backend = {
 #define HOST_LEAF1_EBX 0x00100800u
 #define HOST_LEAF1_ECX (BIT(0) | BIT(3) | BIT(5) | BIT(27)) /* SSE3, MONITOR, VMX, OSXSAVE; no hypervisor bit */
 #define HOST_LEAF1_EDX 0x178bfbffu
+void host_test_cpuid_forget(void);
 static int cpuids;
 static uint32_t cpuid_leaf, cpuid_subleaf;
 static uint32_t host_basic_max; /* leaf 0's EAX when set; else leaf 0 answers like the others */
@@ -286,6 +287,7 @@ static int setup(void **state)
 
     stops = traps = wrmsrs = cpuids = xsetbvs = 0;
     host_basic_max = 0;
+    host_test_cpuid_forget();
     wrmsr_faults = xsetbv_faults = false;
     calibrated = true;
     capture_reset();
@@ -1223,6 +1225,7 @@ static void cpuid_topology_follows_vcpus(void **state)
     check_topology(0x1f, 4, 3);
     /* ...and is nothing where the CPU's basic range ends before it. */
     host_basic_max = 0x1b;
+    host_test_cpuid_forget();
     cpuid_exit(0x1f, 1);
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     check_topology(0xb, 4, 3);
@@ -1296,6 +1299,7 @@ static void cpuid_basic_range_covers_keel_leaves(void **state)
     /* A CPU whose basic range ends at 0xd: leaf 0 reaches 0x16, leaves past 0xd are
      * empty except Keel's own, and the vendor string stays. */
     host_basic_max = 0xd;
+    host_test_cpuid_forget(); /* a different CPU from the other tests' */
     cpuid_exit(0, 0);
     assert_int_equal(vcpu->arch.regs.rax, 0x16);
     assert_int_equal(vcpu->arch.regs.rbx, 0x756e6547u);
@@ -1314,6 +1318,7 @@ static void cpuid_basic_range_covers_keel_leaves(void **state)
     assert_int_equal(vcpu->arch.regs.rbx, 1);
     /* A CPU with a longer range keeps it. */
     host_basic_max = 0x20;
+    host_test_cpuid_forget();
     cpuid_exit(0, 0);
     assert_int_equal(vcpu->arch.regs.rax, 0x20);
     cpuid_exit(0x14, 0);
