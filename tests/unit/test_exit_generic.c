@@ -58,9 +58,10 @@ void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
     *b = *c = *d = 0;
     *a = 0x16;
 }
-/* VM time for the platform's devices: the tests move it by hand. */
-static uint64_t fake_time_ns;
-uint64_t time_ns(void) { return fake_time_ns; }
+/* VM time for the platform's devices: the tests move it by hand, and may have it run
+ * on by fake_time_step at every reading, as a real clock does while Keel works. */
+static uint64_t fake_time_ns, fake_time_step;
+uint64_t time_ns(void) { return fake_time_ns += fake_time_step; }
 uint64_t ns_to_tsc(uint64_t ns) { return ns; }
 static int kicks;
 void sched_kick_cpu(uint32_t cpu) { (void)cpu; kicks++; }
@@ -103,6 +104,7 @@ static int setup(void **state)
     v->vm = vm;
     f = fake_vcpu(v);
     fake_time_ns = 0; /* VM time and host time start together */
+    fake_time_step = 0;
     assert_true(vm_platform_start(vm));
     /* 64-bit ring 0, interrupts on. */
     f->reg[VCPU_REG_RIP] = RIP0;
@@ -453,6 +455,57 @@ static void pit_first_then_ioapic(void **state)
     assert_int_equal(f->intr[0], 0x31);
 }
 
+static uint8_t in8(uint16_t port)
+{
+    f->reg[VCPU_REG_RIP] = RIP0;
+    assert_int_equal(take(VCPU_EXIT_IO, (struct exit_info){.io = {.port = port, .size = 1, .in = true}}, 1),
+                     EXIT_RESUME);
+    return (uint8_t)v->arch.regs.rax;
+}
+
+/* The platform guest's PIT use before its IRQ 0 check (tests/guests/platform/timing.c,
+ * irq0.c), on a clock that runs on at every reading: six 50 ms countdowns of channel 2
+ * through port 0x61, then channel 0 in mode 2 at 1000 Hz and IOAPIC pin 2 unmasked.
+ * 30 ms of VM time must bring about 30 interrupts. (Compared with a clock reading
+ * taken before the PIT was asked, a due PIT deadline, which is the PIT's own "now",
+ * was never due: the edges piled up and none was delivered.) */
+static void pit_irq0_on_a_running_clock(void **state)
+{
+    (void)state;
+    struct vm_pc *pc = &vm->pc;
+    fake_time_ns = 100000000;
+    fake_time_step = 700;
+    vlapic_mmio_write(&v->lapic, APIC_SVR, 4, APIC_SVR_ENABLE | 0xff);
+    for (int i = 0; i < 6; i++) {
+        out8(0x61, (uint8_t)((in8(0x61) & ~0x02) | 0x01)); /* speaker off, gate 2 on */
+        out8(0x43, 0xb0);                                   /* channel 2, mode 0 */
+        out8(0x42, 59659 & 0xff);
+        out8(0x42, 59659 >> 8);
+        unsigned polls = 0;
+        while (!(in8(0x61) & 0x20))
+            assert_true(++polls < 1000000);
+    }
+    out8(0x43, 0x34);
+    out8(0x40, 0xa9);
+    out8(0x40, 0x04);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 2 + 1);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 2);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0x31);
+    vm_platform_programmed(vm, v); /* what exit_mmio does after the write */
+    uint64_t end = fake_time_ns + 30000000;
+    while (fake_time_ns < end) {
+        uint64_t next = __atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED);
+        assert_int_not_equal(next, CLOCK_NEVER);
+        fake_time_ns = MAX(fake_time_ns, next);
+        before_entry();
+        vlapic_mmio_write(&v->lapic, APIC_EOI, 4, 0);
+    }
+    assert_in_range(f->nintr, 28, 31); /* fewer than the 32 the fake backend records */
+    assert_int_equal(f->intr[0], 0x31);
+    assert_int_equal(pc->pit.irq_delivered, f->nintr);
+}
+
 /* The same IRQ 0 through the 8259 when the LAPIC is off: ExtINT, the vector from the
  * PIC's interrupt acknowledge. */
 static void pit_irq0_through_the_pic(void **state)
@@ -502,7 +555,7 @@ int main(void)
         T(handlers_cover_every_exit), T(cpuid_and_hypercalls),     T(port_io_through_the_bus),
         T(string_io_stops),           T(cr0_paging_and_long_mode), T(cr8_through_rsp_and_cr4_limits),
         T(msrs_in_backend_registers), T(hlt_xsetbv_and_undefined), T(memory_interrupt_and_fatal),
-        T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
+        T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_on_a_running_clock), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

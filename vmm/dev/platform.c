@@ -173,6 +173,14 @@ void vm_platform_programmed(struct vm *vm, struct vcpu *v)
     v->arch.recheck = 1;
 }
 
+/* A device's deadline is never in the past: one that is due reads as the device's own
+ * "now", which is later than any reading taken before asking it. Compared with such a
+ * reading it would never be due, and a PIT's edges would pile up undelivered. */
+static bool due(const struct vm_pc *pc, uint64_t deadline)
+{
+    return deadline != CLOCK_NEVER && deadline <= clock_now_ns(&pc->clock);
+}
+
 static bool irq0_live(const struct vm_pc *pc)
 {
     return !(pc->pic.chip[0].imr & 1) || !(pc->ioapic.redir[2] & BIT(16));
@@ -191,7 +199,7 @@ uint64_t vm_platform_poll(struct vm *vm)
      * PIC or the IOAPIC, after which this runs again. */
     if (irq0_live(pc)) {
         uint64_t d = pit8254_deadline(&pc->pit);
-        if (d <= now) {
+        if (due(pc, d)) {
             pit8254_poll(&pc->pit);
             d = pit8254_deadline(&pc->pit);
         }
@@ -199,13 +207,13 @@ uint64_t vm_platform_poll(struct vm *vm)
     }
     uint64_t d;
     d = rtc_cmos_deadline(&pc->rtc);
-    if (d <= now) {
+    if (due(pc, d)) {
         rtc_cmos_poll(&pc->rtc);
         d = rtc_cmos_deadline(&pc->rtc);
     }
     next = MIN(next, d);
     d = acpi_pm_deadline(&pc->pm);
-    if (d <= now) {
+    if (due(pc, d)) {
         acpi_pm_poll(&pc->pm);
         d = acpi_pm_deadline(&pc->pm);
     }
