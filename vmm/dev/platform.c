@@ -15,9 +15,11 @@
 #include "arch/x86/tsc.h"
 #include "drivers/cmos_clock.h"
 
-/* Until main.c reads the host clock (and in host tests), a valid date. */
+/* However fast a guest programs its devices, their events take a vCPU out of guest
+ * mode at most this often (a faster PIT's edges coalesce). */
 #define VM_DEVICE_MIN_WAKE_NS 50000ull
 
+/* Until main.c reads the host clock (and in host tests), a valid date. */
 struct wall_time host_boot_time = {.year = 2026, .month = 1, .day = 1};
 
 bool vm_platform_attach(struct vm *vm)
