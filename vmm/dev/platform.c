@@ -15,8 +15,7 @@
 #include "arch/x86/tsc.h"
 #include "drivers/cmos_clock.h"
 
-/* However fast a guest programs its devices, their events take a vCPU out of guest
- * mode at most this often (a faster PIT's edges coalesce). */
+/* The shortest gap between device wake-ups of a vCPU (see vm_platform_poll). */
 #define VM_DEVICE_MIN_WAKE_NS 50000ull
 
 /* Until main.c reads the host clock (and in host tests), a valid date. */
