@@ -35,10 +35,39 @@ for t in build/fuzz/fuzz_*; do
     fi
 done
 
-for t in tests/system/*.sh; do
+# System tests run KEEL_TEST_JOBS at a time (default 2, one per core of the reference
+# machine): each one is an emulator that keeps one host CPU busy, and their checks count
+# emulated ticks, not wall time, so running two side by side changes no verdict. The
+# slowest tests start first, so the pair ends close together. Each test's output is
+# printed whole when it ends.
+jobs=${KEEL_TEST_JOBS:-2}
+logs=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$logs"' EXIT
+slow_first=(tests/system/bochs-exit-storm.sh tests/system/bochs-linux*.sh)
+system_tests=()
+for t in "${slow_first[@]}" tests/system/*.sh; do
+    [ -f "$t" ] || continue
     [ "$(basename "$t")" = lib.sh ] && continue
+    case " ${system_tests[*]} " in *" $t "*) continue ;; esac
+    system_tests+=("$t")
+done
+report() {   # report INDEX: prints test INDEX's output and counts its verdict
+    local t=${system_tests[$1]} l=$logs/$1
     echo "== system: $t"
-    if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$t"); fi
+    cat "$l.out"
+    if [ "$(cat "$l.rc")" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$t"); fi
+}
+next_report=0 reported=()
+for i in "${!system_tests[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    ( bash "${system_tests[$i]}" > "$logs/$i.out" 2>&1; echo $? > "$logs/$i.rc.tmp"; mv "$logs/$i.rc.tmp" "$logs/$i.rc" ) &
+    for j in "${!system_tests[@]}"; do
+        [ -f "$logs/$j.rc" ] && [ -z "${reported[$j]:-}" ] && { report "$j"; reported[$j]=1; }
+    done
+done
+wait
+for j in "${!system_tests[@]}"; do
+    [ -z "${reported[$j]:-}" ] && report "$j"
 done
 
 [ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
