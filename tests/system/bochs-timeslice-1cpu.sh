@@ -7,7 +7,7 @@ G=$BUILD/guests
 make_iso "$WORK/slice.iso" "$ROOT/tests/system/configs/timeslice-1cpu.cfg" "$G/hello.elf" "$G/spinner.elf"
 log=$WORK/slice.log
 bochs_boot 1 "$WORK/slice.iso" "$log" 240
-expect "$log" "VM too-big: not started: needs 8192 MiB of RAM, only [0-9]+ MiB free" "too-big VM rejected with a clear error"
+expect "$log" "VM too-big: not started: needs 3072 MiB of RAM, only [0-9]+ MiB free" "too-big VM rejected with a clear error"
 expect "$log" "VM no-image: not started: image 'missing.elf' was not loaded" "VM with a missing image rejected"
 expect "$log" "VMM: 3 of 5 configured VMs started" "the three VMs that fit started"
 expect "$log" "VM spinner: .* on CPU 0" "spinner on CPU 0"

@@ -223,11 +223,11 @@ static void test_limits_accepted(void **state)
     memset(cmd200, 'c', 200);
     cmd200[200] = 0;
     snprintf(text, sizeof(text),
-             "[vm %s]\nmemory = 64G\nimage = %s\ncmdline = %s\ncpu = 511\n[vm b]\nmemory=1M\nimage=x\ncpu=0\n",
+             "[vm %s]\nmemory = 3584M\nimage = %s\ncmdline = %s\ncpu = 511\n[vm b]\nmemory=1M\nimage=x\ncpu=0\n",
              name31, image63, cmd200);
     assert_int_equal(parse(text, &c, &e), 0);
     assert_string_equal(c.vms[0].name, name31);
-    assert_int_equal(c.vms[0].memory, 64ull << 30);
+    assert_int_equal(c.vms[0].memory, 3584ull << 20);
     assert_string_equal(c.vms[0].image, image63);
     assert_string_equal(c.vms[0].cmdline, cmd200);
     assert_int_equal(c.vms[0].cpu, 511);
@@ -347,13 +347,13 @@ static void test_number_errors(void **state)
         {"memory = 1 6M", "bad number '1 6M' for memory (digits, optionally followed by K, M or G)"},
         {"memory = 16 M", "bad number '16 M' for memory (digits, optionally followed by K, M or G)"},
         {"memory = 0x1g0", "bad number '0x1g0' for memory (digits, optionally followed by K, M or G)"},
-        {"memory = 512K", "memory '512K' is out of range (1M..64G)"},
-        {"memory = 0", "memory '0' is out of range (1M..64G)"},
-        {"memory = 65G", "memory '65G' is out of range (1M..64G)"},
-        {"memory = 68719476737", "memory '68719476737' is out of range (1M..64G)"},
-        {"memory = 99999999999999999999", "memory '99999999999999999999' is out of range (1M..64G)"},
-        {"memory = 0x10000000000000000", "memory '0x10000000000000000' is out of range (1M..64G)"},
-        {"memory = 17179869184G", "memory '17179869184G' is out of range (1M..64G)"},
+        {"memory = 512K", "memory '512K' is out of range (1M..3584M)"},
+        {"memory = 0", "memory '0' is out of range (1M..3584M)"},
+        {"memory = 3585M", "memory '3585M' is out of range (1M..3584M)"},
+        {"memory = 68719476737", "memory '68719476737' is out of range (1M..3584M)"},
+        {"memory = 99999999999999999999", "memory '99999999999999999999' is out of range (1M..3584M)"},
+        {"memory = 0x10000000000000000", "memory '0x10000000000000000' is out of range (1M..3584M)"},
+        {"memory = 17179869184G", "memory '17179869184G' is out of range (1M..3584M)"},
         {"memory = 1048577", "memory '1048577' is not a whole number of 4K pages"},
         {"memory = 0x100800", "memory '0x100800' is not a whole number of 4K pages"},
         {"cpu = 512", "cpu '512' is out of range (0..511)"},

@@ -417,7 +417,7 @@ static int set_key(struct parser *p, const char *key, char *v)
         c->stale_map_keys = (uint32_t)n;
         return 0;
     case K_MEMORY:
-        if (number_value(p, K_MEMORY, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_MAX, "1M..64G",
+        if (number_value(p, K_MEMORY, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_MAX, "1M..3584M",
                          &n) < 0)
             return -1;
         if (n % PAGE_SIZE)

@@ -59,7 +59,9 @@
 #define CONFIG_CMDLINE_MAX 200  /* guest command line characters */
 #define CONFIG_ERROR_MAX 160
 #define CONFIG_MEMORY_MIN (1ull << 20)
-#define CONFIG_MEMORY_MAX (64ull << 30)
+/* A VM's RAM is one range from guest-physical 0, and the PC's devices sit from 0xE0000000
+ * up (PCI, IOAPIC, local APIC, firmware): RAM may not reach them. */
+#define CONFIG_MEMORY_MAX (3584ull << 20)
 #define CONFIG_CPU_MAX 511      /* highest CPU index a VM can be pinned to (MAX_CPUS-1) */
 #define CONFIG_CPU_RANGE "0..511"
 #define CONFIG_AP_RANGE "1..511"   /* CPUs but the boot CPU */
