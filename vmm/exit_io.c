@@ -15,8 +15,7 @@ enum exit_action exit_device_result(struct vcpu *v, struct bus_result r)
     switch (bus_action(r)) {
     case BUS_EXIT_CODE: vm_stop_with_code(v->vm, bus_code(r), r.why); break;
     case BUS_POWER_OFF: vm_stop(v->vm, "powered off by the guest (%s)", r.why); break;
-    /* Starting the VM again from its image is not there yet: a reset ends its run. */
-    case BUS_RESET: vm_stop(v->vm, "reset by the guest (%s); a VM does not restart yet, so it stops", r.why); break;
+    case BUS_RESET: return vm_reset(v, r.why); /* on_reset says what happens */
     default: vm_stop(v->vm, "%s", r.why); break;
     }
     return EXIT_STOPPED;

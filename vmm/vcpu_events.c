@@ -48,6 +48,13 @@ enum exit_action exit_events(struct vcpu *v, struct exit_info *e)
     (void)e;
     struct vm *vm = v->vm;
     struct vlapic *l = &v->lapic;
+    /* A reset of the VM is under way: this vCPU parks until it is done. */
+    if (__builtin_expect(v->reset_gen != __atomic_load_n(&vm->reset_gen, __ATOMIC_ACQUIRE) ||
+                             __atomic_load_n(&vm->resetting, __ATOMIC_ACQUIRE), 0)) {
+        enum exit_action a = vm_reset_park(v);
+        if (a != EXIT_RESUME)
+            return a;
+    }
     uint32_t ev = vlapic_take_events(l);
     if (ev & VLAPIC_EV_INIT) {
         vcpu_backend->init_vcpu(v);

@@ -8,6 +8,7 @@
 #include "vmm/lib/page_alloc.h"
 #include "vmm/lib/string.h"
 #include "vmm/dev/platform.h"
+#include "arch/x86/tsc.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
@@ -57,6 +58,26 @@ static void release_vm(struct vm *vm)
         pfree((hpa_t)(uintptr_t)vm->vcpus[i], ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE));
     }
     pfree((hpa_t)(uintptr_t)vm, ALIGN_UP(sizeof(struct vm), PAGE_SIZE));
+}
+
+/* The image into zeroed RAM, and vCPU 0's state from the loader's result: at creation
+ * and at each restart (the same bytes give the same result). */
+static int load_image(struct vm *vm, struct guest_boot *boot, char err[GUEST_ERR_LEN])
+{
+    const struct vm_config *c = vm->cfg;
+    memset(vm->ram, 0, vm->ram_size);
+    struct guest_ram ram = {.hva = vm->ram, .size = vm->ram_size};
+    int rc = guest_load((enum guest_image_kind)c->entry, &ram, vm->image, vm->image_size, c->cmdline, boot, err);
+    if (rc)
+        return rc;
+    vm->boot = (struct vcpu_boot){
+        .mode = boot->mode, .rip = boot->rip, .rsp = boot->rsp, .rax = boot->rax, .rbx = boot->rbx, .rdi = boot->rdi,
+        /* the boot drive in DL, as a BIOS leaves it */
+        .rdx = boot->mode == GUEST_MODE_REAL16 ? 0x80 : 0,
+        .cs = boot->cs, .ds = boot->ds, .cr0 = boot->cr0, .cr3 = boot->cr3, .cr4 = boot->cr4, .efer = boot->efer,
+        .gdt_base = boot->gdt_base, .gdt_limit = boot->gdt_limit,
+    };
+    return 0;
 }
 
 static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
@@ -111,12 +132,12 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     }
     vm->ram_size = c->memory;
     vm->ram = hpa_to_hva(vm->ram_hpa);
-    memset(vm->ram, 0, vm->ram_size);
+    vm->image = hpa_to_hva(mod->base);
+    vm->image_size = mod->size;
 
-    struct guest_ram ram = {.hva = vm->ram, .size = vm->ram_size};
     struct guest_boot boot;
     char err[GUEST_ERR_LEN];
-    if (guest_load((enum guest_image_kind)c->entry, &ram, hpa_to_hva(mod->base), mod->size, c->cmdline, &boot, err)) {
+    if (load_image(vm, &boot, err)) {
         kprintf("VM %s: not started: image '%s': %s\n", c->name, c->image, err);
         release_vm(vm);
         return NULL;
@@ -129,13 +150,7 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         return NULL;
     }
 
-    struct vcpu_boot start = {
-        .mode = boot.mode, .rip = boot.rip, .rsp = boot.rsp, .rax = boot.rax, .rbx = boot.rbx, .rdi = boot.rdi,
-        /* the boot drive in DL, as a BIOS leaves it */
-        .rdx = boot.mode == GUEST_MODE_REAL16 ? 0x80 : 0,
-        .cs = boot.cs, .ds = boot.ds, .cr0 = boot.cr0, .cr3 = boot.cr3, .cr4 = boot.cr4, .efer = boot.efer,
-        .gdt_base = boot.gdt_base, .gdt_limit = boot.gdt_limit,
-    };
+    const struct vcpu_boot *start = &vm->boot;
     uint32_t nvcpus = c->vcpus ? c->vcpus : 1;
     for (uint32_t i = 0; i < nvcpus; i++) {
         hpa_t vcpu_pa = palloc(ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
@@ -153,7 +168,7 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
          * as a PC's application processors do. */
         v->activity = i == 0 ? VCPU_ACTIVE : VCPU_WAIT_SIPI;
         vm->vcpus[vm->vcpu_count++] = v;
-        if (!vcpu_create(v, &start)) {
+        if (!vcpu_create(v, start)) {
             release_vm(vm);
             return NULL;
         }
@@ -258,6 +273,9 @@ void vm_print_report(const struct vm *vm)
     for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
         report_add(&reasons, vcpu_backend->exit_reason_name(r), s->exits[r]);
     report_end(&reasons);
+    if (vm->resets)
+        kprintf("VM %s: restarted %u time%s (last: %s); the counts above cover every run\n", vm->name, vm->resets,
+                vm->resets == 1 ? "" : "s", vm->reset_reason);
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }
@@ -304,4 +322,91 @@ void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
     vm->exit_code = code;
     ksnprintf(vm->stop_reason, sizeof(vm->stop_reason), "exited with code %u via the %s", code, why);
     stop_common(vm);
+}
+
+/* ---- Restart (on_reset = restart) ----
+ * A reset reaches every vCPU of the VM, which may be running on other CPUs. Each one
+ * resets its own CPU state where it is loaded (only there can the backend touch it)
+ * and parks; RAM and the devices belong to no vCPU, so the last to park restarts them,
+ * when no vCPU can be using them. vCPU 0 then starts as the entry kind says and the
+ * others wait for their SIPI, as after power-on. */
+
+static void tell_vcpu(struct vcpu *v)
+{
+    __atomic_store_n(&v->arch.recheck, 1, __ATOMIC_RELEASE);
+    int32_t cpu = __atomic_load_n(&v->arch.loaded_cpu, __ATOMIC_ACQUIRE);
+    if (cpu < 0)
+        cpu = v->home_cpu;
+    if (cpu >= 0 && (uint32_t)cpu != this_cpu()->cpu_id)
+        sched_kick_cpu((uint32_t)cpu);
+}
+
+enum exit_action vm_reset(struct vcpu *v, const char *why)
+{
+    struct vm *vm = v->vm;
+    if (vm->cfg->on_reset == VM_ON_RESET_STOP) {
+        vm_stop(vm, "reset by the guest (%s); on_reset = stop", why);
+        return EXIT_STOPPED;
+    }
+    /* A second reset while the first is under way is the same reset. */
+    if (__atomic_exchange_n(&vm->resetting, true, __ATOMIC_ACQ_REL))
+        return vm_reset_park(v);
+    uint64_t now = time_ns();
+    if (!vm->resets_in_burst || now - vm->burst_start_ns >= VM_RESET_BURST_NS) {
+        vm->burst_start_ns = now;
+        vm->resets_in_burst = 0;
+    }
+    if (++vm->resets_in_burst > VM_RESET_BURST) {
+        vm_stop(vm, "reset by the guest (%s) %u times within %llu s: a reset loop, so it stops", why,
+                vm->resets_in_burst, VM_RESET_BURST_NS / 1000000000ull);
+        return EXIT_STOPPED;
+    }
+    vm->resets++;
+    kstrlcpy(vm->reset_reason, why, sizeof(vm->reset_reason));
+    kprintf("VM %s: reset by the guest (%s); restarting from its image (restart %u)\n", vm->name, why, vm->resets);
+    __atomic_add_fetch(&vm->reset_gen, 1, __ATOMIC_ACQ_REL);
+    for (uint32_t i = 0; i < vm->vcpu_count; i++)
+        if (vm->vcpus[i] != v)
+            tell_vcpu(vm->vcpus[i]);
+    return vm_reset_park(v);
+}
+
+/* RAM, image, devices: with every vCPU parked. */
+static void restart(struct vm *vm)
+{
+    struct guest_boot boot;
+    char err[GUEST_ERR_LEN];
+    if (load_image(vm, &boot, err)) {
+        vm_stop(vm, "restart failed: image '%s': %s", vm->cfg->image, err);
+        return;
+    }
+    vm_console_flush(&vm->console);
+    if (!vm_platform_restart(vm)) {
+        vm_stop(vm, "restart failed: its virtual platform could not be set up again");
+        return;
+    }
+    __atomic_store_n(&vm->reset_parked, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&vm->vcpus[0]->activity, VCPU_ACTIVE, __ATOMIC_RELAXED);
+    __atomic_store_n(&vm->resetting, false, __ATOMIC_RELEASE);
+    tell_vcpu(vm->vcpus[0]);
+}
+
+enum exit_action vm_reset_park(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    uint32_t gen = __atomic_load_n(&vm->reset_gen, __ATOMIC_ACQUIRE);
+    v->arch.wake_tsc = UINT64_MAX;
+    if (v->reset_gen == gen) {
+        /* Parked already (an IPI from a vCPU not yet parked woke it): wait on. */
+        return __atomic_load_n(&vm->resetting, __ATOMIC_ACQUIRE) ? EXIT_YIELD : EXIT_RESUME;
+    }
+    v->reset_gen = gen;
+    vcpu_backend->reset_vcpu(v, v->id == 0 ? &vm->boot : NULL);
+    v->activity = VCPU_WAIT_SIPI;
+    v->halted = false;
+    v->nmi_pending = false;
+    v->extint_msg = false;
+    if (__atomic_add_fetch(&vm->reset_parked, 1, __ATOMIC_ACQ_REL) == vm->vcpu_count)
+        restart(vm);
+    return EXIT_YIELD;
 }

@@ -10,6 +10,7 @@
 #include "vmm/lib/config.h"
 #include "arch/x86/vcpu_arch.h"
 #include "boot/bootinfo.h"
+#include "arch/x86/vcpu_backend.h"
 #include "vmm/dev/bus.h"
 #include "vmm/dev/console.h"
 #include "vmm/dev/uart16550.h"
@@ -76,6 +77,21 @@ struct vm {
     uint32_t exit_code;
     char stop_reason[200];
 
+    /* What a restart loads again: the image as Keel holds it, and vCPU 0's boot state. */
+    const void *image;
+    size_t image_size;
+    struct vcpu_boot boot;
+    /* A reset by the guest (on_reset = restart): every vCPU parks (resets its own CPU
+     * state and stops running) when it sees reset_gen move; the last one to park
+     * restarts the VM (RAM, image, devices) and clears resetting, vCPU 0 then runs. */
+    volatile uint32_t reset_gen;
+    volatile uint32_t reset_parked;
+    volatile bool resetting;
+    uint32_t resets;           /* restarts so far, for the report */
+    uint32_t resets_in_burst;  /* since burst_start_ns: bounds a reset loop */
+    uint64_t burst_start_ns;
+    char reset_reason[64];
+
     struct vm_bus bus;          /* its ports and MMIO ranges (vmm/dev/platform.c) */
     struct vm_console console;  /* the line its UART and console hypercall write */
     struct uart16550 com1;
@@ -95,6 +111,7 @@ struct vcpu {
     bool extint_msg; /* an ExtINT message arrived: the vector comes from the PIC */
     volatile uint32_t activity; /* enum vcpu_activity: an AP waits for its SIPI */
     volatile bool halted;       /* HLT with interrupts on: runnable again at an event */
+    uint32_t reset_gen;         /* the VM's reset_gen when this vCPU last parked */
     /* Its local APIC; CR8 is its TPR, so a guest never reaches the host APIC's. */
     struct vlapic lapic;
 };
@@ -122,6 +139,16 @@ void vms_create(const struct keel_config *cfg, const struct bootinfo *bi);
  * any CPU; only the first stop counts. */
 void vm_stop(struct vm *vm, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why);
+/* Restarts allowed within VM_RESET_BURST_NS; one more stops the VM as a reset loop. */
+#define VM_RESET_BURST 8
+#define VM_RESET_BURST_NS 10000000000ull
+/* The guest reset the machine (why: how). on_reset = stop: the VM stops; restart: every
+ * vCPU is told to park (vm_reset_park), and the VM starts again from its image. Returns
+ * how the vCPU whose exit this is goes on. */
+enum exit_action vm_reset(struct vcpu *v, const char *why);
+/* From the EVENTS handler, on the vCPU's own CPU, while vm->resetting or when reset_gen
+ * moved: parks the vCPU; the last to park restarts the VM. */
+enum exit_action vm_reset_park(struct vcpu *v);
 /* Number of VMs not yet stopped. */
 uint32_t vms_running(void);
 void vm_print_report(const struct vm *vm);

@@ -150,6 +150,11 @@ struct vcpu_backend {
      * vector * 0x1000 (SDM vol. 3, 9.4.4 and 10.6.1). */
     void (*init_vcpu)(struct vcpu *v);
     void (*start_at_sipi)(struct vcpu *v, uint8_t vector);
+    /* A machine reset, on the CPU the vCPU is loaded on: every register, the swapped
+     * state (FPU, XCR0, debug registers, syscall MSRs) and the controls as at power-on,
+     * then boot's state (the boot vCPU), or with boot NULL the INIT state waiting for
+     * SIPI (the others). The guest's cached translations go too. */
+    void (*reset_vcpu)(struct vcpu *v, const struct vcpu_boot *boot);
 
     /* What the CPU lets a guest have. */
     uint64_t (*cr4_allowed)(void);    /* CR4 bits a guest may set */

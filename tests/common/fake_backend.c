@@ -73,16 +73,8 @@ static void fake_describe(const struct vm_arch *vm, struct vcpu *v, char *buf, s
     snprintf(buf, size, "fake backend vCPU %u", fake_vcpu(v) ? (unsigned)(fake_vcpu(v) - fake.vcpus) : 0u);
 }
 
-static bool fake_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name, const struct vcpu_boot *b)
+static void boot_state(struct vcpu *v, struct fake_vcpu *f, const struct vcpu_boot *b)
 {
-    (void)name;
-    fake.vcpu_creates++;
-    struct fake_vcpu *f = fake_vcpu(v);
-    if (fake.vcpu_create_fails || !f)
-        return false;
-    vcpu_arch(v)->vm = vm;
-    vcpu_arch(v)->loaded_cpu = -1;
-    f->created = true;
     f->reg[VCPU_REG_RIP] = b->rip;
     f->reg[VCPU_REG_RSP] = b->rsp;
     f->reg[VCPU_REG_CR0] = b->cr0;
@@ -95,6 +87,19 @@ static bool fake_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *nam
     vcpu_arch(v)->regs.rbx = b->rbx;
     vcpu_arch(v)->regs.rdx = b->rdx;
     vcpu_arch(v)->regs.rdi = b->rdi;
+}
+
+static bool fake_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name, const struct vcpu_boot *b)
+{
+    (void)name;
+    fake.vcpu_creates++;
+    struct fake_vcpu *f = fake_vcpu(v);
+    if (fake.vcpu_create_fails || !f)
+        return false;
+    vcpu_arch(v)->vm = vm;
+    vcpu_arch(v)->loaded_cpu = -1;
+    f->created = true;
+    boot_state(v, f, b);
     fake.last_boot = *b;
     return true;
 }
@@ -177,6 +182,22 @@ static void fake_init_vcpu(struct vcpu *v)
     f->reg[VCPU_REG_RFLAGS] = 0x2;
 }
 
+static void fake_reset_vcpu(struct vcpu *v, const struct vcpu_boot *b)
+{
+    struct fake_vcpu *f = fake_vcpu(v);
+    f->resets++;
+    memset(f->reg, 0, sizeof(f->reg));
+    memset(&vcpu_arch(v)->regs, 0, sizeof(vcpu_arch(v)->regs));
+    f->blocked = f->window = false;
+    f->sipi_vector = -1;
+    if (b) {
+        boot_state(v, f, b);
+    } else {
+        f->reg[VCPU_REG_RIP] = 0xfff0;
+        f->reg[VCPU_REG_RFLAGS] = 0x2;
+    }
+}
+
 static void fake_start_at_sipi(struct vcpu *v, uint8_t vector)
 {
     struct fake_vcpu *f = fake_vcpu(v);
@@ -221,6 +242,7 @@ const struct vcpu_backend fake_backend = {
     .interrupt_window = fake_interrupt_window,
     .init_vcpu = fake_init_vcpu,
     .start_at_sipi = fake_start_at_sipi,
+    .reset_vcpu = fake_reset_vcpu,
     .cr4_allowed = fake_cr4_allowed,
     .xcr0_supported = fake_xcr0_supported,
     .paging_off_guests = fake_paging_off_guests,

@@ -24,7 +24,7 @@ struct fake_vcpu {
     uint8_t intr[32];
     unsigned nintr, nmis;
     bool window;
-    unsigned inits;
+    unsigned inits, resets;
     int sipi_vector; /* -1: none */
     int unloads;
 };

@@ -3,7 +3,11 @@
  * with attack=<name>, must make Keel stop the VM with an EPT-violation report.
  *
  * Options:
- *   attack=ram-end-read (default) | ram-end-write | host-read | lapic-write | reset
+ *   attack=ram-end-read (default) | ram-end-write | host-read | lapic-write | reset |
+ *          restart
+ *     restart: the first boot leaves a mark in CMOS RAM (the shutdown status byte a
+ *     BIOS reads after a reset) and resets through 0xCF9; Keel must start the VM again
+ *     from its image, whose second boot finds the mark, says so and exits with code 0.
  *   cf9=skip     do not write the reset port (bare hardware and QEMU really reset)
  *   lenient=1    run the fatal attempt even when an earlier attempt was not blocked
  *                (by default that ends the run with exit code 0x7f before it)
@@ -326,6 +330,40 @@ static uint64_t ram_size(void)
     return end;
 }
 
+#define CMOS_INDEX 0x70
+#define CMOS_DATA 0x71
+#define CMOS_SHUTDOWN_STATUS 0x0f
+#define RESTART_MARK 0x4b
+
+static uint8_t cmos_read(uint8_t reg)
+{
+    outb(CMOS_INDEX, reg);
+    return inb(CMOS_DATA);
+}
+
+static void cmos_write(uint8_t reg, uint8_t value)
+{
+    outb(CMOS_INDEX, reg);
+    outb(CMOS_DATA, value);
+}
+
+static int restart_attempt(void)
+{
+    if (cmos_read(CMOS_SHUTDOWN_STATUS) == RESTART_MARK) {
+        cmos_write(CMOS_SHUTDOWN_STATUS, 0);
+        printf("attacker: restarted: second boot after the reset found its CMOS mark\n");
+        return GUEST_EXIT_OK;
+    }
+    cmos_write(CMOS_SHUTDOWN_STATUS, RESTART_MARK);
+    printf("attacker: first boot: resetting through port 0x%x; Keel must restart this VM\n", RESET_CONTROL_PORT);
+    uart_drain();
+    outb(RESET_CONTROL_PORT, RESET_HARD);
+    for (volatile uint32_t i = 0; i < RESET_GRACE_SPINS; i++)
+        ;
+    printf("attacker: NOT BLOCKED: restart: the VM still runs after a hard reset\n");
+    return GUEST_EXIT_NOT_BLOCKED;
+}
+
 static int fatal_attempt(void)
 {
     size_t len;
@@ -360,6 +398,8 @@ static int fatal_attempt(void)
             ;
         printf("attacker: NOT BLOCKED: reset: the VM still runs after a hard reset\n");
         return GUEST_EXIT_NOT_BLOCKED;
+    } else if (len == 7 && !strncmp(name, "restart", len)) {
+        return restart_attempt();
     } else if (len == 11 && !strncmp(name, "lapic-write", len)) {
         /* The local APIC page is the VM's own virtual LAPIC: a TPR of 0xff there must not
          * reach the host's APIC (it would mask Keel's own interrupts on this CPU, which
@@ -375,7 +415,7 @@ static int fatal_attempt(void)
         write = true;
     } else {
         printf("attacker: FAIL: unknown attack '%.*s' (ram-end-read, ram-end-write, "
-               "host-read, lapic-write, reset)\n", (int)len, name);
+               "host-read, lapic-write, reset, restart)\n", (int)len, name);
         return GUEST_EXIT_FAIL;
     }
     if (!ram || gpa > 0xFFFFFFFFull) {

@@ -107,6 +107,8 @@ static const char good_cfg[] =
     "cpu = 1\r\n"
     "vcpus = 4\r\n"
     "cmdline = console=ttyS0 quiet   # trailing comment\r\n"
+    "on_reset = stop\r\n"
+    "testdev = on\r\n"
     "\r\n"
     "[vm rm]\r\n"
     "memory=1048576\r\n"
@@ -148,6 +150,10 @@ static void test_good_config(void **state)
     assert_int_equal(c.vms[1].entry, VM_ENTRY_ELF64);
     assert_int_equal(c.vms[1].cpu, 1);
     assert_string_equal(c.vms[1].cmdline, "console=ttyS0 quiet");
+    assert_int_equal(c.vms[0].on_reset, VM_ON_RESET_RESTART);
+    assert_false(c.vms[0].testdev);
+    assert_int_equal(c.vms[1].on_reset, VM_ON_RESET_STOP);
+    assert_true(c.vms[1].testdev);
 
     assert_string_equal(c.vms[2].name, "rm");
     assert_int_equal(c.vms[2].memory, 1ull << 20);
@@ -361,6 +367,8 @@ static void test_number_errors(void **state)
         {"cpu = 1K", "bad number '1K' for cpu (digits only)"},
         {"cpu = 18446744073709551616", "cpu '18446744073709551616' is out of range (0..511)"},
         {"vcpus = 0", "vcpus '0' is out of range (1..16)"},
+        {"on_reset = reboot", "bad value 'reboot' for on_reset (use restart or stop)"},
+        {"testdev = yes", "bad value 'yes' for testdev (use on or off)"},
         {"vcpus = 17", "vcpus '17' is out of range (1..16)"},
         {"vcpus = 2x", "bad number '2x' for vcpus (digits only)"},
     };

@@ -51,6 +51,20 @@ void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
     vm->exit_code = code;
     vm_stop(vm, "exited with code %u via the %s", code, why);
 }
+/* vm.c's restart: a reset stops the VM here, as on_reset = stop would. */
+static int resets, parks;
+enum exit_action vm_reset(struct vcpu *v, const char *why)
+{
+    resets++;
+    vm_stop(v->vm, "reset by the guest (%s)", why);
+    return EXIT_STOPPED;
+}
+enum exit_action vm_reset_park(struct vcpu *v)
+{
+    (void)v;
+    parks++;
+    return EXIT_YIELD;
+}
 bool tsc_calibrated(void) { return true; }
 uint64_t tsc_hz(void) { return 1000000000ull; }
 void host_test_cpuid(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)

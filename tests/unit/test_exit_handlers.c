@@ -84,6 +84,20 @@ void vm_stop_with_code(struct vm *vm, uint32_t code, const char *why)
     vm->state = VM_STOPPED;
     stops++;
 }
+/* vm.c's restart: a reset stops the VM here, as on_reset = stop would. */
+static int resets, parks;
+enum exit_action vm_reset(struct vcpu *v, const char *why)
+{
+    resets++;
+    vm_stop(v->vm, "reset by the guest (%s)", why);
+    return EXIT_STOPPED;
+}
+enum exit_action vm_reset_park(struct vcpu *v)
+{
+    (void)v;
+    parks++;
+    return EXIT_YIELD;
+}
 
 
 static bool calibrated;

@@ -312,6 +312,132 @@ static void backend_failures_release_the_vm(void **state)
     assert_true(capture_contains("VMM: 0 of 1 configured VMs started"));
 }
 
+static uint64_t port_read(struct vm *vm, uint16_t port)
+{
+    uint64_t v = 0;
+    vm_bus_access(&vm->bus, BUS_PIO, port, 1, false, &v);
+    return v & 0xff;
+}
+
+static void port_write(struct vm *vm, uint16_t port, uint8_t value)
+{
+    uint64_t v = value;
+    vm_bus_access(&vm->bus, BUS_PIO, port, 1, true, &v);
+}
+
+/* on_reset = restart: every vCPU parks where it runs, the last one restarts the VM
+ * (zeroed RAM with the image again, devices at power-on, the ACPI tables again), vCPU 0
+ * starts as the entry kind says and the others wait for SIPI; statistics carry on. */
+static void reset_restarts_the_vm_once_every_vcpu_parked(void **state)
+{
+    (void)state;
+    static struct keel_config c;
+    memset(&c, 0, sizeof(c));
+    add_vm(&c, "again", "a.elf", 1, 2);
+    c.vms[0].on_reset = VM_ON_RESET_RESTART;
+    static const char *const mods[] = {"a.elf"};
+    struct bootinfo bi = boot_with(mods, 1);
+    vms_create(&c, &bi);
+    assert_int_equal(vm_count, 1);
+    struct vm *vm = vms[0];
+    struct vcpu *v0 = vm->vcpus[0], *v1 = vm->vcpus[1];
+    /* The guest ran a while: RAM written, devices programmed, the AP started. */
+    vm->ram[0x500] = 0xaa;
+    uint8_t *acpi = vm->ram + 0xe0000;
+    uint8_t rsdp[8];
+    memcpy(rsdp, acpi, sizeof(rsdp));
+    assert_memory_equal(rsdp, "RSD PTR ", 8);
+    memset(acpi, 0, 8);
+    port_write(vm, 0x3ff, 0x5a); /* COM1 scratch */
+    port_write(vm, 0x21, 0x00);  /* every PIC input unmasked */
+    port_write(vm, 0x70, 0x0f);  /* CMOS shutdown status byte */
+    port_write(vm, 0x71, 0x4b);
+    port_write(vm, 0x70, 0x0b);  /* RTC update interrupts on */
+    port_write(vm, 0x71, 0x12);
+    fake_vcpu(v0)->reg[VCPU_REG_RIP] = 0x123456;
+    v1->activity = VCPU_ACTIVE;
+    v0->arch.stats.exits[EXIT_REASON_CPUID] = 7;
+    kicks = 0;
+
+    assert_int_equal(vm_reset(v0, "port 0xCF9"), EXIT_YIELD);
+    assert_true(capture_contains("VM again: reset by the guest (port 0xCF9); restarting from its image (restart 1)"));
+    /* vCPU 0 reset its own state and parked; vCPU 1 is told, and the VM waits for it. */
+    assert_int_equal(fake_vcpu(v0)->resets, 1);
+    assert_int_equal(fake_vcpu(v0)->reg[VCPU_REG_RIP], 0x100000);
+    assert_int_equal(v0->activity, VCPU_WAIT_SIPI);
+    assert_true(vm->resetting);
+    assert_int_equal(v1->arch.recheck, 1);
+    assert_int_equal(kicks, 1);
+    assert_int_equal(vm->ram[0x500], 0xaa);
+    /* Woken again before the reset is done (an IPI), vCPU 0 just waits on. */
+    assert_int_equal(vm_reset_park(v0), EXIT_YIELD);
+    assert_int_equal(fake_vcpu(v0)->resets, 1);
+    /* A second reset from the other vCPU meanwhile is the same reset. */
+    assert_int_equal(vm_reset(v1, "i8042 reset (command 0xFE)"), EXIT_YIELD);
+    assert_int_equal(vm->resets, 1);
+
+    /* vCPU 1 was the last to park: the VM restarted. */
+    assert_false(vm->resetting);
+    assert_int_equal(fake_vcpu(v1)->resets, 1);
+    assert_int_equal(fake_vcpu(v1)->reg[VCPU_REG_RIP], 0xfff0);
+    assert_int_equal(v1->activity, VCPU_WAIT_SIPI);
+    assert_int_equal(v0->activity, VCPU_ACTIVE);
+    assert_int_equal(v0->arch.recheck, 1);
+    assert_int_equal(vm->ram[0x500], 0);
+    assert_memory_equal(acpi, rsdp, sizeof(rsdp)); /* "RSD PTR " written again */
+    assert_int_equal(port_read(vm, 0x3ff), 0);
+    assert_int_equal(port_read(vm, 0x21), 0xfb);
+    /* The RTC is battery-backed: its CMOS RAM survives, its interrupt enables do not. */
+    port_write(vm, 0x70, 0x0f);
+    assert_int_equal(port_read(vm, 0x71), 0x4b);
+    port_write(vm, 0x70, 0x0b);
+    assert_int_equal(port_read(vm, 0x71), 0x02);
+    assert_int_equal(vm->state, VM_RUNNING);
+    /* The next EVENTS of either vCPU finds nothing to park for. */
+    assert_int_equal(v0->reset_gen, vm->reset_gen);
+    assert_int_equal(v1->reset_gen, vm->reset_gen);
+
+    vm_print_report(vm);
+    assert_true(capture_contains("VM again: report: 7 exits"));
+    assert_true(capture_contains("VM again: restarted 1 time (last: port 0xCF9); the counts above cover every run"));
+}
+
+/* A guest that resets again and again is stopped after VM_RESET_BURST restarts in a
+ * burst, with the reason; on_reset = stop stops at the first. */
+static void reset_loops_are_bounded_and_stop_stops(void **state)
+{
+    (void)state;
+    static struct keel_config c;
+    memset(&c, 0, sizeof(c));
+    add_vm(&c, "loop", "a.elf", 1, 1);
+    add_vm(&c, "once", "a.elf", 1, 1);
+    c.vms[0].on_reset = VM_ON_RESET_RESTART;
+    c.vms[1].on_reset = VM_ON_RESET_STOP;
+    static const char *const mods[] = {"a.elf"};
+    struct bootinfo bi = boot_with(mods, 1);
+    vms_create(&c, &bi);
+    assert_int_equal(vm_count, 2);
+    struct vm *vm = vms[0];
+    for (unsigned i = 1; i <= VM_RESET_BURST; i++) {
+        /* time_ns() stands still here: every reset is in the same burst. */
+        assert_int_equal(vm_reset(vm->vcpus[0], "port 0x92 fast reset"), EXIT_YIELD);
+        assert_int_equal(vm->resets, i);
+        assert_false(vm->resetting);
+        assert_int_equal(vm->state, VM_RUNNING);
+    }
+    assert_int_equal(vm_reset(vm->vcpus[0], "port 0x92 fast reset"), EXIT_STOPPED);
+    assert_int_equal(vm->state, VM_STOPPED);
+    assert_true(capture_contains("VM loop: stopped: reset by the guest (port 0x92 fast reset) 9 times within 10 s: "
+                                 "a reset loop, so it stops"));
+
+    assert_int_equal(vm_reset(vms[1]->vcpus[0], "reset control register (port 0xCF9)"), EXIT_STOPPED);
+    assert_int_equal(vms[1]->state, VM_STOPPED);
+    assert_int_equal(vms[1]->resets, 0);
+    assert_int_equal(fake_vcpu(vms[1]->vcpus[0])->resets, 0);
+    assert_true(capture_contains("VM once: stopped: reset by the guest (reset control register (port 0xCF9)); "
+                                 "on_reset = stop"));
+}
+
 /* Per-vCPU counters must not share cache lines with a neighbour's. */
 static void stats_sit_on_their_own_lines(void **state)
 {
@@ -327,6 +453,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(report_sums_every_vcpu, setup, teardown),
         cmocka_unit_test_setup_teardown(real_mode_vcpu_gets_the_boot_drive, setup, teardown),
         cmocka_unit_test_setup_teardown(backend_failures_release_the_vm, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_restarts_the_vm_once_every_vcpu_parked, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_loops_are_bounded_and_stop_stops, setup, teardown),
         cmocka_unit_test(stats_sit_on_their_own_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include "vmm/sched.h"
 #include "vmm/guest_acpi.h"
 #include "vmm/lib/console.h"
+#include "vmm/lib/string.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/tsc.h"
@@ -21,13 +22,40 @@
 /* Until main.c reads the host clock (and in host tests), a valid date. */
 struct wall_time host_boot_time = {.year = 2026, .month = 1, .day = 1};
 
+static bool attach_first(struct vm *vm)
+{
+    if (uart16550_attach(&vm->com1, &vm->bus, UART16550_COM1, &vm->console, "com1") < 0)
+        return false;
+    return debug_exit_attach(&vm->bus, DEBUG_EXIT_PORT) >= 0;
+}
+
 bool vm_platform_attach(struct vm *vm)
 {
     vm_bus_init(&vm->bus, vm->name);
     vm_console_init(&vm->console, vm->name);
-    if (uart16550_attach(&vm->com1, &vm->bus, UART16550_COM1, &vm->console, "com1") < 0)
-        return false;
-    return debug_exit_attach(&vm->bus, DEBUG_EXIT_PORT) >= 0;
+    return attach_first(vm);
+}
+
+static bool platform_start(struct vm *vm, bool restart);
+
+bool vm_platform_restart(struct vm *vm)
+{
+    /* Every range goes, so whatever the guest moved (the xAPIC window, BARs) is back
+     * where power-on puts it; the unclaimed-port log stays, it is the VM's. The VM's
+     * clock runs on, and so does the battery-backed RTC with its CMOS RAM. */
+    struct vm_pc *pc = &vm->pc;
+    struct rtc_cmos rtc = pc->rtc;
+    uint64_t t0_ns = pc->t0_ns, tsc_at_zero = pc->tsc_at_zero;
+    vm_bus_destroy(&vm->bus);
+    memset(pc, 0, sizeof(*pc));
+    pc->t0_ns = t0_ns;
+    pc->tsc_at_zero = tsc_at_zero;
+    bool ok = attach_first(vm) && platform_start(vm, true);
+    if (ok) {
+        pc->rtc = rtc;
+        rtc_cmos_system_reset(&pc->rtc);
+    }
+    return ok;
 }
 
 static uint64_t vm_now_ns(void *ctx)
@@ -97,10 +125,17 @@ static void bios_pic_setup(struct vm *vm)
 
 bool vm_platform_start(struct vm *vm)
 {
+    return platform_start(vm, false);
+}
+
+static bool platform_start(struct vm *vm, bool restart)
+{
     struct vm_pc *pc = &vm->pc;
     pc->lock = (spinlock_t)SPINLOCK_INIT;
-    pc->tsc_at_zero = rdtsc();
-    pc->t0_ns = time_ns();
+    if (!restart) {
+        pc->tsc_at_zero = rdtsc();
+        pc->t0_ns = time_ns();
+    }
     pc->clock = (struct dev_clock){.now_ns = vm_now_ns, .ctx = pc};
     pc->irq = (struct irq_sink){.set = route_irq, .ctx = pc};
     pc->next_deadline = CLOCK_NEVER;

@@ -16,6 +16,9 @@ bool vm_platform_attach(struct vm *vm);
 /* Once its vCPUs exist: the local APICs and their bus, the IOAPIC, the PIC, PIT, RTC,
  * ACPI PM registers, fw_cfg and the PCI host bridge, wired as on a PC. */
 bool vm_platform_start(struct vm *vm);
+/* A restart: every device back to its power-on state on a fresh bus, the ACPI tables
+ * written again (RAM was zeroed); the console keeps its line. With no vCPU running. */
+bool vm_platform_restart(struct vm *vm);
 /* Runs the device timers that are due (the PIT's IRQ 0, the RTC, the PM timer's
  * overflow) and returns VM time of the next one (CLOCK_NEVER: none). */
 uint64_t vm_platform_poll(struct vm *vm);

@@ -545,3 +545,15 @@ int rtc_cmos_attach(struct rtc_cmos *rtc, struct vm_bus *bus, const struct dev_c
                                                   .owner = "RTC/CMOS"});
     return id < 0 ? id : 0;
 }
+
+void rtc_cmos_system_reset(struct rtc_cmos *rtc)
+{
+    rtc->ram[REG_B] &= (uint8_t)~(B_PIE | B_AIE | B_UIE);
+    rtc->flags = 0;
+    rtc->index = 0;
+    rtc->nmi_masked = false;
+    if (rtc->irq_high) {
+        rtc->irq_high = false;
+        irq_set(&rtc->irq, RTC_CMOS_IRQ, false);
+    }
+}

@@ -74,6 +74,11 @@ struct rtc_cmos {
 int rtc_cmos_attach(struct rtc_cmos *rtc, struct vm_bus *bus, const struct dev_clock *clock,
                     const struct irq_sink *irq, const struct rtc_cmos_config *cfg, const char *vm_name);
 
+/* A reset of the machine, not of the battery-backed chip: the time and the CMOS RAM
+ * stay (a BIOS reads its shutdown status byte 0x0F there after a reset), the interrupt
+ * enables and flags clear as the MC146818's RESET input does, IRQ 8 goes low. */
+void rtc_cmos_system_reset(struct rtc_cmos *rtc);
+
 /* VM time (ns) of the next event that would raise IRQ 8, or CLOCK_NEVER. */
 uint64_t rtc_cmos_deadline(struct rtc_cmos *rtc);
 

@@ -31,6 +31,8 @@ enum key {
     K_CPU,
     K_VCPUS,
     K_CMDLINE,
+    K_ON_RESET,
+    K_TESTDEV,
     K_COUNT,
 };
 
@@ -53,6 +55,8 @@ static const struct {
     [K_CPU] = {"cpu", true},
     [K_VCPUS] = {"vcpus", true},
     [K_CMDLINE] = {"cmdline", true},
+    [K_ON_RESET] = {"on_reset", true},
+    [K_TESTDEV] = {"testdev", true},
 };
 
 struct name_value {
@@ -70,6 +74,16 @@ static const struct name_value entry_names[] = {
     {"multiboot", VM_ENTRY_MULTIBOOT},
     {"real", VM_ENTRY_REAL},
     {"elf64", VM_ENTRY_ELF64},
+};
+
+static const struct name_value on_reset_names[] = {
+    {"restart", VM_ON_RESET_RESTART},
+    {"stop", VM_ON_RESET_STOP},
+};
+
+static const struct name_value on_off_names[] = {
+    {"on", 1},
+    {"off", 0},
 };
 
 static const struct name_value console_names[] = {
@@ -440,6 +454,13 @@ static int set_key(struct parser *p, const char *key, char *v)
         return 0;
     case K_CMDLINE:
         return string_value(p, K_CMDLINE, v, vm->cmdline, CONFIG_CMDLINE_MAX);
+    case K_ON_RESET:
+        return enum_value(p, K_ON_RESET, v, on_reset_names, ARRAY_SIZE(on_reset_names), &vm->on_reset);
+    case K_TESTDEV:
+        if (enum_value(p, K_TESTDEV, v, on_off_names, ARRAY_SIZE(on_off_names), &e) < 0)
+            return -1;
+        vm->testdev = e != 0;
+        return 0;
     case K_COUNT:
         break;
     }
@@ -539,6 +560,7 @@ static int open_section(struct parser *p, char *s)
     vm->entry = VM_ENTRY_MULTIBOOT;
     vm->cpu = CONFIG_CPU_ANY;
     vm->vcpus = 1;
+    vm->on_reset = VM_ON_RESET_RESTART;
     p->vm_line[c->vm_count] = p->line;
     p->vm = (int)c->vm_count++;
     p->seen = 0;

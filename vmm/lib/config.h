@@ -32,10 +32,14 @@
  *     image = hello.elf       # file on the ESP / Multiboot2 module name (required)
  *     entry = multiboot       # multiboot | real | elf64 (default multiboot)
  *     cpu = 1                 # optional: pin the VM to this CPU index
- *     vcpus = 1               # 1..16 (default 1). Until the virtual platform (local
- *                             # APIC, INIT/SIPI) exists only 1 can run: a VM asking for
- *                             # more is reported and not started
+ *     vcpus = 1               # 1..16 (default 1): vCPU 0 starts as the entry kind
+ *                             # says, the others wait for INIT-SIPI-SIPI
  *     cmdline = console=ttyS0 # optional text handed to the guest (no '#' possible)
+ *     on_reset = restart      # restart | stop (default restart): what a reset by the
+ *                             # guest (0xCF9, the ACPI reset register, i8042 0xFE, port
+ *                             # 0x92) does: start again from the image, or stop the VM
+ *     testdev = off           # on | off (default off): QEMU's pc-testdev (ports 0xE0-0xE7,
+ *                             # 0x2000-0x2017, MMIO scratch at 0xFF000000) for test kernels
  *
  * Global keys come before the first [vm] section; `memory` and `image` are required in
  * every section; no key may appear twice in the same section; a VM name may not be one
@@ -78,6 +82,11 @@ enum config_on_idle {
     ON_IDLE_REBOOT = 3,
 };
 
+enum config_on_reset {
+    VM_ON_RESET_RESTART = 1,
+    VM_ON_RESET_STOP = 2,
+};
+
 enum config_entry {
     VM_ENTRY_MULTIBOOT = 1, /* Multiboot (1) kernel, entered in 32-bit protected mode */
     VM_ENTRY_REAL = 2,      /* flat binary entered in real mode */
@@ -92,6 +101,8 @@ struct vm_config {
     int32_t cpu;     /* CPU index, or CONFIG_CPU_ANY */
     uint32_t vcpus;  /* 1..MAX_VCPUS */
     char cmdline[CONFIG_CMDLINE_MAX + 1];
+    uint32_t on_reset; /* enum config_on_reset */
+    bool testdev;      /* QEMU's pc-testdev on its bus */
 };
 
 struct keel_config {

@@ -301,6 +301,20 @@ static void vmx_describe(const struct vm_arch *vm, struct vcpu *v, char *buf, si
               e->leaves[EPT_LEAF_1G], vcpu_arch(v)->vmx.vpid);
 }
 
+/* The swapped state a vCPU powers on with (vmm/guest-state.md): FCW and MXCSR at their
+ * power-on values, a zero XSAVE header (every other component in its initial state). */
+static void power_on_swapped_state(struct vcpu_arch *a)
+{
+    a->msr_star = a->msr_lstar = a->msr_cstar = a->msr_fmask = a->msr_kernel_gs_base = a->msr_tsc_aux = 0;
+    a->xcr0 = XCR0_X87;
+    a->cr2 = 0;
+    memset(a->dr, 0, sizeof(a->dr));
+    a->dr6 = DR6_POWER_ON;
+    memset(a->fpu, 0, fpu_alloc_size());
+    *(uint16_t *)((uint8_t *)a->fpu + XSAVE_FCW_OFFSET) = FCW_POWER_ON;
+    *(uint32_t *)((uint8_t *)a->fpu + XSAVE_MXCSR_OFFSET) = MXCSR_POWER_ON;
+}
+
 static bool vmx_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name, const struct vcpu_boot *b)
 {
     const struct vmx_caps *caps = vmx_boot_caps();
@@ -322,21 +336,13 @@ static bool vmx_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name
     }
     memset(hpa_to_hva(a->vmx.vmcs), 0, PAGE_SIZE);
     *(uint32_t *)hpa_to_hva(a->vmx.vmcs) = vmx_vmcs_revision(caps);
-    /* Power-on values; every other piece of swapped state starts at 0. */
-    a->xcr0 = XCR0_X87;
-    a->dr6 = DR6_POWER_ON;
-    uint64_t fpu_size = fpu_alloc_size();
-    hpa_t fpu = palloc(fpu_size, PAGE_SIZE, PALLOC_NO_LIMIT);
+    hpa_t fpu = palloc(fpu_alloc_size(), PAGE_SIZE, PALLOC_NO_LIMIT);
     if (!fpu) {
         kprintf("VM %s: no memory for the vCPU's FPU state\n", name);
         return false;
     }
-    /* FCW 0x37f and MXCSR 0x1f80 are the power-on values; a zero XSAVE header means
-     * every other component starts in its initial state. */
     a->fpu = hpa_to_hva(fpu);
-    memset(a->fpu, 0, fpu_size);
-    *(uint16_t *)((uint8_t *)a->fpu + XSAVE_FCW_OFFSET) = FCW_POWER_ON;
-    *(uint32_t *)((uint8_t *)a->fpu + XSAVE_MXCSR_OFFSET) = MXCSR_POWER_ON;
+    power_on_swapped_state(a);
 
     vmx_vmclear(a->vmx.vmcs);
     vmx_vmptrld(a->vmx.vmcs);
@@ -447,6 +453,34 @@ static void vmx_unload(struct vcpu *vcpu)
         p->current_vmcs = 0;
     v->loaded_cpu = -1;
     v->vmx.launched = false;
+}
+
+static void vmx_reset_vcpu(struct vcpu *v, const struct vcpu_boot *b)
+{
+    struct vcpu_arch *a = vcpu_arch(v);
+    struct percpu *p = this_cpu();
+    memset(&a->regs, 0, sizeof(a->regs));
+    power_on_swapped_state(a);
+    if (b) {
+        write_controls(a, b);
+        write_guest_state(a, b);
+    } else {
+        /* Real-mode controls: the SIPI starts it in real mode whatever the boot vCPU's mode. */
+        write_controls(a, &(struct vcpu_boot){.mode = GUEST_MODE_REAL16});
+        vmx_init_vcpu(v);
+        /* What RESET clears and INIT keeps. */
+        vmcs_write64(VMCS_GUEST_IA32_PAT, 0x0007040600070406ull);
+        vmcs_write64(VMCS_GUEST_IA32_DEBUGCTL, 0);
+        vmcs_write32(VMCS_GUEST_IA32_SYSENTER_CS, 0);
+        vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_ESP, 0);
+        vmcs_writenat(VMCS_GUEST_IA32_SYSENTER_EIP, 0);
+    }
+    /* The CPU holds the old guest's registers live: drop them unsaved and load the
+     * power-on ones. */
+    if (p->current_vcpu == a)
+        p->current_vcpu = NULL;
+    swap_in(a);
+    vmx_invvpid_single_safe(a->vmx.vpid);
 }
 
 static __attribute__((cold, noinline)) enum exit_action entry_failed(struct vcpu *v, int rc)
@@ -564,6 +598,7 @@ const struct vcpu_backend vmx_backend = {
     .interrupt_window = vmx_interrupt_window,
     .init_vcpu = vmx_init_vcpu,
     .start_at_sipi = vmx_start_at_sipi,
+    .reset_vcpu = vmx_reset_vcpu,
     .cr4_allowed = vmx_cr4_guest_allowed,
     .xcr0_supported = vmx_xcr0_supported,
     .paging_off_guests = vmx_paging_off_guests,
