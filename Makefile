@@ -15,6 +15,12 @@ CORE_CFLAGS := -std=gnu11 -O2 -g $(WARN) -DKEEL_VERSION=\"$(KEEL_VERSION)\" -ffr
 	-nostdinc -isystem $(shell $(CC) -print-file-name=include) -I.
 CORE_LDFLAGS := -nostdlib -static --no-warn-rwx-segments -z max-page-size=0x1000 -z noexecstack -T linker.ld
 
+# STATS=0 builds Keel without the per-exit duration statistics (vcpu_arch.h), to
+# measure what they cost; switching rebuilds the core.
+STATS      ?= 1
+CORE_CFLAGS += -DKEEL_STATS=$(STATS)
+STATS_STAMP := $(BUILD)/core/stats-$(STATS).stamp
+
 # Every C and assembly file under these folders is part of the core image.
 CORE_DIRS  := arch vmm drivers boot/multiboot2
 # guest_regs_offsets.c is compiled to assembly only, for the offsets vmx_entry.asm uses.
@@ -42,7 +48,12 @@ HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DKEEL_HOST_TEST -fsanitize=address
 .PHONY: all iso usb test test-matrix unit-tests system-tests run run-uefi run-kvm clean deps bench layers
 all: $(BUILD)/keel.elf $(BUILD)/keel.efi
 
-$(BUILD)/core/%.o: %.c
+$(STATS_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(BUILD)/core/stats-*.stamp
+	@touch $@
+
+$(BUILD)/core/%.o: %.c $(STATS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CORE_CFLAGS) -MMD -MP -c $< -o $@
@@ -58,8 +69,8 @@ $(BUILD)/core/ap_trampoline.bin: $(TRAMPOLINE)
 
 $(BUILD)/core/arch/x86/ap_trampoline_blob.asm.o: $(BUILD)/core/ap_trampoline.bin
 
-# struct guest_regs offsets and the HOST_RSP encoding, taken from the C definitions.
-$(BUILD)/core/guest_regs_offsets.inc: $(ASM_OFFSETS) arch/x86/guest_regs.h arch/x86/vmx/vmcs_fields.h
+# struct guest_regs offsets and size, taken from the C definitions.
+$(BUILD)/core/guest_regs_offsets.inc: $(ASM_OFFSETS) arch/x86/guest_regs.h
 	@mkdir -p $(dir $@)
 	@$(CC) $(CORE_CFLAGS) -S -o - $< | sed -n 's/.*@@\([A-Z_0-9]*\) \([0-9]*\)@@.*/\1 equ \2/p' > $@.tmp
 	@test "$$(wc -l < $@.tmp)" -eq 16 || { echo "$@: expected 16 constants"; exit 1; }

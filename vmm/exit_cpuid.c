@@ -255,6 +255,15 @@ static __attribute__((noinline, cold)) void leaf0_compute(struct vcpu *v)
     __atomic_store_n(&leaf0_answer.valid, true, __ATOMIC_RELEASE);
 }
 
+/* Leaves past the basic range: the CPU's. Out of line, as CPUID clobbers EBX, which
+ * leaf 0's path would otherwise have to save. */
+static __attribute__((noinline)) void other_leaf(struct guest_regs *r, uint32_t leaf)
+{
+    hardware_cpuid(r, leaf, (uint32_t)r->rcx);
+    if (leaf == CPUID_LEAF_POWER_MGMT)
+        r->rdx |= CPUID_80000007_EDX_INVARIANT_TSC; /* one TSC timeline, never stopping */
+}
+
 enum exit_action exit_cpuid(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
@@ -274,9 +283,7 @@ enum exit_action exit_cpuid(struct vcpu *v, struct exit_info *e)
     } else if (__builtin_expect(leaf <= CPUID_LEAF_TOPOLOGY2, 0)) {
         low_leaf(v, leaf, (uint32_t)r->rcx);
     } else {
-        hardware_cpuid(r, leaf, (uint32_t)r->rcx);
-        if (leaf == CPUID_LEAF_POWER_MGMT)
-            r->rdx |= CPUID_80000007_EDX_INVARIANT_TSC; /* one TSC timeline, never stopping */
+        other_leaf(r, leaf);
     }
     return EXIT_NEXT;
 }

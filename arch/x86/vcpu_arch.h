@@ -12,6 +12,7 @@
 #include "arch/x86/cpumask.h"
 #include "arch/x86/guest_regs.h"
 #include "arch/x86/vmx/ept.h"
+#include "vmm/lib/histogram.h"
 
 /* Room for every raw exit reason of any backend: VMX has 78. */
 #define VCPU_EXIT_REASON_SLOTS 80
@@ -36,13 +37,47 @@ struct vcpu_boot {
  * on cache lines of their own, so vCPUs of one VM on different CPUs neither race nor
  * share lines; a VM's report sums them. Exits are counted by the backend's raw reason
  * (one increment on the hot path) and grouped by exit kind (arch/x86/exit_kinds.h)
- * when reported; the lab's per-reason latency histograms go here. */
+ * when reported. */
 struct vcpu_stats {
     uint64_t exits[VCPU_EXIT_REASON_SLOTS]; /* the total is their sum, kept off the hot path */
     uint64_t guest_tsc; /* between VM entry and exit, as seen from the host */
-    uint64_t host_tsc;  /* handling exits */
+    uint64_t host_tsc;  /* in Keel: loading the vCPU and handling its exits */
     uint64_t entries_failed;
 } ALIGNED(64);
+
+/* How long Keel took over each exit, per raw reason: TSC ticks from the exit to the
+ * next entry (to the return to the scheduler for an exit that ends the run), and how
+ * long a run took from the scheduler's call to its first entry (loading the vCPU). The
+ * sum of the totals is the vCPU's host_tsc. Built with STATS=0 (KEEL_STATS 0) the run
+ * loop records none of it and keeps only struct vcpu_stats. */
+#ifndef KEEL_STATS
+#define KEEL_STATS 1
+#endif
+struct vcpu_latency {
+    struct latency exit[VCPU_EXIT_REASON_SLOTS];
+    struct latency load;
+    /* Set by vcpu_latency_request_reset on any CPU: the vCPU clears the figures itself
+     * before its next entry, so no recording races the reset. */
+    volatile uint32_t reset_requested;
+} ALIGNED(64);
+
+static inline __attribute__((always_inline)) void vcpu_latency_record(struct latency *l, uint32_t ticks)
+{
+#if KEEL_STATS
+    latency_record(l, ticks);
+#else
+    (void)l;
+    (void)ticks;
+#endif
+}
+
+static inline void vcpu_latency_clear(struct vcpu_latency *l)
+{
+    for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
+        latency_clear(&l->exit[r]);
+    latency_clear(&l->load);
+    l->reset_requested = 0;
+}
 
 /* The VMX backend's own: nothing outside arch/x86/vmx reads these. */
 struct vcpu_vmx {
@@ -62,6 +97,7 @@ struct vm_arch {
 
 struct vcpu_arch {
     struct guest_regs regs; /* first: the entry path takes the vCPU's address as them */
+    uint64_t host_rsp;      /* next: the entry path's stack pointer while the guest runs */
     struct vm_arch *vm;     /* the backend part of the vCPU's VM */
     int32_t loaded_cpu;     /* CPU whose VMCS cache holds it, -1: none (VMCLEARed) */
     cpumask_t ran_on_mask;  /* CPUs this vCPU has been loaded on */
@@ -89,7 +125,11 @@ struct vcpu_arch {
     char fault[224];
 
     struct vcpu_stats stats;
+    struct vcpu_latency latency;
 };
+
+STATIC_ASSERT(offsetof(struct vcpu_arch, host_rsp) == sizeof(struct guest_regs),
+              "vmx_entry.asm finds the host stack pointer just past the guest registers");
 
 struct vcpu;
 

@@ -34,7 +34,7 @@ struct latency {
 static inline __attribute__((always_inline)) uint32_t hist_bucket_of(uint32_t v)
 {
     /* v | 15 has its top bit at 3 or above, and BSR of it is defined. */
-    uint32_t shift = (uint32_t)(31 - __builtin_clz(v | 15u)) - HIST_SUB_BITS;
+    uint32_t shift = ((uint32_t)__builtin_clz(v | 15u) ^ 31u) - HIST_SUB_BITS;
     return (shift << HIST_SUB_BITS) + (v >> shift);
 }
 

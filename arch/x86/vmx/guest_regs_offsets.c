@@ -3,7 +3,6 @@
  * The assembly can then not drift from the C layout. */
 #include <stddef.h>
 #include "arch/x86/guest_regs.h"
-#include "arch/x86/vmx/vmcs_fields.h"
 
 #define EMIT(name, value) __asm__ volatile(".ascii \"@@" #name " %c0@@\"" ::"i"(value))
 #define REG(name, member) EMIT(name, offsetof(struct guest_regs, member))
@@ -26,5 +25,5 @@ void guest_regs_offsets(void)
     REG(R_R13, r13);
     REG(R_R14, r14);
     REG(R_R15, r15);
-    EMIT(VMCS_HOST_RSP, VMCS_HOST_RSP);
+    EMIT(GUEST_REGS_SIZE, sizeof(struct guest_regs));
 }

@@ -75,6 +75,13 @@ static inline enum vmx_status vmcs_write_safe_checked(uint32_t field, enum vmcs_
 #define vmcs_read64(f) VMCS_READ_AS(uint64_t, f, VMCS_WIDTH_64)
 #define vmcs_readnat(f) VMCS_READ_AS(uint64_t, f, VMCS_WIDTH_NATURAL)
 
+/* The exit path's forms (vmx_insn.h: vmx_vmread_on_exit): same width checks, no
+ * status check. Only for the run loop's accesses between an exit and the next entry. */
+#define vmcs_read32_on_exit(f) ((uint32_t)(VMCS_STATIC_CHECK(f, VMCS_WIDTH_32, false), vmx_vmread_on_exit(f)))
+#define vmcs_readnat_on_exit(f) ((uint64_t)(VMCS_STATIC_CHECK(f, VMCS_WIDTH_NATURAL, false), vmx_vmread_on_exit(f)))
+#define vmcs_write32_on_exit(f, v) (VMCS_STATIC_CHECK(f, VMCS_WIDTH_32, true), vmx_vmwrite_on_exit(f, (uint32_t)(v)))
+#define vmcs_writenat_on_exit(f, v) (VMCS_STATIC_CHECK(f, VMCS_WIDTH_NATURAL, true), vmx_vmwrite_on_exit(f, (uint64_t)(v)))
+
 #define vmcs_write16(f, v) VMCS_WRITE_AS(uint16_t, f, VMCS_WIDTH_16, v)
 #define vmcs_write32(f, v) VMCS_WRITE_AS(uint32_t, f, VMCS_WIDTH_32, v)
 #define vmcs_write64(f, v) VMCS_WRITE_AS(uint64_t, f, VMCS_WIDTH_64, v)

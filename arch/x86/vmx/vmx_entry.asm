@@ -1,90 +1,121 @@
 ; The VM entry/exit path, the only assembly on Keel's hot path.
 ;
-; int vmx_enter(struct guest_regs *regs, int launched)
+; vmx_enter(struct vcpu_arch *a, int launched)    (rdi, esi)
 ;   Loads the guest's general registers and enters it (VMLAUNCH the first time,
-;   VMRESUME after). Returns 0 after a VM exit (guest registers saved back into
-;   *regs), 1 if the entry failed with VMfailInvalid, 2 with VMfailValid.
-; HOST_RSP must point at the frame this function pushes, so it writes it each time:
-; one VMWRITE is cheaper than tracking which stack the caller is on.
+;   VMRESUME after). After a VM exit, with the guest registers saved back: EDX = 0 and
+;   EAX = the low half of the TSC just after the exit; if the entry failed, EDX = 1
+;   for VMfailInvalid, 2 for VMfailValid.
+;
+; Not the C calling convention: of the callee-saved registers only RBP, RBX and R12
+; are kept, the two the run loop most needs on every exit; every other register comes
+; back changed (the caller, vmx_run, says so to the compiler), so the loop saves just
+; what it still needs instead of this code saving and restoring them all.
+;
+; The guest registers move with POP and PUSH, straight between the CPU and struct
+; guest_regs (the first member of struct vcpu_arch): entry points RSP at the structure
+; and pops it in member order; HOST_RSP is the address just past it, where the exit
+; pushes the registers back in reverse order. The word past the structure (vcpu_arch's
+; host_rsp) keeps the host's stack pointer meanwhile. Host interrupts are off here and
+; NMI, #DF and #MC run on IST stacks, so nothing else pushes while RSP points into the
+; vCPU.
 
 bits 64
 global vmx_enter
 global vmx_exit_stub
 
 ; R_RAX ... R_R15 (offsets in struct guest_regs, arch/x86/guest_regs.h) and
-; VMCS_HOST_RSP, generated from the C definitions by the build.
+; GUEST_REGS_SIZE, generated from the C definitions by the build.
 %include "guest_regs_offsets.inc"
+
+; POP and PUSH below follow the member order: a change to the structure must fail here.
+%macro check_slot 2
+%if %1 != %2 * 8
+%error "struct guest_regs is not in the order vmx_entry.asm pops it"
+%endif
+%endmacro
+check_slot R_RAX, 0
+check_slot R_RBX, 1
+check_slot R_RCX, 2
+check_slot R_RDX, 3
+check_slot R_RSI, 4
+check_slot R_RDI, 5
+check_slot R_RBP, 6
+check_slot R_R8, 7
+check_slot R_R9, 8
+check_slot R_R10, 9
+check_slot R_R11, 10
+check_slot R_R12, 11
+check_slot R_R13, 12
+check_slot R_R14, 13
+check_slot R_R15, 14
+%if GUEST_REGS_SIZE != 15 * 8
+%error "struct guest_regs holds more than the 15 registers vmx_entry.asm moves"
+%endif
 
 section .text
 align 16
 vmx_enter:
-    push rbp
-    push rbx
+    push rbp                        ; the frame pointer
+    push rbx                        ; the run loop's vCPU and exit-slot pointers
     push r12
-    push r13
-    push r14
-    push r15
-    push rdi                        ; regs: the exit stub finds it at [rsp]
-    mov eax, VMCS_HOST_RSP
-    vmwrite rax, rsp
-    test esi, esi                   ; flags survive the MOVs below
-    mov rax, [rdi + R_RAX]
-    mov rbx, [rdi + R_RBX]
-    mov rcx, [rdi + R_RCX]
-    mov rdx, [rdi + R_RDX]
-    mov rsi, [rdi + R_RSI]
-    mov rbp, [rdi + R_RBP]
-    mov r8,  [rdi + R_R8]
-    mov r9,  [rdi + R_R9]
-    mov r10, [rdi + R_R10]
-    mov r11, [rdi + R_R11]
-    mov r12, [rdi + R_R12]
-    mov r13, [rdi + R_R13]
-    mov r14, [rdi + R_R14]
-    mov r15, [rdi + R_R15]
-    mov rdi, [rdi + R_RDI]
+    mov [rdi + GUEST_REGS_SIZE], rsp
+    test esi, esi                   ; flags survive the MOV and POPs below
+    mov rsp, rdi
+    pop rax
+    pop rbx
+    pop rcx
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rbp
+    pop r8
+    pop r9
+    pop r10
+    pop r11
+    pop r12
+    pop r13
+    pop r14
+    pop r15
     jnz .resume
     vmlaunch
     jmp .failed
 .resume:
     vmresume
 .failed:
-    ; Still on our own stack with host registers partly overwritten by guest values.
-    mov eax, 1                      ; VMfailInvalid (CF)
-    jc .out
-    mov eax, 2                      ; VMfailValid (ZF)
-.out:
-    pop rdi
-    jmp vmx_restore_host            ; the exit path's epilogue; the jump is paid only here
-
-; HOST_RIP: the CPU arrives here on every VM exit with RSP = the frame above.
-align 16
-vmx_exit_stub:
-    push rdi                        ; guest rdi
-    mov rdi, [rsp + 8]              ; regs
-    mov [rdi + R_RAX], rax
-    mov [rdi + R_RBX], rbx
-    mov [rdi + R_RCX], rcx
-    mov [rdi + R_RDX], rdx
-    mov [rdi + R_RSI], rsi
-    mov [rdi + R_RBP], rbp
-    mov [rdi + R_R8],  r8
-    mov [rdi + R_R9],  r9
-    mov [rdi + R_R10], r10
-    mov [rdi + R_R11], r11
-    mov [rdi + R_R12], r12
-    mov [rdi + R_R13], r13
-    mov [rdi + R_R14], r14
-    mov [rdi + R_R15], r15
-    pop rax
-    mov [rdi + R_RDI], rax
-    pop rdi
-    xor eax, eax
-vmx_restore_host:
-    pop r15
-    pop r14
-    pop r13
+    ; RSP is at host_rsp again; the flags say why.
+    mov rsp, [rsp]
     pop r12
     pop rbx
     pop rbp
+    mov edx, 1                      ; VMfailInvalid (CF)
+    jc .out
+    mov edx, 2                      ; VMfailValid (ZF)
+.out:
+    ret
+
+; HOST_RIP: the CPU arrives here on every VM exit with RSP = HOST_RSP, just past the
+; vCPU's struct guest_regs.
+align 16
+vmx_exit_stub:
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    rdtsc                           ; the exit's time, as early as it can be read
+    mov rsp, [rsp + GUEST_REGS_SIZE]
+    pop r12
+    pop rbx
+    pop rbp
+    xor edx, edx
     ret

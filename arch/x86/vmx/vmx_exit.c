@@ -27,7 +27,7 @@ static const struct {
 #undef GENERIC
 };
 
-STATIC_ASSERT(VMX_EXIT_REASON_COUNT <= VCPU_EXIT_REASON_SLOTS, "per-vCPU exit counters too small");
+STATIC_ASSERT(VMX_EXIT_REASON_COUNT < VCPU_EXIT_REASON_SLOTS, "per-vCPU exit counters too small (one slot for unknown reasons)");
 
 void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
 {
@@ -45,11 +45,24 @@ static enum exit_action fatal(struct vcpu *v, struct exit_info *e)
     return vmx_generic[VCPU_EXIT_FATAL](v, e);
 }
 
-/* A reason newer than the table: report it, never ignore it. */
-enum exit_action vmx_exit_unknown_reason(struct vcpu *v, uint32_t raw_reason)
+enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw, struct latency **spent_on)
 {
-    struct exit_info e = {.raw = raw_reason};
-    return vmx_exit_unexpected(v, &e);
+    uint32_t reason = EXIT_REASON_BASIC(raw);
+    struct exit_info e = {.raw = raw};
+    if (reason >= VMX_EXIT_REASON_COUNT) {
+        /* A reason newer than the table: report it, never ignore it. Its time counts
+         * in the last slot, which no VMX reason uses. */
+        *spent_on = &vcpu_arch(v)->latency.exit[VCPU_EXIT_REASON_SLOTS - 1];
+        return vmx_exit_unexpected(v, &e);
+    }
+    *spent_on = &vcpu_arch(v)->latency.exit[reason];
+    vcpu_arch(v)->stats.exits[reason]++;
+    return vmx_exit_table.fn[reason](v, &e);
+}
+
+static uint64_t exit_qualification(void)
+{
+    return vmcs_readnat(VMCS_EXIT_QUALIFICATION);
 }
 
 enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
@@ -57,9 +70,7 @@ enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
     uint32_t reason = EXIT_REASON_BASIC(e->raw);
     /* The qualification only where the SDM defines one for the reason (and for a reason
      * too new to know, whatever the field holds). */
-    uint64_t q = reason >= VMX_EXIT_REASON_COUNT                  ? vmcs_readnat(VMCS_EXIT_QUALIFICATION)
-                 : vmx_exit_table.needs_qualification[reason] ? e->qualification
-                                                              : 0;
+    uint64_t q = reason >= VMX_EXIT_REASON_COUNT || vmx_exit_table.needs_qualification[reason] ? exit_qualification() : 0;
     ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
               "unhandled VM exit %u (%s), qualification 0x%lx, at rip 0x%lx", reason, exit_reason_name(reason), q,
               vmcs_readnat(VMCS_GUEST_RIP));
@@ -154,7 +165,7 @@ static const char *entry_failure_detail(uint32_t reason, uint64_t q)
 enum exit_action vmx_exit_entry_failure(struct vcpu *v, struct exit_info *e)
 {
     uint32_t reason = EXIT_REASON_BASIC(e->raw);
-    uint64_t q = reason == EXIT_REASON_ENTRY_MACHINE_CHECK ? 0 : e->qualification;
+    uint64_t q = reason == EXIT_REASON_ENTRY_MACHINE_CHECK ? 0 : exit_qualification();
     ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
               "VM entry failed: %s (exit reason %u %s, qualification 0x%lx); guest rip 0x%lx cr0 0x%lx cr4 0x%lx",
               entry_failure_detail(reason, q), reason, exit_reason_name(reason), q, vmcs_readnat(VMCS_GUEST_RIP),
@@ -164,7 +175,7 @@ enum exit_action vmx_exit_entry_failure(struct vcpu *v, struct exit_info *e)
 
 enum exit_action vmx_exit_ept_violation(struct vcpu *v, struct exit_info *e)
 {
-    uint64_t q = e->qualification;
+    uint64_t q = e->qualification = exit_qualification();
     reinject_vectoring();
     e->mem.gpa = vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS);
     e->mem.write = q & 2;
@@ -194,7 +205,7 @@ enum exit_action vmx_exit_ept_misconfig(struct vcpu *v, struct exit_info *e)
 
 enum exit_action vmx_exit_io(struct vcpu *v, struct exit_info *e)
 {
-    uint64_t q = e->qualification;
+    uint64_t q = e->qualification = exit_qualification();
     e->io.port = IOQ_PORT(q);
     e->io.size = (uint8_t)IOQ_SIZE(q);
     e->io.in = IOQ_IN(q);
@@ -211,7 +222,7 @@ enum exit_action vmx_exit_io(struct vcpu *v, struct exit_info *e)
 
 enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
 {
-    uint64_t q = e->qualification;
+    uint64_t q = e->qualification = exit_qualification();
     e->cr.cr = (uint8_t)CRQ_NUM(q);
     e->cr.type = (uint8_t)CRQ_TYPE(q);
     e->cr.gpr = (uint8_t)CRQ_REG(q);
@@ -222,7 +233,9 @@ enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
 enum exit_action vmx_exit_vmcall(struct vcpu *v, struct exit_info *e)
 {
     e->hc.cpl = (vmcs_read32(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
-    e->hc.wide = (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST) &&
-                (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13));
+    /* 64-bit code: CS.L in IA-32e mode. CS.L is read first, since outside 64-bit code
+     * it is almost always clear and the entry controls need no read. */
+    e->hc.wide = (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
+                 (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
     return vmx_generic[VCPU_EXIT_HYPERCALL](v, e);
 }

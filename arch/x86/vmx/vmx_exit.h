@@ -21,34 +21,43 @@ extern struct vmx_exit_table vmx_exit_table;
 extern vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
 
 void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT]);
-__attribute__((cold, noinline)) enum exit_action vmx_exit_unknown_reason(struct vcpu *v, uint32_t raw_reason);
 
 /* Steps over the instruction that exited. Stepping over an instruction ends STI/MOV-SS
  * blocking, as the CPU would. */
 static inline __attribute__((always_inline)) void vmx_skip_instruction(void)
 {
-    uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP);
-    vmcs_writenat(VMCS_GUEST_RIP, rip + vmcs_read32(VMCS_EXIT_INSTRUCTION_LENGTH));
-    uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+    uint64_t rip = vmcs_readnat_on_exit(VMCS_GUEST_RIP);
+    vmcs_writenat_on_exit(VMCS_GUEST_RIP, rip + vmcs_read32_on_exit(VMCS_EXIT_INSTRUCTION_LENGTH));
+    uint32_t intr = vmcs_read32_on_exit(VMCS_GUEST_INTERRUPTIBILITY);
     if (__builtin_expect(intr & 3, 0))
-        vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
+        vmcs_write32_on_exit(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
 }
 
+/* An exit reason with flags in its upper bits (a failed entry) or beyond the table. */
+__attribute__((cold, noinline)) enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw,
+                                                                   struct latency **spent_on);
+
 /* One exit of the vCPU whose VMCS is current, from the exit reason to the state the
- * guest resumes in: EXIT_RESUME, EXIT_YIELD or EXIT_STOPPED. Inlined into the run loop:
- * on Keel's hottest path a call frame is a measurable cost. */
-static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit(struct vcpu *v)
+ * guest resumes in: EXIT_RESUME, EXIT_YIELD or EXIT_STOPPED; *spent_on is where the
+ * exit's duration goes (vcpu_latency), known before the handler runs so that it needs
+ * no saving across the call. Inlined into the run loop: on Keel's hottest path a call
+ * frame is a measurable cost. Only the exit reason is read here; a decoder that needs
+ * the exit qualification reads it itself. */
+static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit_timed(struct vcpu *v,
+                                                                                    struct latency **spent_on)
 {
-    uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
-    uint32_t reason = EXIT_REASON_BASIC(raw);
-    if (__builtin_expect(reason >= VMX_EXIT_REASON_COUNT, 0))
-        return vmx_exit_unknown_reason(v, raw);
-    vcpu_arch(v)->stats.exits[reason]++;
-    struct exit_info e;
-    e.raw = raw;
-    if (vmx_exit_table.needs_qualification[reason])
-        e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-    enum exit_action a = vmx_exit_table.fn[reason](v, &e);
+    uint32_t raw = vmcs_read32_on_exit(VMCS_EXIT_REASON);
+    enum exit_action a;
+    /* The basic reason is the low 16 bits; with no flag above them, raw is the reason. */
+    if (__builtin_expect(raw < VMX_EXIT_REASON_COUNT, 1)) {
+        *spent_on = &vcpu_arch(v)->latency.exit[raw];
+        vcpu_arch(v)->stats.exits[raw]++;
+        struct exit_info e;
+        e.raw = raw;
+        a = vmx_exit_table.fn[raw](v, &e);
+    } else {
+        a = vmx_exit_flagged(v, raw, spent_on);
+    }
     if (__builtin_expect(a == EXIT_NEXT, 1)) {
         vmx_skip_instruction();
         return EXIT_RESUME;
@@ -58,6 +67,12 @@ static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit(st
         return EXIT_YIELD;
     }
     return a;
+}
+
+static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit(struct vcpu *v)
+{
+    struct latency *spent_on;
+    return vmx_handle_exit_timed(v, &spent_on);
 }
 
 /* The VMX decoders named in vmx_exit_reasons.h. */

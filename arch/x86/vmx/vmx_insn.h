@@ -151,6 +151,8 @@ static inline uint64_t vmx_vmread(uint32_t field)
     return v;
 }
 static inline void vmx_vmwrite(uint32_t field, uint64_t value) { VMX_CHECKED("VMWRITE", vmx_vmwrite_safe(field, value), field); }
+#define vmx_vmread_on_exit vmx_vmread
+#define vmx_vmwrite_on_exit vmx_vmwrite
 #else
 /* VMREAD and VMWRITE sit on the exit path several times per exit: one JBE (CF or ZF)
  * checks both failure kinds, and the failure path runs the instruction again through
@@ -171,6 +173,20 @@ static inline void vmx_vmwrite(uint32_t field, uint64_t value)
     return;
 failed:
     VMX_CHECKED("VMWRITE", vmx_vmwrite_safe(field, value), field);
+}
+/* Between a VM exit and the next entry the current VMCS is the one the CPU just left,
+ * so VMREAD and VMWRITE of a field Keel uses cannot fail (the failures are "no current
+ * VMCS", an unsupported field and a read-only one; vmcs.h rules out the last two at
+ * build time). The run loop's few accesses per exit go without the status check. */
+static inline uint64_t vmx_vmread_on_exit(uint32_t field)
+{
+    uint64_t v;
+    __asm__ volatile("vmread %[f], %[v]" : [v] "=r"(v) : [f] "r"((uint64_t)field) : "cc");
+    return v;
+}
+static inline void vmx_vmwrite_on_exit(uint32_t field, uint64_t value)
+{
+    __asm__ volatile("vmwrite %[v], %[f]" : : [f] "r"((uint64_t)field), [v] "rm"(value) : "cc", "memory");
 }
 #endif
 static inline void vmx_invept_single(uint64_t eptp) { VMX_CHECKED("INVEPT single-context", vmx_invept_single_safe(eptp), eptp); }

@@ -1,7 +1,8 @@
 /* The VMX backend (arch/x86/vcpu_backend.h): global VMX set-up, a VM's EPT, a vCPU's
  * VMCS, moving a vCPU onto a CPU, and the run loop. The run loop is Keel's hot path:
  * per exit it costs the exit stub, one VMREAD of the exit reason, a table call, two
- * RDTSCs and the counters, and nothing else unless a handler asks for more. */
+ * RDTSCs, the counters and the exit's duration in the statistics, and nothing else
+ * unless a handler asks for more. */
 #include "arch/x86/vcpu_backend.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_guest.h"
@@ -23,7 +24,23 @@
 #include "vmm/lib/string.h"
 
 extern char vmx_exit_stub[];
-int vmx_enter(struct guest_regs *regs, int launched);
+
+/* vmx_entry.asm. It is called from an asm statement because it keeps only RBP, RBX and
+ * R12: the compiler saves across it just what the run loop still needs, rather than
+ * the assembly saving and restoring every callee-saved register on each exit. Returns 0
+ * after an exit, with *t_exit the low half of the TSC read right after it, or 1
+ * (VMfailInvalid) or 2 (VMfailValid). */
+static inline __attribute__((always_inline)) uint32_t vmx_enter(struct vcpu_arch *a, uint32_t launched,
+                                                                uint32_t *t_exit)
+{
+    uint32_t rc, tsc;
+    __asm__ volatile("call vmx_enter"
+                     : "=d"(rc), "=a"(tsc), "+D"(a), "+S"(launched)
+                     :
+                     : "rcx", "r8", "r9", "r10", "r11", "r13", "r14", "r15", "cc", "memory");
+    *t_exit = tsc;
+    return rc;
+}
 
 static struct vmx_controls controls;
 static hpa_t io_bitmap_a, io_bitmap_b, msr_bitmap;
@@ -238,7 +255,7 @@ static void write_controls(struct vcpu_arch *a, const struct vcpu_boot *b)
 
 /* Host state differs per CPU (GS base, TSS, GDT), so it is rewritten whenever the vCPU
  * lands on a CPU other than the one it last ran on. */
-static void write_host_state(void)
+static void write_host_state(struct vcpu_arch *a)
 {
     struct percpu *p = this_cpu();
     struct {
@@ -267,6 +284,8 @@ static void write_host_state(void)
     vmcs_write64(VMCS_HOST_IA32_EFER, rdmsr(MSR_IA32_EFER));
     vmcs_write64(VMCS_HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
     vmcs_writenat(VMCS_HOST_RIP, (uint64_t)(uintptr_t)vmx_exit_stub);
+    /* The exit stub pushes the guest registers into the vCPU (vmx_entry.asm). */
+    vmcs_writenat(VMCS_HOST_RSP, (uint64_t)(uintptr_t)&a->host_rsp);
 }
 
 /* RAM only: no device MMIO is mapped, so any other guest-physical access is an EPT
@@ -324,6 +343,7 @@ static bool vmx_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name
     a->vmx.launched = false;
     a->wake_tsc = UINT64_MAX;
     a->recheck = 1;
+    vcpu_latency_clear(&a->latency);
     a->vmx.vpid = alloc_vpid();
     if (!a->vmx.vpid) {
         kprintf("VM %s: no VPID left\n", name);
@@ -348,7 +368,7 @@ static bool vmx_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name
     vmx_vmptrld(a->vmx.vmcs);
     write_controls(a, b);
     write_guest_state(a, b);
-    write_host_state();
+    write_host_state(a);
     vmx_vmclear(a->vmx.vmcs); /* not yet bound to any CPU: the scheduler loads it */
     this_cpu()->current_vmcs = 0;
     return true;
@@ -428,7 +448,7 @@ static void load_on_this_cpu(struct vcpu_arch *v)
         p->current_vmcs = v->vmx.vmcs;
     }
     if (v->loaded_cpu != (int32_t)p->cpu_id) {
-        write_host_state();
+        write_host_state(v);
         /* This CPU may still cache translations from an earlier visit of this vCPU,
          * made stale by what the guest changed elsewhere since (SDM vol. 3, "Guidelines
          * for use of the INVVPID/INVEPT instructions"). */
@@ -521,22 +541,39 @@ static void arm_preemption_timer(const struct vcpu_arch *a, uint64_t slice_end, 
 }
 
 /* Interrupts, IPIs, timers: the generic side decides what to inject before the entry,
- * and may find that the vCPU has nothing to run (halted, waiting for SIPI). Cold. */
+ * and may find that the vCPU has nothing to run (halted, waiting for SIPI). A reset of
+ * the statistics asked for from elsewhere comes this way too. Cold. */
 static __attribute__((noinline)) enum exit_action take_events(struct vcpu *v, uint64_t slice_end, unsigned rate)
 {
     struct vcpu_arch *a = vcpu_arch(v);
     a->recheck = 0;
+    if (a->latency.reset_requested)
+        vcpu_latency_clear(&a->latency);
     struct exit_info e = {.raw = ~0u};
     enum exit_action act = vmx_generic[VCPU_EXIT_EVENTS](v, &e);
     arm_preemption_timer(a, slice_end, rate);
     return act;
 }
 
+/* The end of a run: the last stretch of Keel's time goes to what it was spent on, and
+ * the guest's time is the rest of the run's. */
+static enum exit_action end_run(struct vcpu_arch *a, struct latency *spent_on, uint32_t t_host, uint64_t start,
+                                uint64_t host_at_start, enum exit_action act)
+{
+    uint64_t now = rdtsc();
+    uint32_t ticks = (uint32_t)now - t_host;
+    vcpu_latency_record(spent_on, ticks);
+    a->stats.host_tsc += ticks;
+    a->stats.guest_tsc += (now - start) - (a->stats.host_tsc - host_at_start);
+    return act;
+}
+
 static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
 {
     struct vcpu_arch *a = vcpu_arch(v);
-    struct vcpu_stats *stats = &a->stats;
     const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
+    uint64_t start = rdtsc();
+    const uint64_t host_at_start = a->stats.host_tsc;
     load_on_this_cpu(a);
     /* Two limits end a slice. The preemption timer bounds the guest's own run: with
      * its value saved on exit it keeps counting down across exits, so it is set once
@@ -548,32 +585,34 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
      * compare; slices longer than 2^31 ticks end there). On a CPU that cannot save the
      * timer value it restarts at every entry, and the wall-clock check alone ends the
      * slice: at the first exit after its end. */
-    uint64_t start = rdtsc();
     uint64_t slice_end64 = start + slice_tsc;
     arm_preemption_timer(a, slice_end64, rate);
+    const uint32_t slice_end = (uint32_t)start + (uint32_t)MIN(slice_tsc, 0x7fffffffull);
+    /* Time in Keel goes to what it is spent on: loading the vCPU, then each exit from
+     * the exit to the next entry (or to the end of the run, for an exit that ends it).
+     * Per exit the loop adds only Keel's time; the guest's is worked out per run. */
+    struct latency *spent_on = &a->latency.load;
     uint32_t t_host = (uint32_t)start;
-    const uint32_t slice_end = t_host + (uint32_t)MIN(slice_tsc, 0x7fffffffull);
     for (;;) {
         uint32_t t_entry = rdtsc32();
-        stats->host_tsc += (uint32_t)(t_entry - t_host);
         if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0))
-            return EXIT_YIELD;
+            return end_run(a, spent_on, t_host, start, host_at_start, EXIT_YIELD);
         if (__builtin_expect(a->recheck, 0)) {
             enum exit_action act = take_events(v, slice_end64, rate);
             if (act != EXIT_RESUME)
-                return act;
+                return end_run(a, spent_on, t_host, start, host_at_start, act);
+            t_entry = rdtsc32();
         }
-        int rc = vmx_enter(&a->regs, a->vmx.launched);
-        t_host = rdtsc32();
+        uint32_t ticks = t_entry - t_host;
+        a->stats.host_tsc += ticks;
+        vcpu_latency_record(spent_on, ticks);
+        uint32_t rc = vmx_enter(a, a->vmx.launched, &t_host);
         if (__builtin_expect(rc, 0))
-            return entry_failed(v, rc);
+            return end_run(a, spent_on, rdtsc32(), start, host_at_start, entry_failed(v, (int)rc));
         a->vmx.launched = true;
-        stats->guest_tsc += (uint32_t)(t_host - t_entry);
-        enum exit_action act = vmx_handle_exit(v);
-        if (act != EXIT_RESUME) {
-            stats->host_tsc += (uint32_t)(rdtsc32() - t_host);
-            return act;
-        }
+        enum exit_action act = vmx_handle_exit_timed(v, &spent_on);
+        if (act != EXIT_RESUME)
+            return end_run(a, spent_on, t_host, start, host_at_start, act);
     }
 }
 
