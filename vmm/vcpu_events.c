@@ -98,8 +98,11 @@ enum exit_action exit_events(struct vcpu *v, struct exit_info *e)
     }
     /* Another one waits (or this one could not go in): exit as soon as the guest can
      * take it, and look again then. */
-    vcpu_backend->interrupt_window(v, pending || v->nmi_pending);
-    if (v->nmi_pending)
+    vcpu_backend->interrupt_window(v, pending);
+    /* An NMI that could not go in (NMIs blocked until the guest's IRET, or an event
+     * already being injected) waits for the NMI window; a CPU without one is asked
+     * again before every entry. */
+    if (!vcpu_backend->nmi_window(v, v->nmi_pending) && v->nmi_pending)
         v->arch.recheck = 1;
     /* A halted vCPU resumes only for an interrupt it takes (HLT was already stepped
      * over); until then it waits off the CPU for a kick or its next timer. */

@@ -25,6 +25,7 @@
 #include "vmm/dev/pci_host.h"
 #include "vmm/dev/i8042.h"
 #include "vmm/dev/port92.h"
+#include "vmm/dev/pc_testdev.h"
 
 enum vm_state {
     VM_CREATED = 0,
@@ -58,6 +59,8 @@ struct vm_pc {
     struct i8042 kbc;
     struct port92 port92;
     gpa_t rsdp; /* where its ACPI tables start */
+    bool has_testdev;       /* testdev = on */
+    struct pc_testdev testdev; /* last: its 64 KiB of MMIO scratch */
 };
 
 struct vm {

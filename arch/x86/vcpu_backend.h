@@ -146,6 +146,9 @@ struct vcpu_backend {
     void (*inject_interrupt)(struct vcpu *v, uint8_t vector);
     bool (*inject_nmi)(struct vcpu *v); /* false: NMIs are blocked now, try again later */
     void (*interrupt_window)(struct vcpu *v, bool on);
+    /* Exit (then EVENTS) as soon as NMIs are no longer blocked. false: the CPU cannot
+     * say when, so the caller looks again before every entry. */
+    bool (*nmi_window)(struct vcpu *v, bool on);
     /* INIT: the architectural INIT state, waiting for SIPI; SIPI: real mode at
      * vector * 0x1000 (SDM vol. 3, 9.4.4 and 10.6.1). */
     void (*init_vcpu)(struct vcpu *v);

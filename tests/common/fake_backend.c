@@ -174,6 +174,14 @@ static void fake_interrupt_window(struct vcpu *v, bool on)
     fake_vcpu(v)->window = on;
 }
 
+static bool fake_nmi_window(struct vcpu *v, bool on)
+{
+    if (fake.no_nmi_window)
+        return false;
+    fake_vcpu(v)->nmi_window = on;
+    return true;
+}
+
 static void fake_init_vcpu(struct vcpu *v)
 {
     struct fake_vcpu *f = fake_vcpu(v);
@@ -188,7 +196,7 @@ static void fake_reset_vcpu(struct vcpu *v, const struct vcpu_boot *b)
     f->resets++;
     memset(f->reg, 0, sizeof(f->reg));
     memset(&vcpu_arch(v)->regs, 0, sizeof(vcpu_arch(v)->regs));
-    f->blocked = f->window = false;
+    f->blocked = f->window = f->nmi_window = false;
     f->sipi_vector = -1;
     if (b) {
         boot_state(v, f, b);
@@ -240,6 +248,7 @@ const struct vcpu_backend fake_backend = {
     .inject_interrupt = fake_inject_interrupt,
     .inject_nmi = fake_inject_nmi,
     .interrupt_window = fake_interrupt_window,
+    .nmi_window = fake_nmi_window,
     .init_vcpu = fake_init_vcpu,
     .start_at_sipi = fake_start_at_sipi,
     .reset_vcpu = fake_reset_vcpu,

@@ -23,7 +23,7 @@ struct fake_vcpu {
     bool blocked;
     uint8_t intr[32];
     unsigned nintr, nmis;
-    bool window;
+    bool window, nmi_window;
     unsigned inits, resets;
     int sipi_vector; /* -1: none */
     int unloads;
@@ -34,6 +34,7 @@ struct fake_backend_state {
     bool init_fails, cpu_on_fails, vm_create_fails, vcpu_create_fails;
     uint64_t cr4_allowed, xcr0_supported;
     bool paging_off_guests;
+    bool no_nmi_window; /* a CPU without NMI-window exiting */
     /* A slice on the calling CPU; NULL: every slice ends with EXIT_YIELD. */
     enum exit_action (*run)(struct vcpu *v, uint64_t slice_tsc);
     /* What the backend saw. */

@@ -5,7 +5,8 @@
 # RAM through fw_cfg, starts its APs with INIT-SIPI-SIPI from a real-mode trampoline,
 # sends IPIs between vCPUs, takes LAPIC timer interrupts in all three modes, reads the
 # RTC and the PM timer, takes PIT IRQ 0 through the IOAPIC and then the 8259, and
-# accesses the LAPIC and IOAPIC by MMIO (decoded by Keel). With every check passed it
+# accesses the LAPIC and IOAPIC by MMIO (decoded by Keel); the 2-vCPU VM has testdev = on
+# and raises an interrupt through pc-testdev's line port. With every check passed it
 # powers off through ACPI S5.
 source "$(dirname "$0")/lib.sh"
 G=$BUILD/guests
@@ -27,6 +28,8 @@ expect "$log" "pc4: platform: ok fwcfg-cpus: 4, as in the MADT" "fw_cfg agrees: 
 expect "$log" "pc2: platform: ok smp-start: 1 of 1 APs " "the 2-vCPU VM's AP started"
 expect "$log" "pc4: platform: ok smp-start: 3 of 3 APs " "all 3 APs of the 4-vCPU VM started on 2 CPUs"
 expect "$log" "pc4: platform: ok ipi-ap-ap: " "an AP reaches another AP"
+expect "$log" "pc2: platform: ok testdev: .* arrived as vector 0x44 through IOAPIC pin 10" "testdev = on: pc-testdev's line 10 interrupts through the IOAPIC"
+expect "$log" "pc4: platform: skip testdev: no pc-testdev \\(port 0xe0 reads 0xffffffff\\)" "without testdev = on its ports are unclaimed"
 reject "$log" "platform: FAIL " "no check fails"
 for vm in pc2 pc4; do
     expect "$log" "$vm: platform: summary: [0-9]+ ok, 0 failed, " "$vm: every check passed"

@@ -4,7 +4,7 @@
  * CPL and exception injection only through the backend, and tell it how the guest goes
  * on. The VMX side of the same exits is tests/unit/test_exit_handlers.c.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/exit_handlers.c vmm/vcpu.c vmm/exit_cpuid.c vmm/hypercall.c vmm/exit_io.c vmm/exit_msr.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_handlers.c vmm/vcpu.c vmm/exit_cpuid.c vmm/hypercall.c vmm/exit_io.c vmm/exit_msr.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c tests/common/fake_backend.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/pc_testdev.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +27,7 @@
 #include "tests/common/fake_backend.h"
 #include "vmm/dev/vioapic.h"
 #include "vmm/dev/vlapic.h"
+#include "vmm/dev/debug_exit.h"
 #include "tests/unit/console_capture.h"
 
 #define RAM_SIZE 0x10000ull
@@ -562,6 +563,98 @@ static void ap_waits_for_init_sipi(void **state)
     assert_int_equal(v->activity, VCPU_ACTIVE);
 }
 
+static uint32_t io32(uint16_t port, bool in, uint32_t value)
+{
+    v->arch.regs.rax = value;
+    f->reg[VCPU_REG_RIP] = RIP0;
+    assert_int_equal(take(VCPU_EXIT_IO, (struct exit_info){.io = {.port = port, .size = 4, .in = in}}, 1), EXIT_RESUME);
+    return (uint32_t)v->arch.regs.rax;
+}
+
+/* testdev = on puts QEMU's pc-testdev on the VM's bus next to the debug-exit port: its
+ * scratch ports, its MMIO scratch page, and its interrupt lines, which reach the vCPU
+ * through the IOAPIC (and IRQ n < 16 the PIC) as ISA IRQs do. Without it the ports are
+ * unclaimed. */
+static void testdev_only_when_asked_and_its_lines_interrupt(void **state)
+{
+    (void)state;
+    struct vm_pc *pc = &vm->pc;
+    assert_false(pc->has_testdev);
+    assert_int_equal(io32(0xe0, true, 0), 0xffffffffu);
+    assert_null(vm_bus_find(&vm->bus, BUS_MMIO, PC_TESTDEV_MMIO_BASE));
+
+    static struct vm_config cfg = {.testdev = true};
+    vm->cfg = &cfg;
+    assert_true(vm_platform_restart(vm));
+    assert_true(pc->has_testdev);
+    io32(0xe0, false, 0x12345678);
+    assert_int_equal(io32(0xe0, true, 0), 0x12345678);
+    uint64_t val = 0xabcd;
+    assert_int_equal(bus_action(vm_bus_access(&vm->bus, BUS_MMIO, PC_TESTDEV_MMIO_BASE + 0x100, 2, true, &val)),
+                     BUS_DONE);
+    val = 0;
+    vm_bus_access(&vm->bus, BUS_MMIO, PC_TESTDEV_MMIO_BASE + 0x100, 2, false, &val);
+    assert_int_equal(val & 0xffff, 0xabcd);
+    assert_true(vm_bus_find(&vm->bus, BUS_PIO, DEBUG_EXIT_PORT) != NULL);
+
+    /* Line 10, edge-triggered at IOAPIC pin 10 to vector 0x41 on APIC ID 0. */
+    vlapic_mmio_write(&v->lapic, APIC_SVR, 4, APIC_SVR_ENABLE | 0xff);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 10);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0x41);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 10 + 1);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 0);
+    out8(0x2000 + 10, 1);
+    assert_int_equal(v->arch.recheck, 1);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 1);
+    assert_int_equal(f->intr[0], 0x41);
+    out8(0x2000 + 10, 0);
+    /* Line 20 is the IOAPIC's alone; masked, it interrupts nobody. */
+    out8(0x2000 + 20, 1);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 1);
+}
+
+/* An NMI that arrives while NMIs are blocked (the guest is in its NMI handler, or an
+ * event is being injected) waits for the NMI-window exit, not for a look before every
+ * entry; the interrupt window (IF) has nothing to do with it. A CPU without NMI-window
+ * exiting falls back to looking again at each entry. */
+static void blocked_nmi_waits_for_the_nmi_window(void **state)
+{
+    (void)state;
+    vlapic_mmio_write(&v->lapic, APIC_SVR, 4, APIC_SVR_ENABLE | 0xff);
+    vlapic_mmio_write(&v->lapic, APIC_ICR_HI, 4, 0);
+    vlapic_mmio_write(&v->lapic, APIC_ICR_LO, 4, 0x400); /* NMI to APIC ID 0: itself */
+    assert_int_equal(v->arch.recheck, 1);
+    v->arch.recheck = 0;
+    f->blocked = true;
+    assert_int_equal(fake.handlers[VCPU_EXIT_EVENTS](v, &(struct exit_info){0}), EXIT_RESUME);
+    assert_true(v->nmi_pending);
+    assert_int_equal(f->nmis, 0);
+    assert_true(f->nmi_window);
+    assert_false(f->window);
+    assert_int_equal(v->arch.recheck, 0);
+
+    /* The NMI-window exit (the backend sets recheck): the NMI goes in, the window closes. */
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nmis, 1);
+    assert_false(v->nmi_pending);
+    assert_false(f->nmi_window);
+
+    fake.no_nmi_window = true;
+    vlapic_mmio_write(&v->lapic, APIC_ICR_LO, 4, 0x400);
+    v->arch.recheck = 0;
+    f->blocked = true;
+    assert_int_equal(fake.handlers[VCPU_EXIT_EVENTS](v, &(struct exit_info){0}), EXIT_RESUME);
+    assert_int_equal(f->nmis, 1);
+    assert_int_equal(v->arch.recheck, 1);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nmis, 2);
+    assert_int_equal(v->arch.recheck, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -570,6 +663,7 @@ int main(void)
         T(string_io_stops),           T(cr0_paging_and_long_mode), T(cr8_through_rsp_and_cr4_limits),
         T(msrs_in_backend_registers), T(hlt_xsetbv_and_undefined), T(memory_interrupt_and_fatal),
         T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_on_a_running_clock), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
+        T(testdev_only_when_asked_and_its_lines_interrupt), T(blocked_nmi_waits_for_the_nmi_window),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

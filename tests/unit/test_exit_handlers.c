@@ -5,7 +5,7 @@
  * CPU's CPUID answers and WRMSR write-through go through the KEEL_HOST_TEST hooks of
  * exit_cpuid.c and exit_msr.c, and GS points at a fake per-CPU block (arch_prctl), so
  * the real this_cpu() works as it does in Keel. */
-/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_guest.c arch/x86/exit_kinds.c vmm/vcpu.c vmm/exit_handlers.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/exit_io.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/pc_testdev.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/hypercall.c vmm/exit_msr.c vmm/exit_cpuid.c vmm/exit_cr.c vmm/exit_instructions.c vmm/exit_events.c vmm/exit_mmio.c vmm/vcpu_events.c arch/x86/guest_walk.c arch/x86/insn_decode.c arch/x86/insn_emulate.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmx_guest.c arch/x86/exit_kinds.c vmm/vcpu.c vmm/exit_handlers.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1743,6 +1743,31 @@ static void events(void **state)
                                          "cr0 0x11");
 }
 
+/* NMI-window exiting over the VMCS: turned on and off in the primary controls (other
+ * bits untouched) when the CPU allows it, refused when it does not; its exit turns it
+ * off and has the vCPU look at its events before the next entry. */
+static void nmi_window_control_and_exit(void **state)
+{
+    (void)state;
+    const uint32_t other = VMX_PROC_CTL_HLT_EXITING | VMX_PROC_CTL_INTERRUPT_WINDOW_EXITING;
+    vset(VMCS_PROC_BASED_CONTROLS, other);
+    vmx_nmi_window_ok = false;
+    assert_false(vmx_nmi_window(vcpu, true));
+    assert_int_equal(vget(VMCS_PROC_BASED_CONTROLS), other);
+    vmx_nmi_window_ok = true;
+    assert_true(vmx_nmi_window(vcpu, true));
+    assert_int_equal(vget(VMCS_PROC_BASED_CONTROLS), other | VMX_PROC_CTL_NMI_WINDOW_EXITING);
+    vcpu->arch.recheck = 0;
+    assert_int_equal(run_exit(EXIT_REASON_NMI_WINDOW, 0, 0), EXIT_RESUME);
+    assert_int_equal(vget(VMCS_PROC_BASED_CONTROLS), other);
+    assert_int_equal(vcpu->arch.recheck, 1);
+    assert_int_equal(vget(VMCS_GUEST_RIP), RIP0);
+    assert_running();
+    assert_true(vmx_nmi_window(vcpu, false));
+    assert_int_equal(vget(VMCS_PROC_BASED_CONTROLS), other);
+    vmx_nmi_window_ok = false;
+}
+
 static void unexpected_exits_stop_with_name(void **state)
 {
     (void)state;
@@ -1867,7 +1892,7 @@ int main(void)
         T(hlt_yields_or_stops),
         T(ept_violation_reports_gpa_and_access),
         T(ept_violation_in_mmio_range_is_emulated),
-        T(events),
+        T(events), T(nmi_window_control_and_exit),
         T(unexpected_exits_stop_with_name),
         T(dispatch_routes_and_counts),
     };

@@ -52,7 +52,7 @@ static const struct {
     VMX_NAME(vmx_exit_exception_nmi), VMX_NAME(vmx_exit_external_interrupt), VMX_NAME(vmx_exit_triple_fault),
     VMX_NAME(vmx_exit_vmcall),        VMX_NAME(vmx_exit_cr_access),          VMX_NAME(vmx_exit_io),
     VMX_NAME(vmx_exit_entry_failure), VMX_NAME(vmx_exit_ept_violation),      VMX_NAME(vmx_exit_ept_misconfig),
-    VMX_NAME(vmx_exit_unexpected),    VMX_NAME(vmx_exit_interrupt_window),
+    VMX_NAME(vmx_exit_unexpected),    VMX_NAME(vmx_exit_interrupt_window), VMX_NAME(vmx_exit_nmi_window),
 #undef VMX_NAME
 };
 
@@ -108,6 +108,7 @@ static void specific_handlers_sit_at_sdm_numbers(void **state)
     expect[48] = "vmx_exit_ept_violation";
     expect[49] = "vmx_exit_ept_misconfig";
     expect[7] = "vmx_exit_interrupt_window";
+    expect[8] = "vmx_exit_nmi_window";
     expect[52] = "exit_timer";
     expect[54] = "exit_wbinvd";
     expect[55] = "exit_xsetbv";
@@ -221,7 +222,7 @@ static void kinds_follow_the_handlers(void **state)
         {"exit_wbinvd", EXIT_KIND_PRIVILEGED},    {"exit_wbinvd", EXIT_KIND_PRIVILEGED},
         {"exit_rdpmc", EXIT_KIND_PRIVILEGED},   {"vmx_exit_ept_violation", EXIT_KIND_MEMORY},
         {"vmx_exit_ept_misconfig", EXIT_KIND_MEMORY}, {"vmx_exit_external_interrupt", EXIT_KIND_INTERRUPT},
-        {"exit_timer", EXIT_KIND_TIMER}, {"vmx_exit_interrupt_window", EXIT_KIND_INTERRUPT}, {"vmx_exit_triple_fault", EXIT_KIND_FAULT},
+        {"exit_timer", EXIT_KIND_TIMER}, {"vmx_exit_interrupt_window", EXIT_KIND_INTERRUPT}, {"vmx_exit_nmi_window", EXIT_KIND_INTERRUPT}, {"vmx_exit_triple_fault", EXIT_KIND_FAULT},
         {"vmx_exit_exception_nmi", EXIT_KIND_FAULT}, {"vmx_exit_entry_failure", EXIT_KIND_ENTRY_FAILURE},
         {"vmx_exit_unexpected", EXIT_KIND_OTHER},
     };

@@ -83,6 +83,12 @@ static void bochs_gets_policy_and_all_optional_features(void **state)
     assert_true(c.invpcid);
     assert_true(c.xsaves);
     assert_true(c.save_preemption_timer);
+    /* NMI-window exiting is offered, but only turned on per vCPU while an NMI waits. */
+    assert_true(c.nmi_window);
+    assert_false(c.proc & VMX_PROC_CTL_NMI_WINDOW_EXITING);
+    caps.procbased = without_allowed1(BOCHS_PROCBASED, VMX_PROC_CTL_NMI_WINDOW_EXITING);
+    assert_int_equal(vmx_controls_compute(&caps, &c, err, sizeof(err)), 0);
+    assert_false(c.nmi_window);
 }
 
 static void required_preemption_timer_save_is_named(void **state)

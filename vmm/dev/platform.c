@@ -174,6 +174,12 @@ static bool platform_start(struct vm *vm, bool restart)
         pci_host_attach(&pc->pci, &vm->bus, &acpi_pm_rcr_ops, &pc->pm, vm->name) < 0 ||
         i8042_attach(&pc->kbc, &vm->bus, &pc->irq, vm->name) < 0 || port92_attach(&pc->port92, &vm->bus, vm->name) < 0)
         return false;
+    /* Keel's EPT never changes a RAM mapping, so the flush page has nothing to drop. */
+    if (vm->cfg && vm->cfg->testdev) {
+        if (pc_testdev_attach(&pc->testdev, &vm->bus, &pc->irq, NULL, NULL, vm->name) < 0)
+            return false;
+        pc->has_testdev = true;
+    }
     bios_pic_setup(vm);
     static const struct {
         uint16_t base, len;

@@ -133,6 +133,9 @@ int vmx_controls_compute(const struct vmx_caps *caps, struct vmx_controls *out, 
     c.invpcid = c.proc2 & VMX_PROC2_CTL_ENABLE_INVPCID;
     c.xsaves = c.proc2 & VMX_PROC2_CTL_ENABLE_XSAVES;
     c.save_preemption_timer = c.exit & VMX_EXIT_CTL_SAVE_PREEMPTION_TIMER;
+    /* Allowed-1 and virtual NMIs on (SDM vol. 3, 25.6.2: it needs them). */
+    c.nmi_window = (uint32_t)(caps->procbased >> 32) & VMX_PROC_CTL_NMI_WINDOW_EXITING &&
+                   (c.pin & VMX_PIN_CTL_VIRTUAL_NMIS);
     *out = c;
     return 0;
 }

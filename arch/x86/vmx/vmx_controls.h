@@ -151,6 +151,7 @@ struct vmx_controls {
     bool invpcid;               /* proc2: INVPCID does not #UD in the guest */
     bool xsaves;                /* proc2: XSAVES/XRSTORS allowed; VMCS_XSS_EXITING_BITMAP must be written */
     bool save_preemption_timer; /* exit: the timer value is saved on every VM exit */
+    bool nmi_window;            /* proc: NMI-window exiting may be turned on per vCPU */
 };
 
 /* One control word from its capability MSR: allowed-0 bits (low dword) are forced to

@@ -111,6 +111,16 @@ enum exit_action vmx_exit_interrupt_window(struct vcpu *v, struct exit_info *e)
     return EXIT_RESUME;
 }
 
+/* NMIs are unblocked (the guest's IRET, or the MOV-SS shadow ended): the pending one
+ * goes in before the next entry. */
+enum exit_action vmx_exit_nmi_window(struct vcpu *v, struct exit_info *e)
+{
+    (void)e;
+    vmx_nmi_window(v, false);
+    vcpu_arch(v)->recheck = 1;
+    return EXIT_RESUME;
+}
+
 enum exit_action vmx_exit_external_interrupt(struct vcpu *v, struct exit_info *e)
 {
     reinject_vectoring();

@@ -88,6 +88,7 @@ DECLARE_VMX_EXIT(vmx_exit_ept_violation)
 DECLARE_VMX_EXIT(vmx_exit_ept_misconfig)
 DECLARE_VMX_EXIT(vmx_exit_unexpected)
 DECLARE_VMX_EXIT(vmx_exit_interrupt_window)
+DECLARE_VMX_EXIT(vmx_exit_nmi_window)
 #undef DECLARE_VMX_EXIT
 
 #endif

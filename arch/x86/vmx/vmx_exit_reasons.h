@@ -29,7 +29,7 @@
     X(5, IO_SMI, "I/O system-management interrupt (SMI)", OTHER, VMX(vmx_exit_unexpected), true)                                      \
     X(6, OTHER_SMI, "Other SMI", OTHER, VMX(vmx_exit_unexpected), false)                                                              \
     X(7, INTERRUPT_WINDOW, "Interrupt window", INTERRUPT, VMX(vmx_exit_interrupt_window), false)                                                \
-    X(8, NMI_WINDOW, "NMI window", OTHER, VMX(vmx_exit_unexpected), false)                                                            \
+    X(8, NMI_WINDOW, "NMI window", INTERRUPT, VMX(vmx_exit_nmi_window), false)                                                       \
     X(9, TASK_SWITCH, "Task switch", OTHER, VMX(vmx_exit_unexpected), true)                                                           \
     X(10, CPUID, "CPUID", CPUID, GENERIC(CPUID), false)                                                                               \
     X(11, GETSEC, "GETSEC", OTHER, VMX(vmx_exit_unexpected), false)                                                                   \

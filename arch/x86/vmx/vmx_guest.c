@@ -177,6 +177,20 @@ void vmx_interrupt_window(struct vcpu *v, bool on)
         vmcs_write32(VMCS_PROC_BASED_CONTROLS, want);
 }
 
+bool vmx_nmi_window_ok;
+
+bool vmx_nmi_window(struct vcpu *v, bool on)
+{
+    (void)v;
+    if (!vmx_nmi_window_ok)
+        return false;
+    uint32_t proc = vmcs_read32(VMCS_PROC_BASED_CONTROLS);
+    uint32_t want = on ? proc | VMX_PROC_CTL_NMI_WINDOW_EXITING : proc & ~VMX_PROC_CTL_NMI_WINDOW_EXITING;
+    if (want != proc)
+        vmcs_write32(VMCS_PROC_BASED_CONTROLS, want);
+    return true;
+}
+
 static void set_real_segment(uint32_t sel_f, uint32_t base_f, uint32_t limit_f, uint32_t ar_f, uint16_t sel,
                              uint32_t ar)
 {

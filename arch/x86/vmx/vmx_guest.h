@@ -26,6 +26,10 @@ bool vmx_can_inject(struct vcpu *v);
 void vmx_inject_interrupt(struct vcpu *v, uint8_t vector);
 bool vmx_inject_nmi(struct vcpu *v);
 void vmx_interrupt_window(struct vcpu *v, bool on);
+/* NMI-window exiting can be turned on (the CPU allows it, with virtual NMIs): set once
+ * by the backend's init. Without it vmx_nmi_window answers false. */
+extern bool vmx_nmi_window_ok;
+bool vmx_nmi_window(struct vcpu *v, bool on);
 void vmx_init_vcpu(struct vcpu *v);
 void vmx_start_at_sipi(struct vcpu *v, uint8_t vector);
 

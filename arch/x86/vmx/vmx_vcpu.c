@@ -126,6 +126,7 @@ static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
     vmx_fixed.cr0_fixed1 = caps->cr0_fixed1;
     vmx_fixed.cr4_fixed0 = caps->cr4_fixed0;
     vmx_fixed.cr4_fixed1 = caps->cr4_fixed1;
+    vmx_nmi_window_ok = controls.nmi_window;
     vmx_exit_init(handlers);
     kprintf("VMM: controls pin 0x%08x proc 0x%08x proc2 0x%08x exit 0x%08x entry 0x%08x%s, preemption timer rate "
             "2^%u\n", controls.pin, controls.proc, controls.proc2, controls.exit, controls.entry,
@@ -635,6 +636,7 @@ const struct vcpu_backend vmx_backend = {
     .inject_interrupt = vmx_inject_interrupt,
     .inject_nmi = vmx_inject_nmi,
     .interrupt_window = vmx_interrupt_window,
+    .nmi_window = vmx_nmi_window,
     .init_vcpu = vmx_init_vcpu,
     .start_at_sipi = vmx_start_at_sipi,
     .reset_vcpu = vmx_reset_vcpu,

@@ -103,6 +103,13 @@ HANDLER(on_ioapic_irq0)
     lapic_eoi();
 }
 
+HANDLER(on_testdev)
+{
+    (void)f;
+    counts.testdev++;
+    lapic_eoi();
+}
+
 HANDLER(on_timer)
 {
     (void)f;
@@ -186,6 +193,7 @@ void intr_init(uint32_t lapic_base)
     set_gate(VEC_IPI, on_ipi);
     set_gate(VEC_SELF, on_self);
     set_gate(VEC_WAKE, on_wake);
+    set_gate(VEC_TESTDEV, on_testdev);
     set_gate(VEC_SPURIOUS, on_spurious);
     intr_load_idt();
     pic_program(0);

@@ -17,6 +17,7 @@
 #define VEC_IPI 0x41
 #define VEC_SELF 0x42
 #define VEC_WAKE 0x43 /* an AP looks at its mailbox */
+#define VEC_TESTDEV 0x44 /* pc-testdev's line */
 #define VEC_SPURIOUS 0xFF
 
 #define MAX_APIC_ID 256
@@ -50,7 +51,7 @@
 #define ICR_PENDING (1u << 12)
 
 struct intr_counts {
-    volatile uint32_t pic_irq0, ioapic_irq0, timer, self, spurious;
+    volatile uint32_t pic_irq0, ioapic_irq0, timer, self, spurious, testdev;
     volatile uint32_t ipi[MAX_APIC_ID];  /* VEC_IPI taken, by the taker's APIC ID */
     volatile uint32_t wake[MAX_APIC_ID];
     volatile uint64_t timer_tsc;         /* TSC at the latest timer interrupt */
