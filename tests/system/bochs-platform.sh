@@ -16,7 +16,7 @@ bochs_boot 2 "$WORK/platform.iso" "$log" 420
 expect "$log" "VMM: 2 of 2 configured VMs started" "both VMs started"
 for vm in pc2 pc4; do
     for check in tsc-calibration rsdp rsdt xsdt madt madt-ioapic madt-irq0 fadt dsdt s5 fwcfg fwcfg-cpus \
-        fwcfg-ram lapic pm-timer smp-start ipi-self ipi-bsp-ap ipi-ap-bsp lapic-timer-oneshot \
+        fwcfg-ram lapic pm-timer smp-start ipi-self ipi-bsp-ap ipi-ap-bsp nmi lapic-timer-oneshot \
         lapic-timer-periodic tsc-deadline irq0-ioapic irq0-pic rtc rtc-advance acpi-mode; do
         expect "$log" "$vm: platform: ok $check: " "$vm: $check"
     done

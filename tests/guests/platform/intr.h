@@ -43,6 +43,7 @@
 #define LVT_TIMER_TSC_DEADLINE (2u << 17)
 #define LVT_EXTINT (7u << 8)
 
+#define ICR_NMI (4u << 8)
 #define ICR_INIT (5u << 8)
 #define ICR_STARTUP (6u << 8)
 #define ICR_ASSERT (1u << 14)
@@ -52,6 +53,8 @@
 
 struct intr_counts {
     volatile uint32_t pic_irq0, ioapic_irq0, timer, self, spurious, testdev;
+    volatile uint32_t nmi, nmi_nested; /* NMIs taken; NMIs taken while one was being handled */
+    volatile uint32_t nmi_resend;      /* the NMI handler sends itself one more, this many times */
     volatile uint32_t ipi[MAX_APIC_ID];  /* VEC_IPI taken, by the taker's APIC ID */
     volatile uint32_t wake[MAX_APIC_ID];
     volatile uint64_t timer_tsc;         /* TSC at the latest timer interrupt */

@@ -8,7 +8,7 @@
  *     platform: skip <what>: <why>         the platform lacks an optional feature
  * with <what> one of tsc-calibration, rsdp, rsdt, xsdt, madt, madt-ioapic, madt-irq0,
  * fadt, dsdt, s5, fwcfg, fwcfg-cpus, fwcfg-ram, lapic, pm-timer, smp-start, ipi-self,
- * ipi-bsp-ap, ipi-ap-bsp, ipi-ap-ap, lapic-timer-oneshot, lapic-timer-periodic,
+ * ipi-bsp-ap, ipi-ap-bsp, ipi-ap-ap, nmi, nmi-blocked, lapic-timer-oneshot, lapic-timer-periodic,
  * tsc-deadline, irq0-ioapic, irq0-pic, testdev, rtc, rtc-advance, acpi-mode (a failed step may
  * leave out the checks that depend on it), other lines being plain `platform: <text>`;
  * then
@@ -32,6 +32,7 @@
 #include "lapic_timer.h"
 #include "report.h"
 #include "rtc.h"
+#include "nmi.h"
 #include "smp.h"
 #include "testdev.h"
 #include "timing.h"
@@ -90,6 +91,7 @@ int main(uint32_t magic, uint32_t info_gpa)
         pm_timer_check();
         smp_start_check(&acpi, bsp);
         ipi_check(bsp);
+        nmi_check(bsp);
         lapic_timer_check();
         irq0_check(&acpi, bsp);
         testdev_check(&acpi, bsp);
