@@ -25,7 +25,8 @@ GUEST_RT_OBJS := $(GUEST_RT_C:$(GUEST_DIR)/%.c=$(GUEST_OBJDIR)/%.o) \
 GUEST_MB_SRCS := hello.c cpuid_msr_io.c spinner.c bench.c attacker.c fpu_isolation.c storm.c chatty.c
 GUEST_MB_ELFS := $(foreach s,$(GUEST_MB_SRCS),$(GUEST_OUT)/$(subst _,-,$(s:.c=)).elf)
 
-GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/platform.elf $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf $(GUEST_OUT)/state-leak.elf
+GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/platform.elf $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf $(GUEST_OUT)/state-leak.elf \
+	$(GUEST_OUT)/vmexit.elf
 
 .PHONY: guests
 guests: $(GUEST_IMAGES)
@@ -100,3 +101,16 @@ GUEST_LEAK_OBJS := $(GUEST64_OBJDIR)/state_leak.o $(filter-out $(GUEST64_OBJDIR)
 $(GUEST_OUT)/state-leak.elf: $(GUEST_LEAK_OBJS) $(GUEST64_DIR)/hello64.ld
 	@echo "  LD(g64) $@"
 	@$(LD) $(GUEST64_LDFLAGS) -o $@ $(GUEST_LEAK_OBJS)
+
+# vmexit: the benchmark family (tests/guests/vmexit/), 64-bit code on the width-neutral
+# part of the runtime. Linked as x86-64 at 1 MiB, then converted to ELF32, which every
+# Multiboot loader (Keel, GRUB, QEMU's -kernel) takes; its 32-bit entry enters long mode.
+GUEST_VMEXIT_SRCS := $(sort $(wildcard $(GUEST_DIR)/vmexit/*.c)) \
+	$(addprefix $(GUEST_DIR)/runtime/,uart.c printf.c string.c multiboot.c cmdline.c)
+GUEST_VMEXIT_OBJS := $(GUEST_VMEXIT_SRCS:$(GUEST_DIR)/%.c=$(GUEST64_OBJDIR)/%.o) \
+	$(GUEST64_OBJDIR)/vmexit/entry.asm.o
+$(GUEST_OUT)/vmexit.elf: $(GUEST_VMEXIT_OBJS) $(GUEST_DIR)/vmexit/vmexit.ld
+	@echo "  LD(g64) $@"
+	@$(LD) -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -z noexecstack --build-id=none \
+		-T $(GUEST_DIR)/vmexit/vmexit.ld -o $@.x86-64 $(GUEST_VMEXIT_OBJS)
+	@$(OBJCOPY) -O elf32-i386 $@.x86-64 $@

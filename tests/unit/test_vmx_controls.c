@@ -48,7 +48,7 @@ static struct vmx_caps bochs_skylake(void)
 
 static uint64_t without_allowed1(uint64_t cap, uint32_t bits) { return cap & ~((uint64_t)bits << 32); }
 
-/* Keel printed "pin 0x0000007f proc 0xb6186df2 proc2 0x001010aa exit 0x007fefff entry
+/* Keel printed "pin 0x0000007f proc 0xb6186df2 proc2 0x001010ea exit 0x007fefff entry
  * 0x0000d1ff" with unrestricted guest at boot on that Bochs: the host build must agree. */
 static void bochs_gets_policy_and_all_optional_features(void **state)
 {
@@ -69,8 +69,8 @@ static void bochs_gets_policy_and_all_optional_features(void **state)
     assert_false(c.proc & VMX_PROC_CTL_TPR_SHADOW);
     assert_false(c.proc & VMX_PROC_CTL_CR3_LOAD_EXITING);
     assert_false(c.proc & VMX_PROC_CTL_MONITOR_TRAP_FLAG);
-    /* EPT, VPID + unrestricted guest, RDTSCP, INVPCID, XSAVES */
-    assert_int_equal(c.proc2, 0x001010aa);
+    /* EPT, VPID + unrestricted guest, RDTSCP, WBINVD exiting, INVPCID, XSAVES */
+    assert_int_equal(c.proc2, 0x001010ea);
     /* default1 + save debug controls, host 64-bit, ack interrupt, PAT/EFER save+load,
      * save preemption timer */
     assert_int_equal(c.exit, 0x007fefff);
@@ -175,7 +175,7 @@ static void optional_features_only_when_allowed(void **state)
     char err[200];
     assert_int_equal(vmx_controls_compute(&caps, &c, err, sizeof(err)), 0);
     assert_int_equal(c.proc2, VMX_PROC2_CTL_ENABLE_EPT | VMX_PROC2_CTL_ENABLE_VPID | VMX_PROC2_CTL_ENABLE_RDTSCP |
-                                  VMX_PROC2_CTL_ENABLE_INVPCID);
+                                  VMX_PROC2_CTL_ENABLE_INVPCID | VMX_PROC2_CTL_WBINVD_EXITING);
     assert_false(c.unrestricted_guest);
     assert_false(c.xsaves);
     assert_true(c.rdtscp);

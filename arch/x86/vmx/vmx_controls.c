@@ -20,8 +20,10 @@ const char *const vmx_entry_ctl_names[32] = {VMX_ENTRY_CONTROLS(VMX_CTL_NAME)};
  *    exit because a guest must never sleep on the physical CPU. MOV CR8 exits because
  *    without it a 64-bit guest writes the host's local-APIC TPR, which would mask
  *    Keel's own interrupts; RDPMC exits because the counters are the host's.
- *  - proc2: EPT and VPID are what isolation and tagged TLBs are built on; the rest only
- *    saves #UD in guests or allows real-mode guests, so it is taken when offered.
+ *  - proc2: EPT and VPID are what isolation and tagged TLBs are built on; WBINVD
+ *    exiting puts a guest's cache flush (felt by every VM on the socket) through Keel,
+ *    where it is counted like INVD; the rest only saves #UD in guests or allows
+ *    real-mode guests. All but EPT and VPID are taken when offered.
  *  - exit: a 64-bit host, interrupts acknowledged on exit (the vector is in the exit
  *    information), PAT and EFER swapped by hardware; saving the timer value lets a
  *    vCPU keep its slice across exits. Debug controls are saved so the guest's DR7
@@ -38,7 +40,8 @@ const char *const vmx_entry_ctl_names[32] = {VMX_ENTRY_CONTROLS(VMX_CTL_NAME)};
 #define KEEL_PROC_OPTIONAL 0u
 #define KEEL_PROC2_REQUIRED (VMX_PROC2_CTL_ENABLE_EPT | VMX_PROC2_CTL_ENABLE_VPID)
 #define KEEL_PROC2_OPTIONAL \
-    (VMX_PROC2_CTL_UNRESTRICTED_GUEST | VMX_PROC2_CTL_ENABLE_RDTSCP | VMX_PROC2_CTL_ENABLE_INVPCID | VMX_PROC2_CTL_ENABLE_XSAVES)
+    (VMX_PROC2_CTL_UNRESTRICTED_GUEST | VMX_PROC2_CTL_ENABLE_RDTSCP | VMX_PROC2_CTL_ENABLE_INVPCID | VMX_PROC2_CTL_ENABLE_XSAVES | \
+     VMX_PROC2_CTL_WBINVD_EXITING)
 #define KEEL_EXIT_REQUIRED                                                                         \
     (VMX_EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | VMX_EXIT_CTL_ACK_INTERRUPT_ON_EXIT | VMX_EXIT_CTL_SAVE_IA32_PAT | \
      VMX_EXIT_CTL_LOAD_IA32_PAT | VMX_EXIT_CTL_SAVE_IA32_EFER | VMX_EXIT_CTL_LOAD_IA32_EFER |       \

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The benchmark family (tests/guests/vmexit/, the tests of kvm-unit-tests' x86/vmexit.c
+# plus Keel's own) under Keel in Bochs: one 2-vCPU VM on 2 CPUs, n=1000 iterations per
+# test. Bochs ticks count emulated instructions, so every figure is a path length and
+# the same binary gives the same figures run after run.
+#
+# Writes build/bench/vmexit.json ({"test": ticks, "test.ipi": ..., ...}), the raw log
+# build/bench/vmexit.log, and prints a table next to the KVM-in-Bochs anchor (issue 11)
+# and tests/bench/baseline.json. A figure worse than the baseline by more than
+# BENCH_TOLERANCE_PCT (default 2) percent fails; a better one is reported so the baseline
+# can be refreshed on purpose (`make bench-baseline`, committed with the change).
+#
+# Environment:
+#   BENCH_WRITE_BASELINE=1  after a complete run, write the results as the new baseline
+#   BENCH_GOALS=1           also fail above issue 11's goals: CPUID round trip at most
+#                           BENCH_CPUID_GOAL (100) ticks, VMCALL at most CPUID + 10
+source "$(dirname "$0")/lib.sh"
+OUT=$BUILD/bench
+BASELINE=${BENCH_BASELINE:-$ROOT/tests/bench/baseline.json}
+TOLERANCE=${BENCH_TOLERANCE_PCT:-2}
+mkdir -p "$OUT"
+
+make_iso "$WORK/vmexit.iso" "$ROOT/tests/system/configs/bench-vmexit-2cpu.cfg" "$BUILD/guests/vmexit.elf"
+log=$WORK/vmexit.log
+bochs_boot 2 "$WORK/vmexit.iso" "$log" 240
+cp "$log" "$OUT/vmexit.log"
+
+# The test names, from the guest's one list.
+names=$(sed -n 's/^ *X(\([a-z0-9_]*\),.*/\1/p' "$ROOT/tests/guests/vmexit/tests.c")
+[ -n "$names" ] || fail "no test names found in tests/guests/vmexit/tests.c"
+
+# "test ticks" lines and the indented "kind test ticks" ones, as "key value".
+results=$WORK/results.txt
+sed -n -E 's/^\[cpu[0-9]+\] vmexit: ([a-z0-9_]+) ([0-9]+)$/\1 \2/p
+           s/^\[cpu[0-9]+\] vmexit:   (ipi|eoi|latency) ([a-z0-9_]+) ([0-9]+)$/\2.\1 \3/p' "$log" > "$results"
+missing=0
+for n in $names; do
+    grep -q "^$n " "$results" || { fail "no figure for $n (skipped or missing)"; missing=1; }
+done
+[ $missing -eq 0 ] && echo "  ok: all $(echo "$names" | wc -w) tests printed a figure"
+expect "$log" "vmexit: vmexit: n=1000 goal=0 hypervisor=keel tsc-deadline=yes cpus=2 " "the guest saw Keel, TSC-deadline and 2 CPUs"
+expect "$log" "vmexit: vmexit: AP with APIC ID 1 started" "the second vCPU started by INIT-SIPI"
+expect "$log" "VM vmexit: exit code 1 \(0x1\)" "the guest completed (exit code 0)"
+reject "$log" "unexpected exception|vmexit: note: .* spurious|EXCEPTION|PANIC|KEEL BUG" "no exception, spurious interrupt, panic or Keel bug"
+run_ok=$((FAILED == 0))
+
+# build/bench/vmexit.json: the figures, one per line, in the guest's order; Keel's exit
+# counts by reason for the same run (not gated: they follow the run's length).
+{
+    echo "{"
+    awk '{ printf "%s  \"%s\": %s", (NR > 1 ? ",\n" : ""), $1, $2 }' "$results"
+    sed -n 's/.*VM vmexit: exits by reason: //p' "$log" | tr ',' '\n' |
+        awk 'NF == 2 { printf ",\n  \"exits.%s\": %s", $1, $2 }'
+    printf "\n}\n"
+} > "$OUT/vmexit.json"
+echo "  results: $OUT/vmexit.json, raw log: $OUT/vmexit.log"
+
+json_get() { sed -n "s/^ *\"$2\": \([0-9]*\),\{0,1\}$/\1/p" "$1" | head -1; }
+
+# KVM 6.1 with kvm_intel inside Bochs on the same CPU model, mitigations=off (issue 11).
+declare -A KVM=([cpuid]=979 [vmcall]=965 [inl_from_kernel]=1290 [rdmsr_efer]=1041)
+
+have_base=0
+[ -f "$BASELINE" ] && have_base=1 || echo "  note: no baseline at $BASELINE: nothing to compare"
+worse=() better=()
+printf '\n%-28s %10s %10s %8s %10s\n' "test (Bochs ticks)" "Keel" "baseline" "change" "KVM"
+while read -r key val; do
+    base="" change=""
+    [ $have_base -eq 1 ] && base=$(json_get "$BASELINE" "$key")
+    if [ -n "$base" ] && [ "$base" -gt 0 ]; then
+        change=$(awk -v a="$val" -v b="$base" 'BEGIN { printf "%+.1f%%", (a - b) * 100 / b }')
+        if awk -v a="$val" -v b="$base" -v t="$TOLERANCE" 'BEGIN { exit !(a > b * (1 + t / 100)) }'; then
+            worse+=("$key $val $base $change")
+        elif awk -v a="$val" -v b="$base" -v t="$TOLERANCE" 'BEGIN { exit !(a < b * (1 - t / 100)) }'; then
+            better+=("$key $val $base $change")
+        fi
+    elif [ $have_base -eq 1 ]; then
+        change=new
+    fi
+    printf '%-28s %10s %10s %8s %10s\n' "$key" "$val" "${base:--}" "${change:--}" "${KVM[$key]:--}"
+done < "$results"
+echo
+
+# Issue 8's closing figures, as they fall out of the family.
+fig() { sed -n "s/^$1 //p" "$results"; }
+echo "BENCH: issue 8 figures (Bochs ticks):"
+echo "BENCH:   IPI between two vCPUs on two CPUs, send to the target's EOI (ipi): $(fig ipi); the sender's ICR write alone: $(fig ipi.ipi)"
+echo "BENCH:   LAPIC timer, TSC deadline to the guest's handler: $(fig tscdeadline.latency) busy-waiting, $(fig hlt_wakeup.latency) from HLT"
+echo "BENCH:   EOI (a write to the xAPIC EOI register, decoded): $(fig self_ipi_sti_nop.eoi)"
+echo "BENCH:   decoded MMIO read of an APIC register (lapic_mmio_read): $(fig lapic_mmio_read)"
+
+if [ "${BENCH_WRITE_BASELINE:-0}" = 1 ]; then
+    if [ $run_ok -eq 1 ]; then
+        grep -v '"exits\.' "$OUT/vmexit.json" | sed -z 's/,\n}/\n}/' > "$BASELINE"
+        echo "  baseline written: $BASELINE ($(grep -c '": ' "$BASELINE") figures); commit it with the change"
+    else
+        fail "the run was incomplete: baseline not written"
+    fi
+elif [ $have_base -eq 1 ]; then
+    for key in $(sed -n 's/^ *"\([a-z0-9_.]*\)": [0-9]*,\{0,1\}$/\1/p' "$BASELINE"); do
+        case $key in exits.*) continue ;; esac
+        grep -q "^$key " "$results" || fail "baseline figure $key was not measured"
+    done
+    for w in "${worse[@]}"; do
+        set -- $w
+        fail "$1 got worse: $2 ticks, baseline $3 ($4, more than ${TOLERANCE}%)"
+    done
+    for b in "${better[@]}"; do
+        set -- $b
+        echo "  better: $1: $2 ticks, baseline $3 ($4)"
+    done
+    if [ ${#worse[@]} -gt 0 ] || [ ${#better[@]} -gt 0 ]; then
+        echo "  Bochs ticks are exact, so any change to the exit path moves these figures. When"
+        echo "  the change is meant, refresh the baseline and commit it with the change:"
+        echo "      make bench-baseline && git add tests/bench/baseline.json"
+    fi
+    [ ${#worse[@]} -eq 0 ] && echo "  ok: no figure worse than the baseline by more than ${TOLERANCE}%"
+fi
+
+if [ "${BENCH_GOALS:-0}" = 1 ]; then
+    cpuid=$(fig cpuid) vmcall=$(fig vmcall) goal=${BENCH_CPUID_GOAL:-100}
+    [ -n "$cpuid" ] && [ "$cpuid" -le "$goal" ] && echo "  ok: CPUID round trip $cpuid <= $goal ticks" ||
+        fail "CPUID round trip ${cpuid:-?} ticks, goal $goal"
+    [ -n "$vmcall" ] && [ -n "$cpuid" ] && [ "$vmcall" -le $((cpuid + 10)) ] &&
+        echo "  ok: VMCALL round trip $vmcall <= CPUID + 10" || fail "VMCALL round trip ${vmcall:-?} ticks, goal CPUID + 10 = $((${cpuid:-0} + 10))"
+fi
+
+finish "$log"
