@@ -45,7 +45,8 @@ EFI_CFLAGS := -std=gnu11 -O2 $(WARN) -ffreestanding -fno-stack-protector -fpic \
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DKEEL_HOST_TEST -fsanitize=address,undefined \
 	-fno-omit-frame-pointer
 
-.PHONY: all iso usb test test-matrix unit-tests system-tests run run-uefi run-kvm clean deps bench bench-baseline layers
+.PHONY: all iso usb test test-matrix unit-tests system-tests run run-uefi run-kvm clean deps bench bench-baseline \
+	bench-usb bench-kvm layers
 all: $(BUILD)/keel.elf $(BUILD)/keel.efi
 
 $(STATS_STAMP):
@@ -157,6 +158,18 @@ bench: deps
 bench-baseline: deps
 	$(MAKE) all guests
 	BENCH_WRITE_BASELINE=1 tests/system/bochs-bench-vmexit.sh
+
+# The family where TSC ticks are real cycles: a USB image for real hardware
+# (tools/bench.cfg), and that image booted nested under KVM.
+$(BUILD)/keel-bench-usb.img: $(BUILD)/keel.efi tools/mkusb.sh tools/bench.cfg $(BUILD)/guests/vmexit.elf
+	tools/mkusb.sh $@ $(BUILD)/keel.efi tools/bench.cfg $(BUILD)/guests/vmexit.elf
+
+bench-usb: deps
+	$(MAKE) $(BUILD)/keel-bench-usb.img
+
+bench-kvm: deps
+	$(MAKE) $(BUILD)/keel-bench-usb.img
+	tools/run-qemu-uefi.sh --kvm --smp 2 --image $(BUILD)/keel-bench-usb.img
 
 # The include-layer report against tools/layers.txt: include cycles, upward includes,
 # totals per pair of layers. Report mode, so it exits 0: today's tree has upward includes

@@ -39,7 +39,7 @@ for n in $names; do
     grep -q "^$n " "$results" || { fail "no figure for $n (skipped or missing)"; missing=1; }
 done
 [ $missing -eq 0 ] && echo "  ok: all $(echo "$names" | wc -w) tests printed a figure"
-expect "$log" "vmexit: vmexit: n=1000 goal=0 hypervisor=keel tsc-deadline=yes cpus=2 " "the guest saw Keel, TSC-deadline and 2 CPUs"
+expect "$log" "vmexit: vmexit: n=1000 goal=0 hypervisor=keel tsc-deadline=yes x2apic=yes cpus=2 " "the guest saw Keel, TSC-deadline, x2APIC and 2 CPUs"
 expect "$log" "vmexit: vmexit: AP with APIC ID 1 started" "the second vCPU started by INIT-SIPI"
 expect "$log" "VM vmexit: exit code 1 \(0x1\)" "the guest completed (exit code 0)"
 reject "$log" "unexpected exception|vmexit: note: .* spurious|EXCEPTION|PANIC|KEEL BUG" "no exception, spurious interrupt, panic or Keel bug"

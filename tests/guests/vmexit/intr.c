@@ -46,13 +46,13 @@ HANDLER(on_timer)
     lapic_eoi();
 }
 
-/* Runs on the AP: the sender waits for ap_ipis_done to move, so the round trip it times
- * covers delivery, this handler and its EOI. */
+/* Runs on the AP (in xAPIC mode whatever the BSP's): the sender waits for ap_ipis_done
+ * to move, so the round trip it times covers delivery, this handler and its EOI. */
 HANDLER(on_ipi)
 {
     (void)f;
     counts.ipi++;
-    lapic_eoi();
+    lapic_write_mmio(LAPIC_EOI, 0);
     __atomic_fetch_add(&ap_ipis_done, 1, __ATOMIC_RELEASE);
 }
 

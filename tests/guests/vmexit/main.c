@@ -23,6 +23,7 @@ const char guest_prefix[] = "vmexit:";
 #define FRESH_ALIGN (2u << 20)
 #define FOUR_GIB 0x100000000ull
 #define CPUID1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID1_ECX_X2APIC (1u << 21)
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
 
 struct vmexit_env env = { .ap_id = -1 };
@@ -111,6 +112,7 @@ static void detect(void)
 {
     struct cpuid_regs r = cpuid(1, 0);
     env.tsc_deadline = r.ecx & CPUID1_ECX_TSC_DEADLINE;
+    env.x2apic = r.ecx & CPUID1_ECX_X2APIC;
     /* QEMU's TCG sets the hypervisor bit too, so VMCALL is only tried where leaf
      * 0x40000000 names a hypervisor that answers it. */
     if (r.ecx & CPUID1_ECX_HYPERVISOR) {
@@ -206,9 +208,10 @@ int main(uint32_t magic, uint32_t info_gpa)
     env.pm_timer_port = acpi.pm_timer_port;
     env.ap_id = smp_start_ap(&acpi, lapic_id());
     find_fresh_ram();
-    printf("vmexit: n=%u goal=%u hypervisor=%s tsc-deadline=%s cpus=%u pm-timer=0x%x "
+    printf("vmexit: n=%u goal=%u hypervisor=%s tsc-deadline=%s x2apic=%s cpus=%u pm-timer=0x%x "
            "fresh-ram=%llu KiB\n", first, goal,
            env.keel ? "keel" : env.hypervisor ? "kvm" : "none", env.tsc_deadline ? "yes" : "no",
+           env.x2apic ? "yes" : "no",
            acpi.ncpus, env.pm_timer_port,
            (unsigned long long)((env.fresh_end - env.fresh_start) >> 10));
     sti();

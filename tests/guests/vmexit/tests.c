@@ -1,6 +1,7 @@
 /* The benchmarks, in the order and with the names of kvm-unit-tests' x86/vmexit.c where
  * it has them, plus the ones Keel's issue 11 asks for (rdmsr_efer, wrmsr_efer, wbinvd,
- * lapic_mmio_read, hlt_wakeup, ept_first_touch). One list: VMEXIT_TESTS. */
+ * lapic_mmio_read, hlt_wakeup, ept_first_touch). One list: VMEXIT_TESTS. The x2apic_
+ * tests come last: they switch the BSP's APIC to x2APIC mode, which has no way back. */
 #include "vmexit.h"
 
 #define MSR_EFER_ 0xC0000080u
@@ -30,6 +31,14 @@ static void self_ipi(void)
 {
     uint64_t t0 = rdtsc();
     lapic_send(0, ICR_SELF | VEC_SELF_IPI);
+    extra[EXTRA_IPI] += rdtsc() - t0;
+}
+
+/* x2APIC's SELF IPI register: one MSR write. */
+static void x2apic_self_ipi(void)
+{
+    uint64_t t0 = rdtsc();
+    wrmsr(MSR_X2APIC_SELF_IPI, VEC_SELF_IPI);
     extra[EXTRA_IPI] += rdtsc() - t0;
 }
 
@@ -113,6 +122,46 @@ static void t_self_ipi_tpr_sti_hlt(void)
     __asm__ volatile("sti; hlt" ::: "memory");
 }
 
+static void t_x2apic_self_ipi_sti_nop(void)
+{
+    __asm__ volatile("cli" ::: "memory");
+    x2apic_self_ipi();
+    __asm__ volatile("sti; nop" ::: "memory");
+}
+
+static void t_x2apic_self_ipi_sti_hlt(void)
+{
+    __asm__ volatile("cli" ::: "memory");
+    x2apic_self_ipi();
+    __asm__ volatile("sti; hlt" ::: "memory");
+}
+
+static void t_x2apic_self_ipi_tpr(void)
+{
+    write_cr8(0xF);
+    x2apic_self_ipi();
+    write_cr8(0);
+    __asm__ volatile("nop");
+}
+
+static void t_x2apic_self_ipi_tpr_sti_nop(void)
+{
+    __asm__ volatile("cli" ::: "memory");
+    write_cr8(0xF);
+    x2apic_self_ipi();
+    write_cr8(0);
+    __asm__ volatile("sti; nop" ::: "memory");
+}
+
+static void t_x2apic_self_ipi_tpr_sti_hlt(void)
+{
+    __asm__ volatile("cli" ::: "memory");
+    write_cr8(0xF);
+    x2apic_self_ipi();
+    write_cr8(0);
+    __asm__ volatile("sti; hlt" ::: "memory");
+}
+
 /* The AP halts between IPIs; the round trip ends when its handler has sent its EOI. */
 static void t_ipi(void)
 {
@@ -190,6 +239,10 @@ static const char *need_second_cpu(void)
 {
     return env.ap_id >= 0 ? NULL : "needs a second CPU (vcpus = 2, -smp 2)";
 }
+static const char *need_x2apic(void)
+{
+    return env.x2apic ? NULL : "no x2APIC (CPUID.1:ECX[21] clear)";
+}
 static const char *need_fresh_ram(void)
 {
     return env.fresh_end > env.fresh_start ? NULL : "no untouched RAM above the image";
@@ -221,7 +274,12 @@ static const char *need_fresh_ram(void)
     X(ipi, need_second_cpu, NULL, false)                             \
     X(ipi_halt, need_second_cpu, NULL, false)                        \
     X(hlt_wakeup, NULL, timer_for_hlt, false)                        \
-    X(ept_first_touch, need_fresh_ram, NULL, true)
+    X(ept_first_touch, need_fresh_ram, NULL, true)                   \
+    X(x2apic_self_ipi_sti_nop, need_x2apic, lapic_enable_x2apic, false) \
+    X(x2apic_self_ipi_sti_hlt, need_x2apic, lapic_enable_x2apic, false) \
+    X(x2apic_self_ipi_tpr, need_x2apic, lapic_enable_x2apic, false)     \
+    X(x2apic_self_ipi_tpr_sti_nop, need_x2apic, lapic_enable_x2apic, false) \
+    X(x2apic_self_ipi_tpr_sti_hlt, need_x2apic, lapic_enable_x2apic, false)
 
 #define VMEXIT_TEST_ENTRY(name, unavailable, setup, one_batch) { #name, t_##name, unavailable, setup, one_batch },
 const struct vmexit_test vmexit_tests[] = { VMEXIT_TESTS(VMEXIT_TEST_ENTRY) };

@@ -38,6 +38,7 @@
 #define MSR_IA32_APIC_BASE 0x1Bu
 #define MSR_TSC_DEADLINE 0x6E0u
 #define MSR_KERNEL_GS_BASE 0xC0000102u
+#define MSR_X2APIC_SELF_IPI 0x83Fu
 
 /* What the interrupt handlers (intr.c) count and time. */
 struct intr_counts {
@@ -52,11 +53,14 @@ void intr_init(void);
 void intr_load_idt(void);
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 
-/* lapic.c: this CPU's xAPIC by MMIO. */
+/* lapic.c: the BSP's local APIC, xAPIC by MMIO until lapic_enable_x2apic; the AP's,
+ * always xAPIC. */
 void lapic_init(void);        /* finds the base in IA32_APIC_BASE (BSP) */
 void lapic_enable(void);      /* software-enabled, LVTs masked, TPR 0 */
+void lapic_enable_x2apic(void); /* BSP only, for the x2apic_ tests; there is no way back */
 uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t val);
+void lapic_write_mmio(uint32_t reg, uint32_t val); /* xAPIC whatever the BSP's mode (AP) */
 uint32_t lapic_id(void);
 /* Writes the ICR and waits, bounded, until the APIC has sent it; false if it stays pending. */
 bool lapic_send(uint32_t dest, uint32_t low);
@@ -84,6 +88,7 @@ struct vmexit_env {
     bool hypervisor;      /* Keel or KVM, by leaf 0x40000000: VMCALL is answered */
     bool keel;            /* leaf 0x40000000 says KeelKeelKeel */
     bool tsc_deadline;    /* CPUID.1:ECX[24] */
+    bool x2apic;          /* CPUID.1:ECX[21] */
     int32_t ap_id;        /* APIC ID of the started AP, -1 without one */
     uint16_t pm_timer_port;
     uint64_t fresh_start, fresh_end; /* RAM no one has touched, for ept_first_touch */
