@@ -18,6 +18,7 @@
 const char guest_prefix[] = "vmexit:";
 
 #define WARMUP 16
+#define IRQ_SETTLE_TICKS 100000000ull /* for a late interrupt, before it counts as lost */
 #define MAX_ITERATIONS (1u << 30)
 #define PAGE 4096u
 #define FRESH_ALIGN (2u << 20)
@@ -153,13 +154,15 @@ static void run(const struct vmexit_test *t, uint32_t first, uint32_t goal)
     }
     if (t->setup)
         t->setup();
-    uint64_t iterations = first, ticks;
+    uint64_t iterations = first, ticks, calls = 0;
+    uint32_t irqs = t->irqs ? *t->irqs : 0;
     if (t->one_batch) {
         uint64_t pages = (env.fresh_end - env.fresh_start) / PAGE;
         iterations = iterations < pages ? iterations : pages;
     } else {
         for (int i = 0; i < WARMUP; i++)
             t->body();
+        calls = WARMUP;
     }
     uint32_t spurious = counts.spurious;
     for (;;) {
@@ -170,6 +173,7 @@ static void run(const struct vmexit_test *t, uint32_t first, uint32_t goal)
             t->body();
         uint64_t t2 = rdtsc();
         ticks = t2 - t1;
+        calls += iterations;
         extra[EXTRA_EOI] = counts.eoi_ticks - eoi0;
         if (t->one_batch || ticks >= goal || iterations >= MAX_ITERATIONS)
             break;
@@ -180,6 +184,15 @@ static void run(const struct vmexit_test *t, uint32_t first, uint32_t goal)
         if (extra[e])
             printf("  %s %s %llu\n", extra_names[e], t->name,
                    (unsigned long long)(extra[e] / iterations));
+    /* Each iteration's interrupt must have arrived, once (x86/vmexit.c checks the same). */
+    if (t->irqs) {
+        uint64_t t0 = rdtsc();
+        while (*t->irqs - irqs < calls && rdtsc() - t0 < IRQ_SETTLE_TICKS)
+            __asm__ volatile("pause");
+        if (*t->irqs - irqs != calls)
+            printf("vmexit: note: %s: %u interrupts for %llu iterations\n", t->name,
+                   *t->irqs - irqs, (unsigned long long)calls);
+    }
     if (counts.spurious != spurious)
         printf("vmexit: note: %s: %u spurious interrupts\n", t->name, counts.spurious - spurious);
 }

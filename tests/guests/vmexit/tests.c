@@ -248,40 +248,41 @@ static const char *need_fresh_ram(void)
     return env.fresh_end > env.fresh_start ? NULL : "no untouched RAM above the image";
 }
 
-/* X(name, unavailable, setup, one_batch) */
+/* X(name, unavailable, setup, one_batch, interrupt counted once per iteration) */
 #define VMEXIT_TESTS(X)                                              \
-    X(cpuid, NULL, NULL, false)                                      \
-    X(vmcall, need_hypervisor, pick_hypercall, false)                \
-    X(mov_from_cr8, NULL, NULL, false)                               \
-    X(mov_to_cr8, NULL, NULL, false)                                 \
-    X(inl_from_pmtimer, need_pm_timer, NULL, false)                  \
-    X(inl_from_qemu, NULL, NULL, false)                              \
-    X(inl_from_kernel, NULL, NULL, false)                            \
-    X(outl_to_kernel, NULL, NULL, false)                             \
-    X(rdmsr_efer, NULL, NULL, false)                                 \
-    X(wrmsr_efer, NULL, read_efer, false)                            \
-    X(wr_kernel_gs_base, NULL, NULL, false)                          \
-    X(mov_dr, NULL, NULL, false)                                     \
-    X(wbinvd, NULL, NULL, false)                                     \
-    X(lapic_mmio_read, NULL, NULL, false)                            \
-    X(tscdeadline_immed, need_deadline, timer_deadline_mode, false)  \
-    X(tscdeadline, need_deadline, timer_deadline_mode, false)        \
-    X(self_ipi_sti_nop, NULL, NULL, false)                           \
-    X(self_ipi_sti_hlt, NULL, NULL, false)                           \
-    X(self_ipi_tpr, NULL, NULL, false)                               \
-    X(self_ipi_tpr_sti_nop, NULL, NULL, false)                       \
-    X(self_ipi_tpr_sti_hlt, NULL, NULL, false)                       \
-    X(ipi, need_second_cpu, NULL, false)                             \
-    X(ipi_halt, need_second_cpu, NULL, false)                        \
-    X(hlt_wakeup, NULL, timer_for_hlt, false)                        \
-    X(ept_first_touch, need_fresh_ram, NULL, true)                   \
-    X(x2apic_self_ipi_sti_nop, need_x2apic, lapic_enable_x2apic, false) \
-    X(x2apic_self_ipi_sti_hlt, need_x2apic, lapic_enable_x2apic, false) \
-    X(x2apic_self_ipi_tpr, need_x2apic, lapic_enable_x2apic, false)     \
-    X(x2apic_self_ipi_tpr_sti_nop, need_x2apic, lapic_enable_x2apic, false) \
-    X(x2apic_self_ipi_tpr_sti_hlt, need_x2apic, lapic_enable_x2apic, false)
+    X(cpuid, NULL, NULL, false, NULL)                                       \
+    X(vmcall, need_hypervisor, pick_hypercall, false, NULL)                 \
+    X(mov_from_cr8, NULL, NULL, false, NULL)                                \
+    X(mov_to_cr8, NULL, NULL, false, NULL)                                  \
+    X(inl_from_pmtimer, need_pm_timer, NULL, false, NULL)                   \
+    X(inl_from_qemu, NULL, NULL, false, NULL)                               \
+    X(inl_from_kernel, NULL, NULL, false, NULL)                             \
+    X(outl_to_kernel, NULL, NULL, false, NULL)                              \
+    X(rdmsr_efer, NULL, NULL, false, NULL)                                  \
+    X(wrmsr_efer, NULL, read_efer, false, NULL)                             \
+    X(wr_kernel_gs_base, NULL, NULL, false, NULL)                           \
+    X(mov_dr, NULL, NULL, false, NULL)                                      \
+    X(wbinvd, NULL, NULL, false, NULL)                                      \
+    X(lapic_mmio_read, NULL, NULL, false, NULL)                             \
+    X(tscdeadline_immed, need_deadline, timer_deadline_mode, false, &counts.timer) \
+    X(tscdeadline, need_deadline, timer_deadline_mode, false, &counts.timer) \
+    X(self_ipi_sti_nop, NULL, NULL, false, &counts.self_ipi)                \
+    X(self_ipi_sti_hlt, NULL, NULL, false, &counts.self_ipi)                \
+    X(self_ipi_tpr, NULL, NULL, false, &counts.self_ipi)                    \
+    X(self_ipi_tpr_sti_nop, NULL, NULL, false, &counts.self_ipi)            \
+    X(self_ipi_tpr_sti_hlt, NULL, NULL, false, &counts.self_ipi)            \
+    X(ipi, need_second_cpu, NULL, false, &counts.ipi)                       \
+    X(ipi_halt, need_second_cpu, NULL, false, &counts.ipi)                  \
+    X(hlt_wakeup, NULL, timer_for_hlt, false, &counts.timer)                \
+    X(ept_first_touch, need_fresh_ram, NULL, true, NULL)                    \
+    X(x2apic_self_ipi_sti_nop, need_x2apic, lapic_enable_x2apic, false, &counts.self_ipi) \
+    X(x2apic_self_ipi_sti_hlt, need_x2apic, lapic_enable_x2apic, false, &counts.self_ipi) \
+    X(x2apic_self_ipi_tpr, need_x2apic, lapic_enable_x2apic, false, &counts.self_ipi) \
+    X(x2apic_self_ipi_tpr_sti_nop, need_x2apic, lapic_enable_x2apic, false, &counts.self_ipi) \
+    X(x2apic_self_ipi_tpr_sti_hlt, need_x2apic, lapic_enable_x2apic, false, &counts.self_ipi)
 
-#define VMEXIT_TEST_ENTRY(name, unavailable, setup, one_batch) { #name, t_##name, unavailable, setup, one_batch },
+#define VMEXIT_TEST_ENTRY(name, unavailable, setup, one_batch, irqs) \
+    { #name, t_##name, unavailable, setup, one_batch, irqs },
 const struct vmexit_test vmexit_tests[] = { VMEXIT_TESTS(VMEXIT_TEST_ENTRY) };
 #undef VMEXIT_TEST_ENTRY
 const uint32_t vmexit_test_count = sizeof(vmexit_tests) / sizeof(vmexit_tests[0]);

@@ -104,6 +104,7 @@ struct vmexit_test {
     const char *(*unavailable)(void); /* why it cannot run here, or NULL */
     void (*setup)(void);
     bool one_batch;                   /* consumes something: never repeat a batch */
+    volatile uint32_t *irqs;          /* bumped once per iteration by its interrupt, or NULL */
 };
 enum extra_figure { EXTRA_IPI, EXTRA_EOI, EXTRA_LATENCY, EXTRA_COUNT };
 extern uint64_t extra[EXTRA_COUNT];
