@@ -32,14 +32,14 @@ base_of() { sed -n "s/^ *\"$1\": \([0-9]*\),\{0,1\}$/\1/p" "$baseline" | head -1
 declare -A KVM=([cpuid]=979 [vmcall]=965 [inl_from_kernel]=1290 [rdmsr_efer]=1041)
 
 failed=0 worse=0 better=0
-printf '%-28s %10s %10s %8s %10s\n' "test (Bochs ticks)" "Keel" "baseline" "change" "KVM"
+printf '%-32s %10s %10s %8s %10s\n' "test (Bochs ticks)" "Keel" "baseline" "change" "KVM"
 while read -r key val; do
     [[ $key =~ ^[a-z0-9_.]+$ && $val =~ ^[0-9]+$ ]] || continue
     base=$(base_of "$key") change=new
     if [ -n "$base" ]; then
         change=$(awk -v a="$val" -v b="$base" 'BEGIN { printf "%+.1f%%", b ? (a - b) * 100 / b : 0 }')
     fi
-    printf '%-28s %10s %10s %8s %10s\n' "$key" "$val" "${base:--}" "$change" "${KVM[$key]:--}"
+    printf '%-32s %10s %10s %8s %10s\n' "$key" "$val" "${base:--}" "$change" "${KVM[$key]:--}"
 done < "$results"
 echo
 
