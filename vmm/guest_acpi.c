@@ -5,6 +5,7 @@
 #include "drivers/acpi_tables.h"
 #include "vmm/dev/acpi_pm.h"
 #include "vmm/dev/rtc_cmos.h"
+#include "vmm/dev/pci_endpoint.h"
 #include "vmm/lib/string.h"
 
 #define OEM_ID "KEEL  "
@@ -103,14 +104,142 @@ static size_t aml_byte_const(uint8_t *p, uint8_t v)
  *     DefinitionBlock ("", "DSDT", 2, "KEEL  ", "KEELVPC ", 1)
  *     {
  *         Name (_S5, Package (0x04) { SLP_TYP, SLP_TYP, Zero, Zero })
+ *         Scope (\_SB) { Device (PCI0) { ... } }       (with pci_root, see pci0_aml)
  *     }
  * with SLP_TYP = ACPI_PM_SLP_TYP_S5, which for 0 is
  *     08 5F 53 35 5F   NameOp "_S5_"
  *     12 06 04         PackageOp, PkgLength 6 (itself, the count, four elements), 4 elements
  *     00 00 00 00      ZeroOp x 4
  * Writes at most DSDT_AML_MAX bytes; returns the count. */
-#define DSDT_AML_MAX (5 + 3 + 4 * 2)
-static size_t dsdt_aml(uint8_t *aml)
+#define S5_AML_MAX (5 + 3 + 4 * 2)
+#define PRT_ENTRY_AML 12 /* PackageOp, PkgLength, 4, DWord address, Zero, Zero, Byte GSI */
+#define PCI0_AML_MAX (8 + 8 + 10 + 6 + 10 + PCI0_CRS_BYTES + 10 + 32 * PRT_ENTRY_AML)
+#define DSDT_AML_MAX (S5_AML_MAX + PCI0_AML_MAX)
+#define AML_SCOPE_OP 0x10
+#define AML_BUFFER_OP 0x11
+#define AML_EXT_PREFIX 0x5b
+#define AML_DEVICE_OP 0x82
+#define EISA_PNP0A03 0x030ad041u /* EisaId ("PNP0A03"): PCI bus */
+#define PCI_INTA 0
+
+/* PCI0._CRS, the resource descriptors of ACPI 6.x 6.4 (Word/DWord Address Space
+ * descriptors: type, general flags MinFixed|MaxFixed = 0x0C, type flags, then
+ * granularity, minimum, maximum, translation and length). */
+#define PCI0_CRS_BYTES (16 + 8 + 16 + 16 + 26 + 2)
+static size_t pci0_crs(uint8_t *p)
+{
+    static const uint8_t fixed[] = {
+        /* WordBusNumber 0-0xFF */
+        0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x01,
+        /* IO (Decode16, 0xCF8, 0xCF8, 1, 8): the config mechanism's own ports */
+        0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08,
+        /* WordIO 0x0000-0x0CF7, entire range */
+        0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x00, 0xf7, 0x0c, 0x00, 0x00, 0xf8, 0x0c,
+        /* WordIO 0x0D00-0xFFFF */
+        0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x0d, 0xff, 0xff, 0x00, 0x00, 0x00, 0xf3,
+        /* DWordMemory, read-write, non-cacheable: the rest is filled in below */
+        0x87, 0x17, 0x00, 0x00, 0x0c, 0x01,
+    };
+    size_t n = sizeof fixed;
+    memcpy(p, fixed, n);
+    const uint32_t mem[5] = {0, (uint32_t)PCI_MMIO_WINDOW_BASE, (uint32_t)(PCI_MMIO_WINDOW_END - 1), 0,
+                             (uint32_t)(PCI_MMIO_WINDOW_END - PCI_MMIO_WINDOW_BASE)};
+    memcpy(p + n, mem, sizeof mem);
+    n += sizeof mem;
+    p[n++] = 0x79; /* end tag; checksum 0: "treat as correct" */
+    p[n++] = 0x00;
+    return n;
+}
+STATIC_ASSERT(PCI0_CRS_BYTES < 256, "the _CRS buffer size is a ByteConst");
+
+/* A package opened at `at` with two bytes reserved for its PkgLength is closed at
+ * `end`: the length is written in the shortest form (ACPI 6.x 20.2.4), moving the
+ * contents down a byte when one suffices. Returns the new end. */
+static size_t aml_close(uint8_t *aml, size_t at, size_t end)
+{
+    size_t len = end - at; /* with two length bytes */
+    if (len - 1 < 64) {
+        memmove(aml + at + 1, aml + at + 2, end - at - 2);
+        aml[at] = (uint8_t)(len - 1);
+        return end - 1;
+    }
+    aml[at] = (uint8_t)(0x40 | (len & 0xf));
+    aml[at + 1] = (uint8_t)(len >> 4);
+    return end;
+}
+
+static size_t aml_name(uint8_t *p, const char *name)
+{
+    p[0] = AML_NAME_OP;
+    memcpy(p + 1, name, 4);
+    return 5;
+}
+
+static size_t aml_dword(uint8_t *p, uint32_t v)
+{
+    p[0] = AML_DWORD_PREFIX;
+    memcpy(p + 1, &v, 4);
+    return 5;
+}
+
+/*     Scope (\_SB) { Device (PCI0) {
+ *         Name (_HID, EisaId ("PNP0A03"))  Name (_UID, Zero)
+ *         Name (_CRS, ResourceTemplate () { ... })
+ *         Name (_PRT, Package () { Package () { 0xSSSSFFFF, 0, Zero, GSI }, ... })
+ *     } } */
+static size_t pci0_aml(uint8_t *aml, uint32_t slots)
+{
+    size_t n = 0;
+    aml[n++] = AML_SCOPE_OP;
+    size_t scope = n;
+    n += 2;
+    aml[n++] = AML_ROOT_CHAR;
+    memcpy(aml + n, "_SB_", 4);
+    n += 4;
+    aml[n++] = AML_EXT_PREFIX;
+    aml[n++] = AML_DEVICE_OP;
+    size_t device = n;
+    n += 2;
+    memcpy(aml + n, "PCI0", 4);
+    n += 4;
+    n += aml_name(aml + n, "_HID");
+    n += aml_dword(aml + n, EISA_PNP0A03);
+    n += aml_name(aml + n, "_UID");
+    aml[n++] = AML_ZERO_OP;
+    n += aml_name(aml + n, "_CRS");
+    aml[n++] = AML_BUFFER_OP;
+    size_t buffer = n;
+    n += 2;
+    n += aml_byte_const(aml + n, PCI0_CRS_BYTES);
+    n += pci0_crs(aml + n);
+    n = aml_close(aml, buffer, n);
+    n += aml_name(aml + n, "_PRT");
+    aml[n++] = AML_PACKAGE_OP;
+    size_t prt = n;
+    n += 2;
+    size_t count_at = n++;
+    unsigned count = 0;
+    for (unsigned d = 0; d < 32; d++) {
+        if (!(slots & (1u << d)))
+            continue;
+        aml[n++] = AML_PACKAGE_OP;
+        size_t entry = n;
+        n += 2;
+        aml[n++] = 4;
+        n += aml_dword(aml + n, d << 16 | 0xffff); /* any function of device d */
+        aml[n++] = PCI_INTA;                      /* ZeroOp: INTA# */
+        aml[n++] = AML_ZERO_OP;                   /* no link device: the next field is a GSI */
+        n += aml_byte_const(aml + n, (uint8_t)PCI_INTX_IRQ(d));
+        n = aml_close(aml, entry, n);
+        count++;
+    }
+    aml[count_at] = (uint8_t)count;
+    n = aml_close(aml, prt, n);
+    n = aml_close(aml, device, n);
+    return aml_close(aml, scope, n);
+}
+
+static size_t dsdt_aml(uint8_t *aml, const struct guest_acpi_cfg *cfg)
 {
     size_t n = 0;
     aml[n++] = AML_NAME_OP;
@@ -125,6 +254,8 @@ static size_t dsdt_aml(uint8_t *aml)
     n += aml_byte_const(aml + n, 0);
     /* A one-byte PkgLength (< 64) counts itself and what follows it in the package. */
     aml[pkglen_at] = (uint8_t)(n - pkglen_at);
+    if (cfg->pci_root)
+        n += pci0_aml(aml + n, cfg->pci_slots);
     return n;
 }
 
@@ -211,10 +342,10 @@ static void build_facs(uint8_t *t)
     t[32] = FACS_VERSION; /* the rest (signature, waking vectors, lock, flags) is 0 */
 }
 
-static void build_dsdt(uint8_t *t)
+static void build_dsdt(uint8_t *t, const struct guest_acpi_cfg *cfg)
 {
     struct acpi_sdt_header *h = (struct acpi_sdt_header *)t;
-    size_t aml = dsdt_aml(t + sizeof *h);
+    size_t aml = dsdt_aml(t + sizeof *h, cfg);
     header(h, "DSDT", (uint32_t)(sizeof *h + aml), DSDT_REVISION);
     seal(h);
 }
@@ -257,14 +388,15 @@ static size_t aligned(gpa_t base, size_t off, size_t align)
     return (size_t)(ALIGN_UP(base + off, align) - base);
 }
 
-static struct layout plan(gpa_t base, uint32_t vcpus)
+static struct layout plan(gpa_t base, const struct guest_acpi_cfg *cfg)
 {
+    uint32_t vcpus = cfg->vcpus;
     struct layout L;
     uint8_t aml[DSDT_AML_MAX];
     L.rsdp = 0;
     L.facs = aligned(base, L.rsdp + sizeof(struct acpi_rsdp), FACS_ALIGN);
     L.dsdt = aligned(base, L.facs + FACS_LEN, TABLE_ALIGN);
-    L.fadt = aligned(base, L.dsdt + sizeof(struct acpi_sdt_header) + dsdt_aml(aml), TABLE_ALIGN);
+    L.fadt = aligned(base, L.dsdt + sizeof(struct acpi_sdt_header) + dsdt_aml(aml, cfg), TABLE_ALIGN);
     L.madt = aligned(base, L.fadt + FADT_REV3_LEN, TABLE_ALIGN);
     L.rsdt = aligned(base, L.madt + madt_len(vcpus), TABLE_ALIGN);
     L.xsdt = aligned(base, L.rsdt + sizeof(struct acpi_sdt_header) + 2 * 4, TABLE_ALIGN);
@@ -282,14 +414,14 @@ int guest_acpi_build(void *buf, size_t size, gpa_t base, const struct guest_acpi
     if (base % TABLE_ALIGN || base < GUEST_ACPI_AREA || base >= GUEST_ACPI_AREA_END ||
         size > GUEST_ACPI_AREA_END - base)
         return GUEST_ACPI_EINVAL;
-    struct layout L = plan(base, cfg->vcpus);
+    struct layout L = plan(base, cfg);
     if (L.end > size)
         return GUEST_ACPI_ENOSPC;
 
     uint8_t *b = buf;
     memset(b, 0, L.end);
     build_facs(b + L.facs);
-    build_dsdt(b + L.dsdt);
+    build_dsdt(b + L.dsdt, cfg);
     build_fadt(b + L.fadt, cfg, base + L.facs, base + L.dsdt);
     build_madt(b + L.madt, cfg);
     const gpa_t tables[] = {base + L.fadt, base + L.madt};

@@ -15,11 +15,16 @@
  *     RTC century index, the reset register (port 0xCF9, value 6, RESET_REG_SUP), the
  *     FACS and the DSDT;
  *   - FACS, 64 bytes, 64-byte aligned (no waking vector: Keel has no S3);
- *   - DSDT: only \_S5 = Package {SLP_TYP, SLP_TYP, 0, 0}, SLP_TYP being acpi_pm's S5
- *     value, so ACPI power-off works.
+ *   - DSDT: \_S5 = Package {SLP_TYP, SLP_TYP, 0, 0}, SLP_TYP being acpi_pm's S5
+ *     value, so ACPI power-off works; with pci_root, the host bridge as \_SB.PCI0
+ *     (PNP0A03: an OS that uses ACPI finds PCI bus 0 only through it): its _CRS (bus
+ *     0-255, config ports 0xCF8-0xCFF, I/O 0-0xCF7 and 0xD00-0xFFFF, memory
+ *     PCI_MMIO_WINDOW_BASE..END) and a _PRT entry for INTA# of each slot in
+ *     pci_slots, to GSI PCI_INTX_IRQ(slot) (level, active low, as a _PRT entry
+ *     without a link device means).
  * Left out: HPET, MCFG, SRAT and the rest (the devices are not there), x2APIC entries
- * (vCPU indices fit the 8-bit xAPIC IDs), any namespace but \_S5 (no _PRT, PCI root
- * or device objects: guests probe the legacy devices at their fixed ports). */
+ * (vCPU indices fit the 8-bit xAPIC IDs), any other namespace object (guests probe the
+ * legacy devices at their fixed ports). */
 #ifndef KEEL_VMM_GUEST_ACPI_H
 #define KEEL_VMM_GUEST_ACPI_H
 
@@ -41,6 +46,8 @@ struct guest_acpi_cfg {
     uint8_t ioapic_id;    /* the IOAPIC's ID register (VIOAPIC_DEFAULT_ID) */
     uint16_t pm_base;     /* the acpi_pm port block (ACPI_PM_BASE) */
     bool i8042;           /* an 8042 keyboard controller at 0x60/0x64 (IAPC_BOOT_ARCH) */
+    bool pci_root;        /* describe the host bridge as \_SB.PCI0 (see above) */
+    uint32_t pci_slots;   /* bit d: a function at 00:d.0 whose INTA# the _PRT routes */
 };
 
 /* Writes the tables into buf, which holds guest-physical [base, base + size): base

@@ -49,6 +49,8 @@ static int32_t pick_cpu(void)
 static void release_vm(struct vm *vm)
 {
     vm_bus_destroy(&vm->bus);
+    if (vm->disk_copy)
+        pfree(vm->disk_copy, ALIGN_UP(vm->disk_size, PAGE_SIZE));
     if (vcpu_backend)
         vcpu_backend->vm_destroy(&vm->arch);
     if (vm->ram_hpa)
@@ -78,6 +80,32 @@ static int load_image(struct vm *vm, struct guest_boot *boot, char err[GUEST_ERR
         .gdt_base = boot->gdt_base, .gdt_limit = boot->gdt_limit,
     };
     return 0;
+}
+
+/* The VM's virtio-blk image, found like its boot image. A writable disk gets a private
+ * copy, so its writes reach neither the module (which another VM may name) nor
+ * anything that outlives the VM. */
+static bool attach_disk(struct vm *vm, const struct vm_config *c, const struct bootinfo *bi)
+{
+    const struct boot_module *mod = find_module(bi, c->disk);
+    if (!mod) {
+        kprintf("VM %s: not started: disk '%s' was not loaded (no such module/file)\n", c->name, c->disk);
+        return false;
+    }
+    vm->disk_size = mod->size;
+    if (c->disk_readonly) {
+        vm->disk = hpa_to_hva(mod->base);
+        return true;
+    }
+    vm->disk_copy = mod->size ? palloc(ALIGN_UP(mod->size, PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT) : 0;
+    if (!vm->disk_copy) {
+        kprintf("VM %s: not started: no memory for a writable copy of disk '%s' (%lu bytes)\n", c->name, c->disk,
+                mod->size);
+        return false;
+    }
+    vm->disk = hpa_to_hva(vm->disk_copy);
+    memcpy(vm->disk, hpa_to_hva(mod->base), mod->size);
+    return true;
 }
 
 static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
@@ -144,6 +172,10 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     }
     if (boot.note[0])
         kprintf("VM %s: note: %s\n", c->name, boot.note);
+    if (c->disk[0] && !attach_disk(vm, c, bi)) {
+        release_vm(vm);
+        return NULL;
+    }
 
     if (!vcpu_backend->vm_create(&vm->arch, vm->name, vm->ram_hpa, vm->ram_size)) {
         release_vm(vm);

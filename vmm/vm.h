@@ -26,6 +26,10 @@
 #include "vmm/dev/i8042.h"
 #include "vmm/dev/port92.h"
 #include "vmm/dev/pc_testdev.h"
+#include "vmm/dev/dev_ram.h"
+#include "vmm/dev/msi_apic.h"
+#include "vmm/dev/virtio_blk.h"
+#include "vmm/dev/virtio_console.h"
 
 enum vm_state {
     VM_CREATED = 0,
@@ -58,6 +62,11 @@ struct vm_pc {
     struct pci_host pci;
     struct i8042 kbc;
     struct port92 port92;
+    /* PCI functions (vmm/dev/pci_devices.c) and their MSI path to the APIC bus. */
+    struct msi_apic msi;
+    bool has_blk, has_vcon;
+    struct virtio_blk blk;
+    struct virtio_console vcon;
     gpa_t rsdp; /* where its ACPI tables start */
     bool has_testdev;       /* testdev = on */
     struct pc_testdev testdev; /* last: its 64 KiB of MMIO scratch */
@@ -72,6 +81,11 @@ struct vm {
     hpa_t ram_hpa;
     uint64_t ram_size;
     uint8_t *ram; /* host view of guest-physical 0 */
+    /* Its virtio-blk disk (NULL: none): a private copy of the image unless read-only,
+     * so writes reach only this VM's disk and are lost when it goes. */
+    uint8_t *disk;
+    uint64_t disk_size;
+    hpa_t disk_copy; /* the copy's pages, 0 when the image itself is used */
     struct vm_arch arch;
 
     volatile uint32_t state; /* enum vm_state */
@@ -123,12 +137,11 @@ STATIC_ASSERT(offsetof(struct vcpu, arch) == 0, "the backend finds its part at t
 
 /* Guest memory for loaders, hypercalls and devices: the host view of [gpa, gpa+len), or
  * NULL when any byte of it lies outside the VM's RAM. The one place guest-physical
- * ranges are checked; nothing else computes ram + gpa. */
+ * ranges are checked for the core (device models use dev_ram_span, with the same
+ * test, gpa_range_in); nothing else computes ram + gpa. */
 static inline void *vm_gpa_map(const struct vm *vm, gpa_t gpa, uint64_t len)
 {
-    if (gpa >= vm->ram_size || len > vm->ram_size - gpa)
-        return NULL;
-    return vm->ram + gpa;
+    return gpa_range_in(gpa, len, vm->ram_size) ? vm->ram + gpa : NULL;
 }
 
 extern struct vm *vms[MAX_VMS];

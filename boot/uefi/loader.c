@@ -144,13 +144,13 @@ static bool load_config(EFI_FILE_HANDLE root, struct bootinfo *bi)
     return true;
 }
 
-/* Every file a VM names goes into bi->modules; missing ones are reported and
- * skipped, so the core can say which VM cannot start. */
+/* Every file a VM names (its image, its disk) goes into bi->modules; missing ones are
+ * reported and skipped, so the core can say which VM cannot start. */
 static void load_modules(EFI_FILE_HANDLE root, struct bootinfo *bi)
 {
-    for (uint32_t v = 0; v < config.vm_count; v++) {
-        const struct vm_config *vm = &config.vms[v];
-        const char *name = vm->image;
+    for (uint32_t f = 0; f < 2 * config.vm_count; f++) {
+        const struct vm_config *vm = &config.vms[f / 2];
+        const char *name = f % 2 ? vm->disk : vm->image;
         if (!name[0])
             continue;
 
@@ -160,13 +160,13 @@ static void load_modules(EFI_FILE_HANDLE root, struct bootinfo *bi)
         if (have)
             continue;
         if (bi->module_count == BOOTINFO_MAX_MODULES) {
-            efi_printf("Keel: VM '%s': too many image files (at most %u); skipping '%s'\n",
+            efi_printf("Keel: VM '%s': too many files (at most %u); skipping '%s'\n",
                        vm->name, BOOTINFO_MAX_MODULES, name);
             bi->modules_dropped++;
             continue;
         }
         if (strlen(name) >= BOOTINFO_MODULE_NAME) {
-            efi_printf("Keel: VM '%s': image file name '%s' is too long; skipping it\n",
+            efi_printf("Keel: VM '%s': file name '%s' is too long; skipping it\n",
                        vm->name, name);
             continue;
         }
@@ -174,12 +174,12 @@ static void load_modules(EFI_FILE_HANDLE root, struct bootinfo *bi)
         uint64_t size = 0;
         EFI_STATUS st = root ? efi_read_file(root, name, &data, &size) : EFI_NOT_FOUND;
         if (st == EFI_NOT_FOUND) {
-            efi_printf("Keel: VM '%s': image file '%s' not found on the boot volume; skipping it\n",
+            efi_printf("Keel: VM '%s': file '%s' not found on the boot volume; skipping it\n",
                        vm->name, name);
             continue;
         }
         if (st != EFI_SUCCESS) {
-            efi_printf("Keel: VM '%s': cannot read image file '%s' (status 0x%lx); skipping it\n",
+            efi_printf("Keel: VM '%s': cannot read file '%s' (status 0x%lx); skipping it\n",
                        vm->name, name, (uint64_t)st);
             continue;
         }

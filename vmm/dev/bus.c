@@ -40,6 +40,32 @@ static struct bus_result unclaimed_write(void *dev, uint64_t offset, unsigned wi
     return BUS_OK;
 }
 
+/* MMIO changes, for lock-free lookups (bus.h). Writers hold the bus lock. */
+static void mmio_change_begin(struct vm_bus *bus)
+{
+    __atomic_store_n(&bus->mmio_seq, bus->mmio_seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void mmio_change_end(struct vm_bus *bus)
+{
+    __atomic_store_n(&bus->mmio_seq, bus->mmio_seq + 1, __ATOMIC_RELEASE);
+}
+
+static uint32_t mmio_read_begin(const struct vm_bus *bus)
+{
+    uint32_t s;
+    while ((s = __atomic_load_n(&bus->mmio_seq, __ATOMIC_ACQUIRE)) & 1)
+        __builtin_ia32_pause();
+    return s;
+}
+
+static bool mmio_read_retry(const struct vm_bus *bus, uint32_t s)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&bus->mmio_seq, __ATOMIC_RELAXED) != s;
+}
+
 #define ALL_PORT_WIDTHS (BUS_WIDTH_1 | BUS_WIDTH_2 | BUS_WIDTH_4)
 static const uint16_t unclaimed_entry = BUS_MAP_DIRECT(ALL_PORT_WIDTHS);
 
@@ -62,10 +88,12 @@ void vm_bus_init(struct vm_bus *bus, const char *vm_name)
 void vm_bus_destroy(struct vm_bus *bus)
 {
     spin_lock(&bus->lock);
+    mmio_change_begin(bus);
     for (int i = 1; i <= BUS_MAX_RANGES; i++)
         bus->range[i].used = false;
     reset_ports(bus);
     bus->mmio_count = 0;
+    mmio_change_end(bus);
     spin_unlock(&bus->lock);
 }
 
@@ -213,11 +241,13 @@ int vm_bus_add(struct vm_bus *bus, const struct bus_region *d)
         if (!bus->range[i].used)
             slot = i;
     if (slot >= 0) {
+        mmio_change_begin(bus);
         bus->range[slot] = (struct bus_range){.read = d->ops->read, .write = d->ops->write, .dev = d->dev,
                                               .base = d->base, .len = d->len, .owner = d->owner,
                                               .space = (uint8_t)d->space, .widths = (uint8_t)d->widths,
                                               .used = true};
         publish(bus, slot);
+        mmio_change_end(bus);
     }
     spin_unlock(&bus->lock);
     if (other >= 0) {
@@ -249,9 +279,11 @@ int vm_bus_move(struct vm_bus *bus, int id, uint64_t new_base)
     const char *problem = range_problem(r->space, new_base, r->len, r->widths);
     int other = problem ? -1 : overlapping(bus, r->space, new_base, r->len, id);
     if (!problem && other < 0) {
+        mmio_change_begin(bus);
         unpublish(bus, id);
         r->base = new_base;
         publish(bus, id);
+        mmio_change_end(bus);
     }
     spin_unlock(&bus->lock);
     if (problem) {
@@ -270,8 +302,10 @@ int vm_bus_remove(struct vm_bus *bus, int id)
     spin_lock(&bus->lock);
     bool ok = valid_id(bus, id);
     if (ok) {
+        mmio_change_begin(bus);
         unpublish(bus, id);
         bus->range[id].used = false;
+        mmio_change_end(bus);
     }
     spin_unlock(&bus->lock);
     if (!ok) {
@@ -281,30 +315,43 @@ int vm_bus_remove(struct vm_bus *bus, int id)
     return 0;
 }
 
-static struct bus_range *find_range(struct vm_bus *bus, uint32_t space, uint64_t addr)
+/* The slot of the MMIO range holding addr (0: none), from one consistent view of the
+ * ranges; *copy (may be NULL) gets the range as it was in that view. */
+static int find_mmio(const struct vm_bus *bus, uint64_t addr, struct bus_range *copy)
+{
+    for (;;) {
+        uint32_t seq = mmio_read_begin(bus);
+        /* The last range starting at or below addr is the only one that can hold it. */
+        uint32_t lo = 0, hi = MIN(bus->mmio_count, (uint32_t)BUS_MAX_RANGES);
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (bus->range[bus->mmio_order[mid]].base <= addr)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        int slot = 0;
+        if (lo) {
+            slot = bus->mmio_order[lo - 1];
+            const struct bus_range *r = &bus->range[slot];
+            if (copy)
+                *copy = *r;
+            if (addr > last_of(r->base, r->len))
+                slot = 0;
+        }
+        if (!mmio_read_retry(bus, seq))
+            return slot;
+    }
+}
+
+const struct bus_range *vm_bus_find(const struct vm_bus *bus, uint32_t space, uint64_t addr)
 {
     if (space == BUS_PIO) {
         uint8_t slot = addr < BUS_PORTS ? BUS_MAP_SLOT(bus->port_map[addr]) : 0;
         return slot ? &bus->range[slot] : NULL;
     }
-    /* The last range starting at or below addr is the only one that can hold it. */
-    uint32_t lo = 0, hi = bus->mmio_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (bus->range[bus->mmio_order[mid]].base <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (!lo)
-        return NULL;
-    struct bus_range *r = &bus->range[bus->mmio_order[lo - 1]];
-    return addr <= last_of(r->base, r->len) ? r : NULL;
-}
-
-const struct bus_range *vm_bus_find(const struct vm_bus *bus, uint32_t space, uint64_t addr)
-{
-    return find_range((struct vm_bus *)bus, space, addr);
+    int slot = find_mmio(bus, addr, NULL);
+    return slot ? &bus->range[slot] : NULL;
 }
 
 static __attribute__((noinline)) void log_unclaimed_port(struct vm_bus *bus, uint16_t port, bool write,
@@ -352,7 +399,12 @@ static bool touches_a_range(const struct vm_bus *bus, uint32_t space, uint64_t a
                 return true;
         return false;
     }
-    return overlapping(bus, space, addr, width, -1) >= 0;
+    for (;;) {
+        uint32_t seq = mmio_read_begin(bus);
+        bool hit = overlapping(bus, space, addr, width, -1) >= 0;
+        if (!mmio_read_retry(bus, seq))
+            return hit;
+    }
 }
 
 /* Lowest width the range takes. */
@@ -364,7 +416,16 @@ static unsigned min_width(uint32_t widths)
 struct bus_result vm_bus_access(struct vm_bus *bus, uint32_t space, uint64_t addr, unsigned width, bool write,
                                 uint64_t *value)
 {
-    struct bus_range *r = find_range(bus, space, addr);
+    /* MMIO dispatches on a copy: the range may move meanwhile (bus.h). */
+    struct bus_range copy;
+    struct bus_range *r = NULL;
+    int slot = 0;
+    if (space == BUS_PIO) {
+        slot = addr < BUS_PORTS ? BUS_MAP_SLOT(bus->port_map[addr]) : 0;
+        r = slot ? &bus->range[slot] : NULL;
+    } else if ((slot = find_mmio(bus, addr, &copy))) {
+        r = &copy;
+    }
     if (r) {
         uint64_t off = addr - r->base;
         bool fits = width <= r->len && off <= r->len - width;
@@ -376,7 +437,7 @@ struct bus_result vm_bus_access(struct vm_bus *bus, uint32_t space, uint64_t add
             return res;
         }
         if (width == 1 || width < min_width(r->widths)) {
-            refuse_width(bus, r, addr, width, write);
+            refuse_width(bus, &bus->range[slot], addr, width, write);
             if (!write)
                 *value = width_mask(width);
             return BUS_OK;

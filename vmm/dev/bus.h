@@ -18,9 +18,15 @@
  * so a port sweep cannot flood the console. Unclaimed MMIO is the caller's: outside
  * every range an EPT violation is reported as such.
  *
- * Adding, moving and removing take the bus lock; lookups do not, since they run on the
- * exit path of the VM's only vCPU today. A VM with several vCPUs must not reuse a
- * removed range's slot while another vCPU may be inside its handler. */
+ * Adding, moving and removing take the bus lock; lookups do not. Port lookups run on
+ * the exit path of any vCPU: port ranges are only added at start-up. MMIO ranges move
+ * while the guest runs (a PCI BAR, the xAPIC window), and the MMIO lookup of one vCPU
+ * may meet the move made by another, so MMIO writers bump mmio_seq around each change
+ * (odd while it is under way) and MMIO lookups read a copy of the range and retry until
+ * the count is even and unchanged: a lookup sees a range before or after a move, never
+ * half moved, and never misses a range that did not move. A VM with several vCPUs must
+ * not reuse a removed range's slot while another vCPU may be inside its handler (Keel's
+ * device handlers run under the VM's platform lock, as do BAR moves). */
 #ifndef KEEL_VMM_DEV_BUS_H
 #define KEEL_VMM_DEV_BUS_H
 
@@ -136,6 +142,7 @@ struct vm_bus {
     struct bus_range range[BUS_MAX_RANGES + 1];
     uint8_t mmio_order[BUS_MAX_RANGES]; /* slots of the MMIO ranges, by base */
     uint32_t mmio_count;
+    uint32_t mmio_seq; /* odd while an MMIO range is being changed (see above) */
     uint32_t ports_logged;   /* unclaimed ports logged: at most UNCLAIMED_PORTS_LOGGED */
     uint32_t ports_unlogged; /* the rest, counted in the report */
     uint8_t ports_seen[BUS_PORTS / 8]; /* unclaimed ports already used */

@@ -107,6 +107,15 @@ int pci_host_add_function(struct pci_host *h, unsigned bus, unsigned device, uns
     return 0;
 }
 
+uint32_t pci_host_slots(const struct pci_host *h)
+{
+    uint32_t slots = 0;
+    for (unsigned i = 0; i < h->nfn; i++)
+        if (h->fn[i].bdf >> 8 == 0 && h->fn[i].bdf)
+            slots |= 1u << ((h->fn[i].bdf >> 3) & 31);
+    return slots;
+}
+
 /* ---- configuration accesses ---- */
 
 static bool aligned(unsigned offset, unsigned width)

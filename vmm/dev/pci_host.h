@@ -68,6 +68,9 @@ int pci_host_attach(struct pci_host *h, struct vm_bus *bus, const struct bus_ops
 int pci_host_add_function(struct pci_host *h, unsigned bus, unsigned device, unsigned function,
                           const struct pci_function_ops *ops, void *dev, const char *owner);
 
+/* Bit d set: bus 0 has a function at device d other than the host bridge (00:00.0). */
+uint32_t pci_host_slots(const struct pci_host *h);
+
 /* A configuration access as through the data window, for other paths to config space
  * (an ECAM window later). Reads of absent functions give all-ones. */
 uint32_t pci_host_config_read(struct pci_host *h, uint16_t bdf, unsigned offset, unsigned width);

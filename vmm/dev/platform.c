@@ -6,6 +6,7 @@
  * PIC's INTR output is LINT0 of vCPU 0's local APIC (the virtual wire, ExtINT). */
 #include "vmm/dev/platform.h"
 #include "vmm/dev/debug_exit.h"
+#include "vmm/dev/pci_devices.h"
 #include "vmm/vm.h"
 #include "vmm/sched.h"
 #include "vmm/guest_acpi.h"
@@ -172,7 +173,8 @@ static bool platform_start(struct vm *vm, bool restart)
         acpi_pm_attach(&pc->pm, &vm->bus, &pc->clock, &pc->irq, ACPI_PM_BASE, vm->name) < 0 ||
         fw_cfg_attach(&pc->fw, &vm->bus, vm->vcpu_count, vm->vcpu_count, vm->ram_size, vm->name) < 0 ||
         pci_host_attach(&pc->pci, &vm->bus, &acpi_pm_rcr_ops, &pc->pm, vm->name) < 0 ||
-        i8042_attach(&pc->kbc, &vm->bus, &pc->irq, vm->name) < 0 || port92_attach(&pc->port92, &vm->bus, vm->name) < 0)
+        i8042_attach(&pc->kbc, &vm->bus, &pc->irq, vm->name) < 0 || port92_attach(&pc->port92, &vm->bus, vm->name) < 0 ||
+        !vm_pci_devices_attach(vm))
         return false;
     /* Keel's EPT never changes a RAM mapping, so the flush page has nothing to drop. */
     if (vm->cfg && vm->cfg->testdev) {
@@ -199,7 +201,8 @@ static bool platform_start(struct vm *vm, bool restart)
                                 GUEST_ACPI_AREA,
                                 &(struct guest_acpi_cfg){.vcpus = vm->vcpu_count, .lapic_base = XAPIC_DEFAULT_BASE,
                                                          .ioapic_base = VIOAPIC_BASE, .ioapic_id = VIOAPIC_DEFAULT_ID,
-                                                         .pm_base = ACPI_PM_BASE, .i8042 = true},
+                                                         .pm_base = ACPI_PM_BASE, .i8042 = true, .pci_root = true,
+                                                         .pci_slots = pci_host_slots(&pc->pci)},
                                 &pc->rsdp);
     if (used < 0) {
         kprintf("VM %s: its ACPI tables do not fit (%d)\n", vm->name, used);

@@ -33,6 +33,9 @@ enum key {
     K_CMDLINE,
     K_ON_RESET,
     K_TESTDEV,
+    K_DISK,
+    K_DISK_READONLY,
+    K_VIRTIO_CONSOLE,
     K_COUNT,
 };
 
@@ -57,6 +60,9 @@ static const struct {
     [K_CMDLINE] = {"cmdline", true},
     [K_ON_RESET] = {"on_reset", true},
     [K_TESTDEV] = {"testdev", true},
+    [K_DISK] = {"disk", true},
+    [K_DISK_READONLY] = {"disk_readonly", true},
+    [K_VIRTIO_CONSOLE] = {"virtio_console", true},
 };
 
 struct name_value {
@@ -460,6 +466,18 @@ static int set_key(struct parser *p, const char *key, char *v)
         if (enum_value(p, K_TESTDEV, v, on_off_names, ARRAY_SIZE(on_off_names), &e) < 0)
             return -1;
         vm->testdev = e != 0;
+        return 0;
+    case K_DISK:
+        return string_value(p, K_DISK, v, vm->disk, CONFIG_IMAGE_MAX);
+    case K_DISK_READONLY:
+        if (enum_value(p, K_DISK_READONLY, v, yes_no_names, ARRAY_SIZE(yes_no_names), &e) < 0)
+            return -1;
+        vm->disk_readonly = e != 0;
+        return 0;
+    case K_VIRTIO_CONSOLE:
+        if (enum_value(p, K_VIRTIO_CONSOLE, v, yes_no_names, ARRAY_SIZE(yes_no_names), &e) < 0)
+            return -1;
+        vm->virtio_console = e != 0;
         return 0;
     case K_COUNT:
         break;

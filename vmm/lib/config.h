@@ -40,6 +40,12 @@
  *                             # 0x92) does: start again from the image, or stop the VM
  *     testdev = off           # on | off (default off): QEMU's pc-testdev (ports 0xE0-0xE7,
  *                             # 0x2000-0x2017, MMIO scratch at 0xFF000000) for test kernels
+ *     disk = root.img         # optional: a virtio-blk disk backed by this file (ESP file
+ *                             # / Multiboot2 module, like image). Writes change Keel's
+ *                             # in-memory copy only: they are lost at power-off
+ *     disk_readonly = no      # yes | no (default no): the disk refuses writes
+ *     virtio_console = no     # yes | no (default no): a virtio console (hvc0 in Linux)
+ *                             # whose output becomes the VM's console lines
  *
  * Global keys come before the first [vm] section; `memory` and `image` are required in
  * every section; no key may appear twice in the same section; a VM name may not be one
@@ -103,6 +109,9 @@ struct vm_config {
     char cmdline[CONFIG_CMDLINE_MAX + 1];
     uint32_t on_reset; /* enum config_on_reset */
     bool testdev;      /* QEMU's pc-testdev on its bus */
+    char disk[CONFIG_IMAGE_MAX + 1]; /* "": no virtio-blk disk */
+    bool disk_readonly;
+    bool virtio_console;
 };
 
 struct keel_config {
