@@ -483,6 +483,35 @@ static void test_length_errors(void **state)
     EXPECT_ERROR(text, 1, "keel.cfg:1: unknown key 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
 }
 
+static void test_disk_keys(void **state)
+{
+    (void)state;
+    struct keel_config c;
+    struct config_error e;
+    config_defaults(&c);
+    const char *text = "[vm a]\nmemory = 64M\nimage = bzImage\ndisk = root.img\ndisk_readonly = yes\n"
+                       "virtio_console = yes\n[vm b]\nmemory = 1M\nimage = b\n";
+    if (parse(text, &c, &e))
+        fail_msg("%s", e.msg);
+    assert_string_equal(c.vms[0].disk, "root.img");
+    assert_true(c.vms[0].disk_readonly);
+    assert_true(c.vms[0].virtio_console);
+    /* Absent: no disk, writable if one is named, no virtio console. */
+    assert_string_equal(c.vms[1].disk, "");
+    assert_false(c.vms[1].disk_readonly);
+    assert_false(c.vms[1].virtio_console);
+    EXPECT_ERROR("[vm a]\ndisk_readonly = ro\n", 2,
+                 "keel.cfg:2: bad value 'ro' for disk_readonly (use yes or no)");
+    EXPECT_ERROR("[vm a]\nvirtio_console = on\n", 2,
+                 "keel.cfg:2: bad value 'on' for virtio_console (use yes or no)");
+    EXPECT_ERROR("[vm a]\ndisk = a\ndisk = b\n", 3, "keel.cfg:3: duplicate key 'disk' in [vm a]");
+    EXPECT_ERROR("disk = a\n", 1, "keel.cfg:1: key 'disk' belongs in a [vm NAME] section");
+    char text2[256], long_value[80];
+    memset(long_value, 'd', sizeof(long_value));
+    snprintf(text2, sizeof(text2), "[vm a]\nmemory=1M\nimage=a\ndisk = %.64s\n", long_value);
+    EXPECT_ERROR(text2, 4, "keel.cfg:4: disk is too long (64 characters, at most 63)");
+}
+
 static void test_garbage_bytes(void **state)
 {
     (void)state;
@@ -628,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_check_machine),
         cmocka_unit_test(test_enum_errors),
         cmocka_unit_test(test_length_errors),
+        cmocka_unit_test(test_disk_keys),
         cmocka_unit_test(test_garbage_bytes),
         cmocka_unit_test(test_cmdline),
         cmocka_unit_test(test_mutations_never_crash),

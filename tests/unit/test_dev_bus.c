@@ -1,6 +1,7 @@
 /* The per-VM device bus (vmm/dev/bus.c): registration and its refusals, lookup at the
  * edges of ranges, moving and removing ranges, the width policy, unclaimed ports and
- * the results devices hand back. Devices here are fakes that record what reached them. */
+ * the results devices hand back, and MMIO lookups on one thread while another moves a
+ * range across them. Devices here are fakes that record what reached them. */
 /* SOURCES: vmm/dev/bus.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 #include "vmm/dev/bus.h"
 #include "tests/unit/console_capture.h"
@@ -392,6 +394,50 @@ static void device_results_reach_the_caller(void **state)
     assert_int_equal(dev_b.regs[1], 0);
 }
 
+/* A PCI BAR moved by one vCPU while another reaches a device that does not move: the
+ * mover's range jumps from below to above the fixed one and back, reordering the MMIO
+ * table each time, and every lookup of the fixed range must still find it, whole. */
+#define MOVES 20000
+static volatile int mover_done;
+static int mover_id;
+
+static void *mover(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < MOVES; i++)
+        if (vm_bus_move(bus, mover_id, i % 2 ? 0x10000000u : 0x30000000u) != mover_id)
+            abort();
+    __atomic_store_n(&mover_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void mmio_lookups_survive_concurrent_moves(void **state)
+{
+    (void)state;
+    int fixed = add(BUS_MMIO, 0x20000000u, 0x1000, BUS_WIDTH_4, &dev_a, "fixed");
+    add(BUS_MMIO, 0x18000000u, 0x1000, BUS_WIDTH_4, &dev_b, "neighbour");
+    mover_id = add(BUS_MMIO, 0x10000000u, 0x4000, BUS_WIDTH_4, &dev_b, "moving BAR");
+    assert_true(fixed > 0 && mover_id > 0);
+    mover_done = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, mover, NULL), 0);
+    unsigned long lookups = 0, misses = 0;
+    while (!__atomic_load_n(&mover_done, __ATOMIC_ACQUIRE) || lookups < 1000) {
+        const struct bus_range *r = vm_bus_find(bus, BUS_MMIO, 0x20000800u);
+        uint64_t v = 0;
+        struct bus_result res = vm_bus_access(bus, BUS_MMIO, 0x20000ffcu, 4, false, &v);
+        if (!r || r->base != 0x20000000u || bus_action(res) != BUS_DONE)
+            misses++;
+        lookups++;
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(misses, 0);
+    assert_int_equal(dev_a.reads, (int)lookups);
+    assert_int_equal(dev_a.last_offset, 0xffc);
+    assert_int_equal(bus->mmio_seq % 2, 0);
+    assert_int_equal(capture_count(), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -405,6 +451,7 @@ int main(void)
         T(narrower_accesses_read_all_ones_logged_once),
         T(unclaimed_ports_logged_then_counted),
         T(device_results_reach_the_caller),
+        T(mmio_lookups_survive_concurrent_moves),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -476,6 +476,50 @@ static void test_iasl_decodes_the_tables(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* With pci_root: \_SB.PCI0 as Linux's ACPI PCI root driver needs it (PNP0A03, bus
+ * numbers, the I/O and memory windows) and a _PRT entry per slot, checked by iasl; the
+ * _S5 scan still finds the sleep type in front of it. Slot 31 gives the longest
+ * PkgLength forms; every table still fits at GUEST_ACPI_MAX_VCPUS. */
+static void test_dsdt_pci_root(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/keel-guest-acpi-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct guest_acpi_cfg c = cfg_for(2);
+    c.pci_root = true;
+    c.pci_slots = 1u << 1 | 1u << 2 | 1u << 31;
+    gpa_t base = 0xf0000, rsdp;
+    assert_true(guest_acpi_build(at(base), (size_t)(GUEST_ACPI_AREA_END - base), base, &c, &rsdp) > 0);
+    const struct acpi_sdt_header *h = dsdt_of(rsdp);
+    assert_int_equal(sum(h, h->length), 0);
+    uint8_t a = 0xff, b = 0xff;
+    assert_int_equal(acpi_find_s5((const uint8_t *)h + 36, h->length - 36, &a, &b, NULL), ACPI_S5_FOUND);
+    assert_int_equal(a, ACPI_PM_SLP_TYP_S5);
+    char *t = iasl(dir, "dsdt", (gpa_t)((const uint8_t *)h - at(0)), h->length);
+    expect_text(t, "DSDT", "Name (_S5, Package (0x04)");
+    expect_text(t, "DSDT", "Scope (\\_SB)");
+    expect_text(t, "DSDT", "Device (PCI0)");
+    expect_text(t, "DSDT", "Name (_HID, EisaId (\"PNP0A03\")");
+    expect_text(t, "DSDT", "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,");
+    expect_text(t, "DSDT", "0x00FF,             // Range Maximum");
+    expect_text(t, "DSDT", "0x0CF7,             // Range Maximum");
+    expect_text(t, "DSDT", "0x0D00,             // Range Minimum");
+    expect_text(t, "DSDT", "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,");
+    expect_text(t, "DSDT", "0xE0000000,         // Range Minimum");
+    expect_text(t, "DSDT", "0xFEBFFFFF,         // Range Maximum");
+    expect_text(t, "DSDT", "Name (_PRT, Package (0x03)");
+    expect_text(t, "DSDT", "0x0001FFFF, \n                    Zero, \n                    Zero, \n                    0x0B");
+    expect_text(t, "DSDT", "0x0002FFFF, \n                    Zero, \n                    Zero, \n                    0x0A");
+    expect_text(t, "DSDT", "0x001FFFFF, \n                    Zero, \n                    Zero, \n                    0x0B");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    c = cfg_for(GUEST_ACPI_MAX_VCPUS);
+    c.pci_root = true;
+    c.pci_slots = 0xfffffffe;
+    assert_true(guest_acpi_build(at(GUEST_ACPI_AREA), GUEST_ACPI_MAX_SIZE, GUEST_ACPI_AREA, &c, &rsdp) > 0);
+}
+
 /* ---- refusals ---- */
 
 static void test_refusals(void **state)
@@ -526,7 +570,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_checksums_and_layout), T(test_parse_back_1),        T(test_parse_back_2),
         T(test_parse_back_4),         T(test_parse_back_16),       T(test_no_i8042_flag),
-        T(test_rsdp_scan_finds_it),   T(test_dsdt_aml_bytes),      T(test_iasl_decodes_the_tables),
+        T(test_rsdp_scan_finds_it),   T(test_dsdt_aml_bytes),      T(test_iasl_decodes_the_tables), T(test_dsdt_pci_root),
         T(test_refusals),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
