@@ -3,6 +3,7 @@
  * before Keel touches it. */
 #include "vmm/exit_handlers.h"
 #include "vmm/hypercall_abi.h"
+#include "vmm/stats.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/string.h"
 #include "arch/x86/percpu.h"
@@ -39,6 +40,18 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     return 0;
 }
 
+static int64_t hc_stats(struct vcpu *v, uint64_t flags)
+{
+    if (!flags || (flags & ~(uint64_t)(KEEL_STATS_PRINT | KEEL_STATS_RESET)))
+        return -(int64_t)KEEL_EINVAL;
+    int64_t lines = 0;
+    if (flags & KEEL_STATS_PRINT)
+        lines = vm_stats_dump(v->vm, STATS_WHY_HYPERCALL);
+    if (flags & KEEL_STATS_RESET)
+        vm_stats_reset(v->vm);
+    return lines;
+}
+
 enum exit_action exit_hypercall(struct vcpu *v, struct exit_info *e)
 {
     struct guest_regs *r = &v->arch.regs;
@@ -56,6 +69,7 @@ enum exit_action exit_hypercall(struct vcpu *v, struct exit_info *e)
         switch (fn) {
         case KEEL_HC_CONSOLE_WRITE: ret = hc_console_write(v, a1, a2); break;
         case KEEL_HC_VM_INFO: ret = hc_vm_info(v, a1, a2); break;
+        case KEEL_HC_STATS: ret = hc_stats(v, a1); break;
         case KEEL_HC_YIELD:
             r->rax = 0;
             return EXIT_NEXT_YIELD;

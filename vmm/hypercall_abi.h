@@ -30,6 +30,12 @@
 #define KEEL_HC_VM_INFO 2u       /* (gpa out, size >= sizeof(struct keel_vm_info)) -> 0 */
 #define KEEL_HC_YIELD 3u         /* () -> 0, after other vCPUs on this CPU have run */
 #define KEEL_HC_EXIT 4u          /* (code) -> does not return: the VM stops with `code` */
+#define KEEL_HC_STATS 5u         /* (flags KEEL_STATS_*) -> lines printed (0 if only reset) */
+
+/* KEEL_HC_STATS flags: print the VM's exit statistics on Keel's console as JSON Lines,
+ * then (or only) start them afresh. */
+#define KEEL_STATS_PRINT 1u
+#define KEEL_STATS_RESET 2u
 
 #define KEEL_CONSOLE_MAX 4096u
 

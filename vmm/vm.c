@@ -1,6 +1,7 @@
 /* Creating VMs from the configuration, and stopping them with a report. A VM that
  * cannot be created is reported and skipped; the others still start. */
 #include "vmm/vm.h"
+#include "vmm/stats.h"
 #include "vmm/vcpu.h"
 #include "vmm/sched.h"
 #include "vmm/loaders/guest_image.h"
@@ -332,6 +333,7 @@ static void stop_common(struct vm *vm)
     }
     vm_console_flush(&vm->console);
     vm_print_report(vm);
+    vm_stats_dump(vm, STATS_WHY_STOP);
     __atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
 }
 

@@ -93,6 +93,7 @@ struct vm {
     bool has_exit_code;
     uint32_t exit_code;
     char stop_reason[200];
+    uint32_t stats_dumps; /* exit-statistics dumps so far (vmm/stats.h) */
 
     /* What a restart loads again: the image as Keel holds it, and vCPU 0's boot state. */
     const void *image;

@@ -79,6 +79,7 @@ static inline void vcpu_latency_clear(struct vcpu_latency *l)
     l->reset_requested = 0;
 }
 
+
 /* The VMX backend's own: nothing outside arch/x86/vmx reads these. */
 struct vcpu_vmx {
     hpa_t vmcs;
@@ -127,6 +128,15 @@ struct vcpu_arch {
     struct vcpu_stats stats;
     struct vcpu_latency latency;
 };
+
+/* A fresh start for the lab's figures: exit counts and durations. The time totals stay,
+ * for the vCPU's whole life. */
+static inline void vcpu_stats_clear_counts(struct vcpu_arch *a)
+{
+    for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
+        a->stats.exits[r] = 0;
+    vcpu_latency_clear(&a->latency);
+}
 
 STATIC_ASSERT(offsetof(struct vcpu_arch, host_rsp) == sizeof(struct guest_regs),
               "vmx_entry.asm finds the host stack pointer just past the guest registers");

@@ -549,7 +549,7 @@ static __attribute__((noinline)) enum exit_action take_events(struct vcpu *v, ui
     struct vcpu_arch *a = vcpu_arch(v);
     a->recheck = 0;
     if (a->latency.reset_requested)
-        vcpu_latency_clear(&a->latency);
+        vcpu_stats_clear_counts(a);
     struct exit_info e = {.raw = ~0u};
     enum exit_action act = vmx_generic[VCPU_EXIT_EVENTS](v, &e);
     arm_preemption_timer(a, slice_end, rate);
