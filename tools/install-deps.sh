@@ -4,8 +4,10 @@ set -euo pipefail
 # clang and libclang-rt-14-dev: the libFuzzer harnesses (tests/fuzz/).
 # bochs-term satisfies bochs's "some GUI" dependency without pulling in wxWidgets.
 # acpica-tools: iasl, which tests/unit/test_guest_acpi.c uses to decode the guest ACPI tables.
+# python3-matplotlib: the plots of tools/keel-stats.
 pkgs=(build-essential nasm gnu-efi libcmocka-dev qemu-system-x86 ovmf seabios bochs bochsbios vgabios
-      grub-pc-bin grub-common xorriso mtools dosfstools gdisk bochs-term clang libclang-rt-14-dev acpica-tools)
+      grub-pc-bin grub-common xorriso mtools dosfstools gdisk bochs-term clang libclang-rt-14-dev acpica-tools
+      python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
