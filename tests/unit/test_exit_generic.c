@@ -207,6 +207,54 @@ static void cpuid_and_hypercalls(void **state)
     assert_string_equal(vm->stop_reason, "exited with code 7 via the exit hypercall");
 }
 
+/* KEEL_HC_STATS prints the VM's statistics and/or asks its vCPUs to clear them. */
+static void stats_hypercall(void **state)
+{
+    (void)state;
+    v->arch.stats.exits[1] = 3;
+    vcpu_latency_clear(&v->arch.latency);
+    for (uint32_t t = 100; t < 400; t += 100)
+        latency_record(&v->arch.latency.exit[1], t);
+    capture_reset();
+    f->reg[VCPU_REG_RIP] = RIP0;
+    v->arch.regs.rax = KEEL_HC_STATS;
+    v->arch.regs.rbx = KEEL_STATS_PRINT;
+    assert_int_equal(take(VCPU_EXIT_HYPERCALL, (struct exit_info){.hc = {.cpl = 0, .wide = true}}, 3), EXIT_RESUME);
+    assert_stepped(3);
+    /* vm, vcpu, exit, hist and end lines: the count comes back in RAX. */
+    assert_int_equal(v->arch.regs.rax, 5);
+    assert_true(capture_contains("KEEL-STATS {\"type\":\"vm\",\"vm\":0,\"name\":\"fake\",\"dump\":1,"
+                                 "\"why\":\"hypercall\""));
+    assert_true(capture_contains("\"count\":3,\"timed\":3,\"total\":600,\"min\":100,"));
+    assert_true(capture_contains("KEEL-STATS {\"type\":\"end\",\"vm\":0,\"dump\":1,\"lines\":4}"));
+    assert_int_equal(v->arch.latency.reset_requested, 0);
+
+    /* Reset only: nothing printed, the vCPU asked to clear its figures before its
+     * next entry. */
+    capture_reset();
+    f->reg[VCPU_REG_RIP] = RIP0;
+    v->arch.regs.rax = KEEL_HC_STATS;
+    v->arch.regs.rbx = KEEL_STATS_RESET;
+    v->arch.recheck = 0;
+    assert_int_equal(take(VCPU_EXIT_HYPERCALL, (struct exit_info){.hc = {.cpl = 0, .wide = true}}, 3), EXIT_RESUME);
+    assert_int_equal(v->arch.regs.rax, 0);
+    assert_false(capture_contains("KEEL-STATS"));
+    assert_int_equal(v->arch.latency.reset_requested, 1);
+    assert_int_equal(v->arch.recheck, 1);
+
+    /* No flag, or an unknown one: EINVAL, nothing done. */
+    static const uint64_t bad[] = {0, 4, KEEL_STATS_PRINT | 8};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        capture_reset();
+        v->arch.regs.rax = KEEL_HC_STATS;
+        v->arch.regs.rbx = bad[i];
+        assert_int_equal(take(VCPU_EXIT_HYPERCALL, (struct exit_info){.hc = {.cpl = 0, .wide = true}}, 3),
+                         EXIT_RESUME);
+        assert_int_equal((int64_t)v->arch.regs.rax, -(int64_t)KEEL_EINVAL);
+        assert_false(capture_contains("KEEL-STATS"));
+    }
+}
+
 static void port_io_through_the_bus(void **state)
 {
     (void)state;
@@ -659,7 +707,7 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(handlers_cover_every_exit), T(cpuid_and_hypercalls),     T(port_io_through_the_bus),
+        T(handlers_cover_every_exit), T(cpuid_and_hypercalls), T(stats_hypercall),     T(port_io_through_the_bus),
         T(string_io_stops),           T(cr0_paging_and_long_mode), T(cr8_through_rsp_and_cr4_limits),
         T(msrs_in_backend_registers), T(hlt_xsetbv_and_undefined), T(memory_interrupt_and_fatal),
         T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_on_a_running_clock), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
