@@ -49,6 +49,7 @@ struct vm_pc {
     uint64_t t0_ns;           /* host time_ns() at creation */
     uint64_t tsc_at_zero;     /* host (and guest) TSC at creation */
     uint64_t next_deadline;   /* VM time of the next device event (CLOCK_NEVER: none) */
+    uint32_t uart_input;      /* the host queued COM1 input: the next poll moves it in */
     struct irq_sink irq;      /* ISA IRQ / GSI lines, to the PIC and the IOAPIC */
     /* Ports of devices with timers: a write there may move the next device event. */
     uint64_t timed_ports[BUS_PORTS / 64];

@@ -16,7 +16,7 @@ bochs_boot 2 "$WORK/platform.iso" "$log" 420
 expect "$log" "VMM: 2 of 2 configured VMs started" "both VMs started"
 for vm in pc2 pc4; do
     for check in tsc-calibration rsdp rsdt xsdt madt madt-ioapic madt-irq0 fadt dsdt s5 fwcfg fwcfg-cpus \
-        fwcfg-ram lapic pm-timer smp-start ipi-self ipi-bsp-ap ipi-ap-bsp nmi lapic-timer-oneshot \
+        fwcfg-ram lapic pm-timer smp-start ipi-self ipi-bsp-ap ipi-ap-bsp nmi uart-irq lapic-timer-oneshot \
         lapic-timer-periodic tsc-deadline irq0-ioapic irq0-pic rtc rtc-advance acpi-mode; do
         expect "$log" "$vm: platform: ok $check: " "$vm: $check"
     done
@@ -30,6 +30,7 @@ expect "$log" "pc4: platform: ok smp-start: 3 of 3 APs " "all 3 APs of the 4-vCP
 expect "$log" "pc4: platform: ok ipi-ap-ap: " "an AP reaches another AP"
 expect "$log" "pc2: platform: ok testdev: .* arrived as vector 0x44 through IOAPIC pin 10" "testdev = on: pc-testdev's line 10 interrupts through the IOAPIC"
 expect "$log" "pc4: platform: skip testdev: no pc-testdev \\(port 0xe0 reads 0xffffffff\\)" "without testdev = on its ports are unclaimed"
+expect "$log" "pc4: platform: this line went out a byte per THR-empty interrupt" "COM1 output driven by its THRE interrupt reaches the console"
 reject "$log" "platform: FAIL " "no check fails"
 for vm in pc2 pc4; do
     expect "$log" "$vm: platform: summary: [0-9]+ ok, 0 failed, " "$vm: every check passed"

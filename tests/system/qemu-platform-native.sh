@@ -34,7 +34,7 @@ run() {
 
 # Checks every configuration must pass, by the name the guest prints.
 ALWAYS="tsc-calibration rsdp rsdt madt madt-ioapic madt-irq0 fadt dsdt s5 fwcfg fwcfg-cpus
-    fwcfg-ram lapic pm-timer smp-start ipi-self nmi lapic-timer-oneshot lapic-timer-periodic
+    fwcfg-ram lapic pm-timer smp-start ipi-self nmi uart-irq lapic-timer-oneshot lapic-timer-periodic
     irq0-ioapic irq0-pic rtc rtc-advance acpi-mode"
 
 for cpus in 1 2 4; do

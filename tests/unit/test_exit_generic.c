@@ -703,6 +703,42 @@ static void blocked_nmi_waits_for_the_nmi_window(void **state)
     assert_int_equal(v->arch.recheck, 0);
 }
 
+/* COM1 on IRQ 4 through the IOAPIC: a byte from the host (uart16550_receive, as an
+ * attached console sends it) makes vCPU 0 poll the devices before its next entry; the
+ * receive interrupt goes in, and the guest reads the byte. Its THRE interrupt comes
+ * the same way. */
+static void com1_interrupts_through_ioapic_pin_4(void **state)
+{
+    (void)state;
+    struct vm_pc *pc = &vm->pc;
+    vlapic_mmio_write(&v->lapic, APIC_SVR, 4, APIC_SVR_ENABLE | 0xff);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 4);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0x34);
+    vioapic_write(&pc->ioapic, IOAPIC_IOREGSEL, 0x10 + 2 * 4 + 1);
+    vioapic_write(&pc->ioapic, IOAPIC_IOWIN, 0);
+    out8(0x3fc, 0x0b); /* DTR, RTS, OUT2 */
+    out8(0x3f9, 0x01); /* ERBFI */
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 0);
+
+    assert_true(uart16550_receive(&vm->com1, 'k'));
+    assert_int_equal(v->arch.recheck, 1);
+    assert_int_equal(__atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED), 0);
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 1);
+    assert_int_equal(f->intr[0], 0x34);
+    assert_true(__atomic_load_n(&pc->next_deadline, __ATOMIC_RELAXED) != 0);
+    assert_int_equal(in8(0x3fa), 0x04);
+    assert_int_equal(in8(0x3f8), 'k');
+    assert_int_equal(in8(0x3fa), 0x01);
+    vlapic_mmio_write(&v->lapic, APIC_EOI, 4, 0);
+
+    out8(0x3f9, 0x02); /* ETBEI: THR is empty, so at once */
+    assert_int_equal(before_entry(), EXIT_RESUME);
+    assert_int_equal(f->nintr, 2);
+    assert_int_equal(f->intr[1], 0x34);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -712,6 +748,7 @@ int main(void)
         T(msrs_in_backend_registers), T(hlt_xsetbv_and_undefined), T(memory_interrupt_and_fatal),
         T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_on_a_running_clock), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
         T(testdev_only_when_asked_and_its_lines_interrupt), T(blocked_nmi_waits_for_the_nmi_window),
+        T(com1_interrupts_through_ioapic_pin_4),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -591,10 +591,12 @@ static void vuart_registers(void **state)
     assert_int_equal(io_in(b + 0, 1, 0), 0x00);
     assert_int_equal(vm->console.len, 0);
 
-    /* LSR and MSR are read-only; FCR writes change nothing visible. */
+    /* LSR is read-only; FCR turns the FIFOs on (IIR bits 7:6) and off. */
     io_out(b + 5, 1, 0x00);
     io_out(b + 2, 1, 0xc7);
     assert_int_equal(io_in(b + 5, 1, 0), 0x60);
+    assert_int_equal(io_in(b + 2, 1, 0), 0xc1);
+    io_out(b + 2, 1, 0x00);
     assert_int_equal(io_in(b + 2, 1, 0), 0x01);
     assert_int_equal(capture_count(), 0);
     assert_running();

@@ -96,6 +96,17 @@ static void kick_vcpu(void *ctx, uint32_t index)
         sched_kick_cpu((uint32_t)cpu);
 }
 
+/* The host queued input for COM1 (any CPU): the next device poll moves it into the
+ * receive FIFO, and vCPU 0 polls now. The order of the stores pairs with the check at
+ * the end of vm_platform_poll, so a poll running meanwhile cannot hide the input. */
+static void uart_input_ready(void *ctx)
+{
+    struct vm *vm = ctx;
+    __atomic_store_n(&vm->pc.uart_input, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&vm->pc.next_deadline, 0, __ATOMIC_SEQ_CST);
+    kick_vcpu(vm, 0);
+}
+
 /* The vCPU whose exit is being handled on this CPU, for the xAPIC window. */
 static uint32_t current_vcpu_index(void *ctx)
 {
@@ -182,6 +193,7 @@ static bool platform_start(struct vm *vm, bool restart)
             return false;
         pc->has_testdev = true;
     }
+    uart16550_connect(&vm->com1, &pc->irq, UART16550_COM1_IRQ, uart_input_ready, vm);
     bios_pic_setup(vm);
     static const struct {
         uint16_t base, len;
@@ -250,6 +262,8 @@ uint64_t vm_platform_poll(struct vm *vm)
         }
         next = MIN(next, d);
     }
+    if (__atomic_exchange_n(&pc->uart_input, 0, __ATOMIC_SEQ_CST))
+        uart16550_poll(&vm->com1);
     uint64_t d;
     d = rtc_cmos_deadline(&pc->rtc);
     if (due(pc, d)) {
@@ -267,7 +281,9 @@ uint64_t vm_platform_poll(struct vm *vm)
      * mode at most every VM_DEVICE_MIN_WAKE_NS (a faster PIT's edges coalesce). */
     if (next != CLOCK_NEVER && next < now + VM_DEVICE_MIN_WAKE_NS)
         next = now + VM_DEVICE_MIN_WAKE_NS;
-    __atomic_store_n(&pc->next_deadline, next, __ATOMIC_RELEASE);
+    __atomic_store_n(&pc->next_deadline, next, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pc->uart_input, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&pc->next_deadline, 0, __ATOMIC_SEQ_CST);
     spin_unlock(&pc->lock);
     return next;
 }

@@ -122,6 +122,26 @@ HANDLER(on_nmi)
     in_nmi = 0;
 }
 
+HANDLER(on_uart)
+{
+    (void)f;
+    uint8_t iir = inb(COM1_BASE + 2); /* acknowledges THR empty */
+    if ((iir & 0x0f) == 0x02)
+        counts.uart++;
+    else
+        counts.uart_other++;
+    /* As an interrupt-driven driver sends: a byte per THR empty, and with nothing left
+     * the interrupt off. */
+    const char *p = counts.uart_tx;
+    if (p && *p) {
+        outb(COM1_BASE, (uint8_t)*p);
+        counts.uart_tx = p + 1;
+    } else {
+        outb(COM1_BASE + 1, 0);
+    }
+    lapic_eoi();
+}
+
 HANDLER(on_testdev)
 {
     (void)f;
@@ -214,6 +234,7 @@ void intr_init(uint32_t lapic_base)
     set_gate(VEC_WAKE, on_wake);
     set_gate(VEC_TESTDEV, on_testdev);
     set_gate(2, on_nmi);
+    set_gate(VEC_UART, on_uart);
     set_gate(VEC_SPURIOUS, on_spurious);
     intr_load_idt();
     pic_program(0);

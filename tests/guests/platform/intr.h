@@ -18,6 +18,7 @@
 #define VEC_SELF 0x42
 #define VEC_WAKE 0x43 /* an AP looks at its mailbox */
 #define VEC_TESTDEV 0x44 /* pc-testdev's line */
+#define VEC_UART 0x45    /* COM1, IRQ 4 */
 #define VEC_SPURIOUS 0xFF
 
 #define MAX_APIC_ID 256
@@ -55,6 +56,8 @@ struct intr_counts {
     volatile uint32_t pic_irq0, ioapic_irq0, timer, self, spurious, testdev;
     volatile uint32_t nmi, nmi_nested; /* NMIs taken; NMIs taken while one was being handled */
     volatile uint32_t nmi_resend;      /* the NMI handler sends itself one more, this many times */
+    volatile uint32_t uart, uart_other; /* COM1 interrupts with IIR saying THR empty, and not */
+    const char *volatile uart_tx;       /* what the COM1 handler sends, a byte per THR-empty interrupt */
     volatile uint32_t ipi[MAX_APIC_ID];  /* VEC_IPI taken, by the taker's APIC ID */
     volatile uint32_t wake[MAX_APIC_ID];
     volatile uint64_t timer_tsc;         /* TSC at the latest timer interrupt */

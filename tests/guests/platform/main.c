@@ -9,7 +9,7 @@
  * with <what> one of tsc-calibration, rsdp, rsdt, xsdt, madt, madt-ioapic, madt-irq0,
  * fadt, dsdt, s5, fwcfg, fwcfg-cpus, fwcfg-ram, lapic, pm-timer, smp-start, ipi-self,
  * ipi-bsp-ap, ipi-ap-bsp, ipi-ap-ap, nmi, nmi-blocked, lapic-timer-oneshot, lapic-timer-periodic,
- * tsc-deadline, irq0-ioapic, irq0-pic, testdev, rtc, rtc-advance, acpi-mode (a failed step may
+ * tsc-deadline, irq0-ioapic, irq0-pic, testdev, uart-irq, rtc, rtc-advance, acpi-mode (a failed step may
  * leave out the checks that depend on it), other lines being plain `platform: <text>`;
  * then
  *     platform: summary: <k> ok, <m> failed, <s> skipped
@@ -35,6 +35,7 @@
 #include "nmi.h"
 #include "smp.h"
 #include "testdev.h"
+#include "uart_irq.h"
 #include "timing.h"
 
 const char guest_prefix[] = "platform:";
@@ -95,6 +96,7 @@ int main(uint32_t magic, uint32_t info_gpa)
         lapic_timer_check();
         irq0_check(&acpi, bsp);
         testdev_check(&acpi, bsp);
+        uart_irq_check(&acpi, bsp);
     } else {
         pm_timer_check();
     }
