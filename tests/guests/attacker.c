@@ -11,6 +11,10 @@
  *   cf9=skip     do not write the reset port (bare hardware and QEMU really reset)
  *   lenient=1    run the fatal attempt even when an earlier attempt was not blocked
  *                (by default that ends the run with exit code 0x7f before it)
+ * Under Keel it also abuses the virtual PC: IPIs and INIT-SIPI floods to APIC IDs it
+ * lacks, the LAPIC timer at its fastest, the APIC base moved onto RAM or past the
+ * physical address width, an IOAPIC pin redirected to a missing vCPU, an unknown
+ * fw_cfg key and an ACPI sleep state a VM does not have.
  * Any attempt that gets through prints "attacker: NOT BLOCKED: ..."; getting past the
  * fatal attempt exits with code 0x7f. */
 #include <stdarg.h>
@@ -313,6 +317,182 @@ static void attack_reset(void)
             RESET_CONTROL_PORT);
 }
 
+/* ---- The virtual PC, abused (under Keel only: on a real machine or QEMU these reach
+ * real hardware or real firmware) ----
+ * Each is tried twice: Keel handles it, and logs it once per VM. Interrupts stay off
+ * throughout, so whatever an attempt leaves pending in the local APIC is never taken. */
+#define LAPIC_GPA 0xFEE00000u
+#define LAPIC_IRR 0x200
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_TIMER_INIT 0x380
+#define LAPIC_TIMER_DIV 0x3E0
+#define LAPIC_SVR 0x0F0
+#define ICR_FIXED 0x000u
+#define ICR_INIT 0x500u
+#define ICR_SIPI 0x600u
+#define ICR_ASSERT 0x4000u
+#define LVT_PERIODIC (1u << 17)
+#define MSR_APIC_BASE 0x1Bu
+#define APIC_BASE_EN (1u << 11)
+#define IOAPIC_GPA 0xFEC00000u
+#define MISSING_APIC_ID 0x7Fu
+#define FLOOD 2000u
+#define AP_PARK_PAGE 0x90000u /* an AP started by the flood below halts here */
+#define FW_CFG_SELECTOR 0x510
+#define FW_CFG_DATA 0x511
+#define FW_CFG_BOGUS_KEY 0x1234
+#define PM1A_CNT 0x604
+#define PM1_SLP_EN (1u << 13)
+#define PM1_SLP_TYP_S1 (1u << 10)
+#define PIT_CMD 0x43
+#define PIT_CH0 0x40
+#define VEC_PROBE 0x52   /* the IPIs' */
+#define VEC_TIMER 0x53
+#define VEC_IOAPIC 0x54
+
+static volatile uint32_t *lapic_reg(uint32_t off)
+{
+    return (volatile uint32_t *)(uintptr_t)(LAPIC_GPA + off);
+}
+
+static bool irr_has(uint8_t vec)
+{
+    return *lapic_reg(LAPIC_IRR + (vec / 32u) * 0x10u) & (1u << (vec % 32u));
+}
+
+static void send_ipi(uint32_t dest, uint32_t low)
+{
+    *lapic_reg(LAPIC_ICR_HI) = dest << 24;
+    *lapic_reg(LAPIC_ICR_LO) = low;
+}
+
+static void ioapic_write(uint32_t reg, uint32_t val)
+{
+    *(volatile uint32_t *)(uintptr_t)IOAPIC_GPA = reg;
+    *(volatile uint32_t *)(uintptr_t)(IOAPIC_GPA + 0x10) = val;
+}
+
+static void spin(uint32_t n)
+{
+    for (volatile uint32_t i = 0; i < n; i++)
+        ;
+}
+
+static void attack_ipis(void)
+{
+    *lapic_reg(LAPIC_SVR) = 0x1FF; /* software-enabled, spurious vector 0xFF */
+    for (int round = 0; round < 2; round++)
+        send_ipi(MISSING_APIC_ID, ICR_FIXED | VEC_PROBE);
+    if (irr_has(VEC_PROBE))
+        not_blocked("an IPI to APIC ID 0x%x came back to this vCPU", MISSING_APIC_ID);
+    else
+        blocked("IPIs to APIC ID 0x%x, which the VM lacks, reached nobody", MISSING_APIC_ID);
+    /* A flood: each one costs an exit, and the VMs beside this one must not notice. */
+    for (uint32_t i = 0; i < FLOOD; i++)
+        send_ipi(MISSING_APIC_ID, ICR_FIXED | VEC_PROBE);
+    blocked("%u more IPIs to APIC ID 0x%x: still running, and nobody got them", FLOOD, MISSING_APIC_ID);
+    /* INIT and SIPI: to APIC ID 1 (this VM's AP when it has one, parked at a HLT loop)
+     * and to an ID it lacks, again and again. */
+    volatile uint8_t *park = (volatile uint8_t *)(uintptr_t)AP_PARK_PAGE;
+    park[0] = 0xFA; /* cli */
+    park[1] = 0xF4; /* hlt */
+    park[2] = 0xEB; /* jmp back to the hlt */
+    park[3] = 0xFD;
+    for (uint32_t i = 0; i < FLOOD / 10; i++) {
+        send_ipi(1, ICR_INIT | ICR_ASSERT);
+        send_ipi(1, ICR_SIPI | (AP_PARK_PAGE >> 12));
+        send_ipi(MISSING_APIC_ID, ICR_INIT | ICR_ASSERT);
+        send_ipi(MISSING_APIC_ID, ICR_SIPI | (AP_PARK_PAGE >> 12));
+    }
+    blocked("%u INIT-SIPI pairs to APIC IDs 1 and 0x%x: this vCPU still runs", FLOOD / 10, MISSING_APIC_ID);
+}
+
+/* The LAPIC timer at its fastest: periodic, divide by 1, a count of 1, for a while. */
+static void attack_timer(void)
+{
+    *lapic_reg(LAPIC_TIMER_DIV) = 0xB;
+    *lapic_reg(LAPIC_LVT_TIMER) = LVT_PERIODIC | VEC_TIMER;
+    *lapic_reg(LAPIC_TIMER_INIT) = 1;
+    spin(RESET_GRACE_SPINS / 20);
+    *lapic_reg(LAPIC_TIMER_INIT) = 1; /* again: still logged once */
+    spin(RESET_GRACE_SPINS / 20);
+    bool fired = irr_has(VEC_TIMER);
+    *lapic_reg(LAPIC_TIMER_INIT) = 0;
+    *lapic_reg(LAPIC_LVT_TIMER) = 1u << 16;
+    if (fired)
+        blocked("LAPIC timer periodic with count 1, divide 1: it fired, at a rate Keel bounds");
+    else
+        not_blocked("LAPIC timer periodic with count 1 never fired");
+}
+
+static void attack_apic_base(void)
+{
+    uint64_t base = 0;
+    rdmsr_safe(MSR_APIC_BASE, &base);
+    for (int round = 0; round < 2; round++)
+        wrmsr_safe(MSR_APIC_BASE, 0x100000u | (base & 0xFFFu)); /* onto RAM at 1 MiB */
+    uint64_t now = 0;
+    rdmsr_safe(MSR_APIC_BASE, &now);
+    if ((now & ~0xFFFull) == (base & ~0xFFFull))
+        blocked("IA32_APIC_BASE moved onto RAM at 0x100000: refused, still 0x%llx", now & ~0xFFFull);
+    else
+        not_blocked("IA32_APIC_BASE moved onto RAM: now 0x%llx", now);
+    int f = wrmsr_safe(MSR_APIC_BASE, (1ull << 50) | (base & 0xFFFu));
+    if (f == VEC_GP)
+        blocked("IA32_APIC_BASE at 2^50, beyond the physical address width: #GP");
+    else
+        not_blocked("IA32_APIC_BASE at 2^50 was taken (fault %d)", f);
+    wrmsr_safe(MSR_APIC_BASE, base);
+}
+
+/* PIT IRQ 0 reaches IOAPIC pin 2, redirected to an APIC ID the VM lacks. */
+static void attack_ioapic(void)
+{
+    ioapic_write(0x10 + 2 * 2 + 1, MISSING_APIC_ID << 24);
+    ioapic_write(0x10 + 2 * 2, VEC_IOAPIC);
+    outb(PIT_CMD, 0x34); /* channel 0, mode 2 */
+    outb(PIT_CH0, 0xA9); /* 1193 ticks: 1 kHz */
+    outb(PIT_CH0, 0x04);
+    spin(RESET_GRACE_SPINS / 20);
+    ioapic_write(0x10 + 2 * 2, 1u << 16);
+    outb(PIT_CMD, 0x30); /* mode 0, no count: no more edges */
+    if (irr_has(VEC_IOAPIC))
+        not_blocked("IOAPIC pin 2 redirected to APIC ID 0x%x reached this vCPU", MISSING_APIC_ID);
+    else
+        blocked("IOAPIC pin 2 redirected to APIC ID 0x%x: PIT interrupts reached nobody", MISSING_APIC_ID);
+}
+
+static void attack_firmware(void)
+{
+    uint32_t got = 0;
+    for (int round = 0; round < 2; round++) {
+        outw(FW_CFG_SELECTOR, FW_CFG_BOGUS_KEY);
+        for (int i = 0; i < 4; i++)
+            got |= inb(FW_CFG_DATA);
+    }
+    if (!got)
+        blocked("fw_cfg key 0x%x, which does not exist, reads zeros", FW_CFG_BOGUS_KEY);
+    else
+        not_blocked("fw_cfg key 0x%x read 0x%x", FW_CFG_BOGUS_KEY, got);
+    /* S1 through PM1a_CNT: not a sleep state a VM has. */
+    for (int round = 0; round < 2; round++)
+        outw(PM1A_CNT, PM1_SLP_TYP_S1 | PM1_SLP_EN);
+    blocked("ACPI sleep state S1 through PM1a_CNT refused: still running");
+}
+
+static void attack_platform(void)
+{
+    if (!under_keel())
+        return;
+    attack_ipis();
+    attack_timer();
+    attack_apic_base();
+    attack_ioapic();
+    attack_firmware();
+}
+
 /* The VM's RAM size: Keel's own figure when the hypercall works, else the Multiboot map. */
 static uint64_t ram_size(void)
 {
@@ -457,6 +637,7 @@ int main(uint32_t magic, uint32_t info_gpa)
     attack_cr4_bits();
     attack_pci();
     attack_reset();
+    attack_platform();
 
     printf("attacker: %u of %u attempts blocked, %u skipped\n", blocked_count, attempts,
            skipped);

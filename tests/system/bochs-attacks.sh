@@ -4,7 +4,11 @@
 # with an EPT-violation report naming the address and access; a reset through 0xCF9
 # stops a VM with on_reset = stop and restarts one with the default (a 2-vCPU VM whose
 # second boot finds the mark its first left in CMOS RAM); an innocent VM on the same
-# CPUs completes, and Keel itself keeps running to a clean power-off.
+# CPUs completes, and Keel itself keeps running to a clean power-off. Each attacker also
+# abuses its virtual PC (IPI and INIT-SIPI floods to missing APIC IDs, the LAPIC timer at
+# its fastest, the APIC base onto RAM and past the address width, an IOAPIC pin to a
+# missing vCPU, an unknown fw_cfg key, sleep state S1): each is handled and logged once
+# per VM (and boot), and the bystander on the same two CPUs still finishes.
 source "$(dirname "$0")/lib.sh"
 G=$BUILD/guests
 make_iso "$WORK/attacks.iso" "$ROOT/tests/system/configs/attacks-2cpu.cfg" "$G/attacker.elf" "$G/cpuid-msr-io.elf"
@@ -27,6 +31,18 @@ expect "$log" "VM restart: reset by the guest \(reset control register \(port 0x
 expect "$log" "restart: attacker: restarted: second boot after the reset found its CMOS mark" "the second boot runs from the image and sees the CMOS RAM kept"
 expect "$log" "VM restart: exit code 1 \(0x1\)" "the restarted VM completes"
 expect "$log" "VM restart: restarted 1 time \(last: reset control register \(port 0xCF9\)\)" "its report counts the restart"
+# The virtual PC abused, each twice per boot: handled, and logged once per VM and boot.
+for vm in ram-write host-read lapic-write ram-read reset restart; do
+    boots=1; vcpus=1
+    [ $vm = restart ] && boots=2 && vcpus=2
+    expect_count "$log" "VM $vm: IPI from vCPU 0 to APIC ID destination 0x7f reaches nobody: the VM has $vcpus vCPUs \\(logged once\\)" $boots "$vm: IPIs to a missing APIC ID, logged once"
+    expect_count "$log" "VM $vm: vCPU 0's periodic APIC timer \\(1 ticks, divide 1\\) is faster than one interrupt per [0-9]+ ns: it fires at that rate \\(logged once\\)" $boots "$vm: the fastest LAPIC timer is slowed, logged once"
+    expect_count "$log" "VM $vm: vCPU 0 moved its xAPIC base onto RAM at 0x100000: refused" $boots "$vm: APIC base onto RAM refused, logged once"
+    expect_count "$log" "VM $vm: IOAPIC pin 2 is redirected to APIC ID 0x7f, which the VM does not have: dropped \\(logged once\\)" $boots "$vm: IOAPIC redirection to a missing vCPU dropped, logged once"
+    expect_count "$log" "VM $vm: fw_cfg: unknown key 0x1234 selected; it reads as zeros \\(logged once\\)" $boots "$vm: unknown fw_cfg key, logged once"
+    expect_count "$log" "VM $vm: ACPI PM: sleep type 1 refused: only S5 \\(type [0-9]+\\) is supported; the VM keeps running \\(logged once\\)" $boots "$vm: unsupported sleep state refused, logged once"
+done
+expect_count "$log" "attacker: blocked: [0-9]+ INIT-SIPI pairs to APIC IDs 1 and 0x7f: this vCPU still runs" 7 "INIT-SIPI floods leave the sender running"
 expect "$log" "bystander: cpuid-msr-io: all [0-9]+ checks passed" "the bystander VM is unharmed"
 expect "$log" "VM bystander: exit code 1 \(0x1\)" "the bystander completes"
 expect "$log" "Keel: all 7 VMs have stopped" "all VMs stopped"
