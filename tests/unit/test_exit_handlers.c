@@ -1770,6 +1770,26 @@ static void nmi_window_control_and_exit(void **state)
     vmx_nmi_window_ok = false;
 }
 
+/* INIT on a vCPU of a 64-bit VM, whose controls leave unrestricted guest off: the INIT
+ * state is real mode, so the control comes on where the CPU offers it. */
+static void init_turns_on_unrestricted_guest(void **state)
+{
+    (void)state;
+    vset(VMCS_PROC_BASED_CONTROLS2, VMX_PROC2_CTL_ENABLE_EPT | VMX_PROC2_CTL_ENABLE_VPID);
+    vmx_unrestricted_ok = true;
+    vmx_init_vcpu(vcpu);
+    assert_int_equal(vget(VMCS_PROC_BASED_CONTROLS2),
+                     VMX_PROC2_CTL_ENABLE_EPT | VMX_PROC2_CTL_ENABLE_VPID | VMX_PROC2_CTL_UNRESTRICTED_GUEST);
+    assert_int_equal(vget(VMCS_GUEST_RIP), 0xfff0);
+    assert_int_equal(vget(VMCS_GUEST_CS_BASE), 0xffff0000ull);
+    vmx_start_at_sipi(vcpu, 0x9a);
+    assert_int_equal(vget(VMCS_GUEST_CS_BASE), 0x9a000);
+    vmx_unrestricted_ok = false;
+    vset(VMCS_PROC_BASED_CONTROLS2, VMX_PROC2_CTL_ENABLE_EPT);
+    vmx_init_vcpu(vcpu);
+    assert_int_equal(vget(VMCS_PROC_BASED_CONTROLS2), VMX_PROC2_CTL_ENABLE_EPT);
+}
+
 static void unexpected_exits_stop_with_name(void **state)
 {
     (void)state;
@@ -1894,7 +1914,7 @@ int main(void)
         T(hlt_yields_or_stops),
         T(ept_violation_reports_gpa_and_access),
         T(ept_violation_in_mmio_range_is_emulated),
-        T(events), T(nmi_window_control_and_exit),
+        T(events), T(nmi_window_control_and_exit), T(init_turns_on_unrestricted_guest),
         T(unexpected_exits_stop_with_name),
         T(dispatch_routes_and_counts),
     };

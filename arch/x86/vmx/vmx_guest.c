@@ -178,6 +178,7 @@ void vmx_interrupt_window(struct vcpu *v, bool on)
 }
 
 bool vmx_nmi_window_ok;
+bool vmx_unrestricted_ok;
 
 bool vmx_nmi_window(struct vcpu *v, bool on)
 {
@@ -242,6 +243,10 @@ void vmx_init_vcpu(struct vcpu *v)
     /* Not the CPU's wait-for-SIPI activity state, which not every CPU offers: the
      * generic side keeps the vCPU off every CPU until its SIPI. */
     vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, VMX_ACTIVITY_ACTIVE);
+    /* Real mode needs unrestricted guest, which a 64-bit VM's vCPUs start without. */
+    uint32_t proc2 = vmcs_read32(VMCS_PROC_BASED_CONTROLS2);
+    if (vmx_unrestricted_ok && !(proc2 & VMX_PROC2_CTL_UNRESTRICTED_GUEST))
+        vmcs_write32(VMCS_PROC_BASED_CONTROLS2, proc2 | VMX_PROC2_CTL_UNRESTRICTED_GUEST);
     a->cr2 = 0;
     a->dr6 = 0xffff0ff0ull;
 }

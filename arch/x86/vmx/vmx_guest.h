@@ -29,6 +29,9 @@ void vmx_interrupt_window(struct vcpu *v, bool on);
 /* NMI-window exiting can be turned on (the CPU allows it, with virtual NMIs): set once
  * by the backend's init. Without it vmx_nmi_window answers false. */
 extern bool vmx_nmi_window_ok;
+/* Unrestricted guest is offered: an INIT-ed vCPU of a 64-bit VM (which runs without
+ * it) turns it on for its real-mode start. Set once by the backend's init. */
+extern bool vmx_unrestricted_ok;
 bool vmx_nmi_window(struct vcpu *v, bool on);
 void vmx_init_vcpu(struct vcpu *v);
 void vmx_start_at_sipi(struct vcpu *v, uint8_t vector);

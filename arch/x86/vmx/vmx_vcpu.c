@@ -127,6 +127,7 @@ static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
     vmx_fixed.cr4_fixed0 = caps->cr4_fixed0;
     vmx_fixed.cr4_fixed1 = caps->cr4_fixed1;
     vmx_nmi_window_ok = controls.nmi_window;
+    vmx_unrestricted_ok = controls.unrestricted_guest;
     vmx_exit_init(handlers);
     kprintf("VMM: controls pin 0x%08x proc 0x%08x proc2 0x%08x exit 0x%08x entry 0x%08x%s, preemption timer rate "
             "2^%u\n", controls.pin, controls.proc, controls.proc2, controls.exit, controls.entry,

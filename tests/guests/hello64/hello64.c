@@ -146,6 +146,51 @@ static void check_vm_info(uint64_t entry_rsp)
     }
 }
 
+/* An AP of a 64-bit VM starts from INIT-SIPI in real mode like any other (its vCPU
+ * needs unrestricted guest for that, which the 64-bit boot vCPU runs without). With a
+ * second CPU (fw_cfg's count), the AP is sent INIT-SIPI-SIPI to a page that marks
+ * itself started and halts; the boot vCPU yields until the mark shows. */
+#define FW_CFG_SELECTOR 0x510
+#define FW_CFG_DATA 0x511
+#define FW_CFG_NB_CPUS 0x05
+#define MSR_APIC_BASE 0x1Bu
+#define APIC_BASE_X2APIC (1ull << 10)
+#define MSR_X2APIC_ICR 0x830u
+#define AP_PAGE 0x90000u
+#define AP_MARK (AP_PAGE + 0x100)
+#define AP_STARTED 0xA5
+#define AP_WAIT_YIELDS 2000
+
+static unsigned fw_cfg_cpus(void)
+{
+    outw(FW_CFG_SELECTOR, FW_CFG_NB_CPUS);
+    unsigned lo = inb(FW_CFG_DATA);
+    return lo | (unsigned)inb(FW_CFG_DATA) << 8;
+}
+
+static void check_ap_start(void)
+{
+    unsigned cpus = fw_cfg_cpus();
+    if (cpus < 2) {
+        printf("hello64: %u CPU, no AP to start\n", cpus);
+        return;
+    }
+    /* cli; mov byte [cs:0x100], 0xA5; hlt; jmp back to the hlt */
+    static const uint8_t code[] = {0xFA, 0x2E, 0xC6, 0x06, 0x00, 0x01, AP_STARTED, 0xF4, 0xEB, 0xFD};
+    volatile uint8_t *page = (volatile uint8_t *)(uintptr_t)AP_PAGE;
+    for (unsigned i = 0; i < sizeof code; i++)
+        page[i] = code[i];
+    volatile uint8_t *mark = (volatile uint8_t *)(uintptr_t)AP_MARK;
+    *mark = 0;
+    wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_X2APIC);
+    wrmsr(MSR_X2APIC_ICR, (1ull << 32) | 0x4500); /* INIT, assert, to APIC ID 1 */
+    wrmsr(MSR_X2APIC_ICR, (1ull << 32) | 0x4600 | (AP_PAGE >> 12));
+    wrmsr(MSR_X2APIC_ICR, (1ull << 32) | 0x4600 | (AP_PAGE >> 12));
+    for (unsigned i = 0; i < AP_WAIT_YIELDS && *mark != AP_STARTED; i++)
+        vmcall3(KEEL_HC_YIELD, 0, 0);
+    check(*mark == AP_STARTED, "AP 1 of %u started in real mode from INIT-SIPI (mark 0x%x)", cpus, *mark);
+}
+
 void __attribute__((noreturn)) hello64_main(uint64_t info, uint64_t magic, uint64_t entry_rsp, uint64_t entry_rflags);
 
 void hello64_main(uint64_t info, uint64_t magic, uint64_t entry_rsp, uint64_t entry_rflags)
@@ -159,8 +204,10 @@ void hello64_main(uint64_t info, uint64_t magic, uint64_t entry_rsp, uint64_t en
     check_entry_state(info, entry_rsp, entry_rflags);
     check_long_mode();
     /* Outside Keel VMCALL raises #UD, and with no IDT that would reset the machine. */
-    if (under_keel())
+    if (under_keel()) {
         check_vm_info(entry_rsp);
+        check_ap_start();
+    }
     if (failures) {
         printf("hello64: %u of %u checks FAILED\n", failures, checks);
         guest_exit(EXIT_FAIL);
