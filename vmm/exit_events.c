@@ -3,13 +3,17 @@
  * failed entries the backend has put into words. */
 #include "vmm/exit_handlers.h"
 #include "vmm/lib/console.h"
+#include "arch/x86/percpu.h"
 
 enum exit_action exit_interrupt(struct vcpu *v, struct exit_info *e)
 {
     if (__builtin_expect(e->why != NULL, 0))
         kprintf("VM %s: %s\n", v->vm->name, e->why);
-    /* The interrupt may be the kick of a vm_stop on another CPU. */
-    return __atomic_load_n(&v->vm->state, __ATOMIC_ACQUIRE) == VM_STOPPED ? EXIT_STOPPED : EXIT_RESUME;
+    /* The interrupt may be the kick of a vm_stop on another CPU, or the scheduler's
+     * (vmm/sched.c, sched_on_kick) asking for the CPU back. */
+    if (__atomic_load_n(&v->vm->state, __ATOMIC_ACQUIRE) == VM_STOPPED)
+        return EXIT_STOPPED;
+    return __atomic_load_n(&this_cpu()->sched_preempt, __ATOMIC_ACQUIRE) ? EXIT_YIELD : EXIT_RESUME;
 }
 
 enum exit_action exit_slice_end(struct vcpu *v, struct exit_info *e)

@@ -48,6 +48,16 @@ enum exit_action exit_hlt(struct vcpu *v, struct exit_info *e)
     return EXIT_NEXT_YIELD;
 }
 
+/* A PAUSE loop (PAUSE-loop exiting): the vCPU spins, most likely on a lock another vCPU
+ * holds; that one may be waiting for this very CPU, so the spinner gives it away. PAUSE
+ * itself is only a hint: it is stepped over. */
+enum exit_action exit_pause(struct vcpu *v, struct exit_info *e)
+{
+    (void)v;
+    (void)e;
+    return EXIT_NEXT_YIELD;
+}
+
 /* WBINVD, and INVD too: INVD would drop other guests' dirty lines as well; WBINVD keeps
  * them and is what a guest can observe anyway. */
 enum exit_action exit_wbinvd(struct vcpu *v, struct exit_info *e)

@@ -8,6 +8,7 @@
 #include "vmm/lib/string.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/tsc.h"
+#include "arch/x86/cpu.h"
 
 static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
 {
@@ -36,6 +37,12 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     info.memory_bytes = v->vm->ram_size;
     info.tsc_hz = tsc_calibrated() ? tsc_hz() : 0;
     kstrlcpy(info.name, v->vm->name, sizeof(info.name));
+    struct sched_totals t = sched_vcpu_totals(&v->sched, rdtsc());
+    info.weight = v->sched.weight;
+    info.migrations = t.migrations;
+    info.run_tsc = t.run_tsc;
+    info.wait_tsc = t.wait_tsc;
+    info.blocked_tsc = t.blocked_tsc;
     memcpy(out, &info, sizeof(info));
     return 0;
 }

@@ -23,7 +23,7 @@
 #define KEEL_SIGNATURE_EBX 0x6c65654bu /* "Keel" */
 #define KEEL_SIGNATURE_ECX 0x6c65654bu
 #define KEEL_SIGNATURE_EDX 0x6c65654bu
-#define KEEL_ABI_VERSION 1u
+#define KEEL_ABI_VERSION 2u
 
 /* Function numbers. */
 #define KEEL_HC_CONSOLE_WRITE 1u /* (gpa buf, len <= KEEL_CONSOLE_MAX) -> bytes written */
@@ -52,6 +52,14 @@ struct keel_vm_info {
     uint64_t memory_bytes;
     uint64_t tsc_hz;     /* 0 when Keel could not calibrate the TSC */
     char name[32];       /* NUL-terminated */
+    /* Since ABI 2: the scheduler's view of the calling vCPU. Times in TSC ticks since
+     * the VM started: on a CPU (its guest time and Keel's on its exits), runnable but
+     * waiting for one, and blocked (HLT, waiting for SIPI). */
+    uint32_t weight;     /* its share under contention (keel.cfg weight) */
+    uint32_t migrations; /* moves from one host CPU to another */
+    uint64_t run_tsc;
+    uint64_t wait_tsc;
+    uint64_t blocked_tsc;
 };
 
 #endif

@@ -177,11 +177,10 @@ static void run_vms(const struct bootinfo *bi)
         return;
     }
     sched_release_cpus();
+    /* The boot CPU schedules like the others; it returns once no VM is left anywhere. */
     sched_run_this_cpu();
-    /* The boot CPU also collects the end of the run: wait for the other CPUs' VMs. */
-    while (vms_running())
-        cpu_relax();
     vcpu_backend->cpu_off(this_cpu());
+    sched_report();
     kprintf("Keel: all %u VMs have stopped\n", vm_count);
 }
 

@@ -13,6 +13,7 @@
 #include "arch/x86/paging.h"
 #include "arch/x86/cpu_init.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/cpu.h"
 
 struct vm *vms[MAX_VMS];
 uint32_t vm_count;
@@ -37,14 +38,18 @@ static const struct boot_module *find_module(const struct bootinfo *bi, const ch
     return NULL;
 }
 
-/* Unpinned VMs go to the usable CPU with the shortest queue. */
-static int32_t pick_cpu(void)
+/* The CPUs a VM's vCPUs may run on: its cpus list, its one cpu, or every CPU. */
+static cpumask_t config_cpus(const struct vm_config *c)
 {
-    int32_t best = -1;
-    for (int32_t c = 0; c < MAX_CPUS; c++)
-        if (cpu_can_run_guests(c) && (best < 0 || sched_queue_length(c) < sched_queue_length(best)))
-            best = c;
-    return best;
+    cpumask_t m = {0};
+    bool listed = false;
+    for (uint32_t w = 0; w < CONFIG_CPU_WORDS; w++)
+        listed |= c->cpus[w] != 0;
+    for (uint32_t cpu = 0; cpu < MAX_CPUS && cpu <= CONFIG_CPU_MAX; cpu++)
+        if (listed ? (c->cpus[cpu / 64] >> (cpu % 64)) & 1
+                   : c->cpu == CONFIG_CPU_ANY || (uint32_t)c->cpu == cpu)
+            cpumask_set(&m, cpu);
+    return m;
 }
 
 static void release_vm(struct vm *vm)
@@ -111,15 +116,9 @@ static bool attach_disk(struct vm *vm, const struct vm_config *c, const struct b
 
 static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
 {
-    int32_t cpu = c->cpu;
-    if (cpu != CONFIG_CPU_ANY && !cpu_can_run_guests(cpu)) {
-        kprintf("VM %s: not started: CPU %d is not online with VMX\n", c->name, cpu);
+    cpumask_t cpus = config_cpus(c);
+    if (!sched_usable_cpus(c->name, &cpus))
         return NULL;
-    }
-    if (cpu == CONFIG_CPU_ANY && (cpu = pick_cpu()) < 0) {
-        kprintf("VM %s: not started: no CPU can run guests\n", c->name);
-        return NULL;
-    }
     if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT) && !vcpu_backend->paging_off_guests()) {
         kprintf("VM %s: not started: entry '%s' needs the CPU's unrestricted-guest feature, which it lacks\n",
                 c->name, config_entry_name(c->entry));
@@ -194,7 +193,9 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         }
         struct vcpu *v = hpa_to_hva(vcpu_pa);
         memset(v, 0, sizeof(*v));
-        v->pinned_cpu = c->cpu;
+        v->sched.affinity = cpus;
+        v->sched.weight = c->weight ? c->weight : SCHED_WEIGHT_DEFAULT;
+        v->sched.cpu = -1;
         v->id = i;
         v->vm = vm;
         /* The boot vCPU starts as the entry kind says; the others wait for INIT-SIPI-SIPI,
@@ -211,22 +212,30 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         release_vm(vm);
         return NULL;
     }
+    vm->state = VM_RUNNING;
+    /* Each vCPU goes to the least loaded of its CPUs; from there it may move. */
+    int32_t cpu = -1;
+    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+        int32_t where = sched_add_vcpu(vm->vcpus[i]);
+        if (i == 0)
+            cpu = where;
+    }
     struct vcpu *v = vm->vcpus[0];
     char backend_state[96];
     vcpu_backend->describe(&vm->arch, v, backend_state, sizeof(backend_state));
-    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, %s, on CPU %d", vm->name,
-            vm->ram_size >> 20, vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip,
-            backend_state, cpu);
+    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, %s", vm->name, vm->ram_size >> 20,
+            vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip, backend_state);
+    if (v->sched.weight != SCHED_WEIGHT_DEFAULT)
+        kprintf(", weight %u", v->sched.weight);
+    if (cpumask_count(&cpus) > 1) {
+        char list[64];
+        sched_format_cpus(&cpus, list, sizeof(list));
+        kprintf(", CPUs %s", list);
+    }
+    kprintf(", on CPU %d", cpu);
     if (vm->vcpu_count > 1)
         kprintf(", %u vCPUs", vm->vcpu_count);
     kprintf("\n");
-    vm->state = VM_RUNNING;
-    /* A pinned VM's vCPUs share its CPU; the others spread over the least busy ones. */
-    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
-        int32_t where = i == 0 || c->cpu != CONFIG_CPU_ANY ? cpu : pick_cpu();
-        vm->vcpus[i]->home_cpu = where;
-        sched_enqueue((uint32_t)where, vm->vcpus[i]);
-    }
     return vm;
 }
 
@@ -309,6 +318,13 @@ void vm_print_report(const struct vm *vm)
     if (vm->resets)
         kprintf("VM %s: restarted %u time%s (last: %s); the counts above cover every run\n", vm->name, vm->resets,
                 vm->resets == 1 ? "" : "s", vm->reset_reason);
+    /* Where each vCPU's time went, as the scheduler saw it. */
+    uint64_t now = rdtsc();
+    for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+        struct sched_totals t = sched_vcpu_totals(&vm->vcpus[i]->sched, now);
+        kprintf("VM %s: vCPU %u: running %lu, waiting %lu, blocked %lu TSC ticks, %u migrations, weight %u\n",
+                vm->name, i, t.run_tsc, t.wait_tsc, t.blocked_tsc, t.migrations, vm->vcpus[i]->sched.weight);
+    }
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }
@@ -335,6 +351,7 @@ static void stop_common(struct vm *vm)
     vm_print_report(vm);
     vm_stats_dump(vm, STATS_WHY_STOP);
     __atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
+    sched_vm_stopped(vm);
 }
 
 void vm_stop(struct vm *vm, const char *fmt, ...)
@@ -370,7 +387,7 @@ static void tell_vcpu(struct vcpu *v)
     __atomic_store_n(&v->arch.recheck, 1, __ATOMIC_RELEASE);
     int32_t cpu = __atomic_load_n(&v->arch.loaded_cpu, __ATOMIC_ACQUIRE);
     if (cpu < 0)
-        cpu = v->home_cpu;
+        cpu = __atomic_load_n(&v->sched.cpu, __ATOMIC_ACQUIRE);
     if (cpu >= 0 && (uint32_t)cpu != this_cpu()->cpu_id)
         sched_kick_cpu((uint32_t)cpu);
 }

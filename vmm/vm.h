@@ -30,6 +30,7 @@
 #include "vmm/dev/msi_apic.h"
 #include "vmm/dev/virtio_blk.h"
 #include "vmm/dev/virtio_console.h"
+#include "vmm/sched_vcpu.h"
 
 enum vm_state {
     VM_CREATED = 0,
@@ -123,9 +124,7 @@ struct vcpu {
     struct vcpu_arch arch; /* first: see arch/x86/vcpu_arch.h */
     struct vm *vm;
     uint32_t id;
-    int32_t pinned_cpu; /* -1: any */
-    int32_t home_cpu;   /* the CPU whose run queue holds it */
-    struct vcpu *rq_next;
+    struct sched_vcpu sched; /* its share, CPUs, run queue and times (vmm/sched.c) */
     bool nmi_pending;
     bool extint_msg; /* an ExtINT message arrived: the vector comes from the PIC */
     volatile uint32_t activity; /* enum vcpu_activity: an AP waits for its SIPI */

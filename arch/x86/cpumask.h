@@ -47,8 +47,10 @@ static inline bool cpumask_any_but(const cpumask_t *m, uint32_t cpu)
 static inline uint32_t cpumask_count(const cpumask_t *m)
 {
     uint32_t n = 0;
+    /* By hand: the freestanding core has no libgcc for __builtin_popcountll. */
     for (uint32_t i = 0; i < CPUMASK_WORDS; i++)
-        n += (uint32_t)__builtin_popcountll(m->w[i]);
+        for (uint64_t w = m->w[i]; w; w &= w - 1)
+            n++;
     return n;
 }
 

@@ -22,6 +22,7 @@
     X(MEMORY, "memory")         /* EPT violations and misconfigurations: MMIO or a fault */      \
     X(INTERRUPT, "interrupt")   /* host interrupts and NMIs arriving in guest mode */            \
     X(TIMER, "slice-end")       /* the scheduler's preemption timer */                           \
+    X(PAUSE, "pause")           /* PAUSE-loop exiting: a spinning vCPU gives its CPU away */     \
     X(FAULT, "guest-fault")     /* triple faults, exceptions Keel did not ask for */             \
     X(ENTRY_FAILURE, "entry-failure")
 

@@ -55,6 +55,9 @@ struct percpu {
     bool vmx_active; /* between VMXON and VMXOFF */
     hpa_t current_vmcs;
     void *current_vcpu;
+    /* The scheduler wants the CPU back from the running vCPU (a woken vCPU is owed it,
+     * or another CPU waits for a vCPU from here): the interrupt exit yields. */
+    volatile uint32_t sched_preempt;
 
     uint64_t gdt[GDT_ENTRIES + 1] ALIGNED(16);
     struct tss64 tss ALIGNED(16);

@@ -102,6 +102,7 @@ struct vcpu_arch {
     struct vm_arch *vm;     /* the backend part of the vCPU's VM */
     int32_t loaded_cpu;     /* CPU whose VMCS cache holds it, -1: none (VMCLEARed) */
     cpumask_t ran_on_mask;  /* CPUs this vCPU has been loaded on */
+    uint32_t tlb_flushes;   /* INVVPID/INVEPT on coming back to a CPU it had left */
 
     /* State the VMCS does not switch and Keel does not use: swapped on vCPU switch
      * (vmm/guest-state.md lists every piece and how it is kept apart). */

@@ -45,6 +45,7 @@ enum exit_action {
     X(TIMER, timer)         /* the preemption timer: a slice's end or a guest timer is due */  \
     X(EVENTS, events)       /* before an entry when vcpu_arch.recheck is set: deliver events */\
     X(SLICE_END, slice_end)                                                                            \
+    X(PAUSE, pause)         /* a PAUSE loop: the guest spins on a lock, likely held by a waiting vCPU */\
     X(FATAL, fatal)         /* e->why: a guest fault or failed entry, as the backend words it */
 
 enum vcpu_exit {
@@ -132,7 +133,12 @@ struct vcpu_backend {
     /* Runs the vCPU on the calling CPU until its slice ends, it yields or it stops:
      * EXIT_YIELD or EXIT_STOPPED. */
     enum exit_action (*run)(struct vcpu *v, uint64_t slice_tsc);
-    /* Lets another CPU load it next (VMCLEAR); a no-op if not loaded here. */
+    /* Makes the vCPU current on the calling CPU (VMPTRLD; on a CPU other than its last,
+     * host state and TLB tags too) with its swapped state in the registers. run does it
+     * as well; the scheduler calls it first to time it. */
+    void (*load)(struct vcpu *v);
+    /* Lets another CPU load it next (VMCLEAR), with its swapped state saved from this
+     * CPU's registers; a no-op if not loaded here. */
     void (*unload)(struct vcpu *v);
 
     /* On the CPU the vCPU is loaded on. */

@@ -118,6 +118,16 @@ static enum exit_action fake_run(struct vcpu *v, uint64_t slice_tsc)
     return fake.run ? fake.run(v, slice_tsc) : EXIT_YIELD;
 }
 
+/* As VMX does: the vCPU is now loaded here (and nowhere else). */
+static void fake_load(struct vcpu *v)
+{
+    fake.loads++;
+    struct fake_vcpu *f = fake_vcpu(v);
+    if (f)
+        f->loads++;
+    vcpu_arch(v)->loaded_cpu = (int32_t)this_cpu()->cpu_id;
+}
+
 static void fake_unload(struct vcpu *v)
 {
     fake.unloads++;
@@ -240,6 +250,7 @@ const struct vcpu_backend fake_backend = {
     .vcpu_create = fake_vcpu_create,
     .vcpu_destroy = fake_vcpu_destroy,
     .run = fake_run,
+    .load = fake_load,
     .unload = fake_unload,
     .get_reg = fake_get_reg,
     .set_reg = fake_set_reg,

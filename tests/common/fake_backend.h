@@ -26,7 +26,7 @@ struct fake_vcpu {
     bool window, nmi_window;
     unsigned inits, resets;
     int sipi_vector; /* -1: none */
-    int unloads;
+    int loads, unloads;
 };
 
 struct fake_backend_state {
@@ -39,7 +39,7 @@ struct fake_backend_state {
     enum exit_action (*run)(struct vcpu *v, uint64_t slice_tsc);
     /* What the backend saw. */
     const vcpu_exit_fn *handlers;
-    int inits, cpu_ons, cpu_offs, vm_creates, vm_destroys, vcpu_creates, vcpu_destroys, runs, unloads;
+    int inits, cpu_ons, cpu_offs, vm_creates, vm_destroys, vcpu_creates, vcpu_destroys, runs, loads, unloads;
     struct vcpu_boot last_boot;
     struct fake_vcpu vcpus[FAKE_MAX_VCPUS];
     unsigned nvcpus;

@@ -873,7 +873,7 @@ static void hc_32bit_guest_ignores_upper_halves(void **state)
                                0x1234567800000007ull),
                      7);
     assert_string_equal(capture_last(), "demo: 32-bit");
-    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0xffffffff00003000ull, 0xffffffff00000040ull), 0);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0xffffffff00003000ull, 0xffffffff00000000ull | sizeof(struct keel_vm_info)), 0);
     assert_int_equal(vm->ram[0x3000], KEEL_ABI_VERSION);
     /* Errors come back as 32-bit values, RAX's upper half cleared. */
     assert_int_equal((uint64_t)hc_result(0x1234, 0, 0), (uint32_t)-(int32_t)KEEL_EINVAL);

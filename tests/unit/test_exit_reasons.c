@@ -110,6 +110,7 @@ static void specific_handlers_sit_at_sdm_numbers(void **state)
     expect[7] = "vmx_exit_interrupt_window";
     expect[8] = "vmx_exit_nmi_window";
     expect[52] = "exit_timer";
+    expect[40] = "exit_pause";
     expect[54] = "exit_wbinvd";
     expect[55] = "exit_xsetbv";
     for (uint32_t r = 0; r <= VMX_EXIT_REASON_MAX; r++) {
@@ -224,7 +225,7 @@ static void kinds_follow_the_handlers(void **state)
         {"vmx_exit_ept_misconfig", EXIT_KIND_MEMORY}, {"vmx_exit_external_interrupt", EXIT_KIND_INTERRUPT},
         {"exit_timer", EXIT_KIND_TIMER}, {"vmx_exit_interrupt_window", EXIT_KIND_INTERRUPT}, {"vmx_exit_nmi_window", EXIT_KIND_INTERRUPT}, {"vmx_exit_triple_fault", EXIT_KIND_FAULT},
         {"vmx_exit_exception_nmi", EXIT_KIND_FAULT}, {"vmx_exit_entry_failure", EXIT_KIND_ENTRY_FAILURE},
-        {"vmx_exit_unexpected", EXIT_KIND_OTHER},
+        {"vmx_exit_unexpected", EXIT_KIND_OTHER}, {"exit_pause", EXIT_KIND_PAUSE},
     };
     for (uint32_t r = 0; r <= VMX_EXIT_REASON_MAX; r++) {
         const char *h = handler_of(r);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,14 +65,35 @@ int guest_load(enum guest_image_kind kind, const struct guest_ram *ram, const vo
 /* The fake backend, reporting exits by VMX's reasons. */
 static struct vcpu_backend backend;
 
+/* The scheduler: CPUs 0-3 can run guests; a vCPU goes to the lowest CPU of its list
+ * but 0, which is busy (the real placement is tested in test_sched). */
 static uint32_t enqueued_cpu[8];
-static int enqueues;
-void sched_enqueue(uint32_t cpu, struct vcpu *v)
+static int enqueues, stops_seen;
+bool sched_usable_cpus(const char *vm_name, cpumask_t *cpus)
 {
-    (void)v;
-    enqueued_cpu[enqueues++] = cpu;
+    (void)vm_name;
+    for (uint32_t c = 4; c < MAX_CPUS; c++)
+        cpumask_clear(cpus, c);
+    return cpumask_count(cpus) > 0;
 }
-uint32_t sched_queue_length(uint32_t cpu) { return cpu == 0 ? 5 : cpu; } /* CPU 1 is the least busy */
+void sched_format_cpus(const cpumask_t *cpus, char *buf, size_t size)
+{
+    snprintf(buf, size, "%u CPUs", cpumask_count(cpus));
+}
+int32_t sched_add_vcpu(struct vcpu *v)
+{
+    int32_t cpu = -1;
+    for (uint32_t c = 0; c < 4 && cpu < 0; c++)
+        if (cpumask_test(&v->sched.affinity, c) && (c > 0 || cpumask_count(&v->sched.affinity) == 1))
+            cpu = (int32_t)c;
+    enqueued_cpu[enqueues++] = (uint32_t)cpu;
+    return cpu;
+}
+void sched_vm_stopped(struct vm *vm)
+{
+    (void)vm;
+    stops_seen++;
+}
 
 static uint32_t kicked[8];
 static int kicks;
@@ -86,7 +108,7 @@ static int setup(void **state)
     cpu_block.self = &cpu_block;
     cpu_block.cpu_id = THIS_CPU;
     assert_int_equal(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block), 0);
-    enqueues = kicks = 0;
+    enqueues = kicks = stops_seen = 0;
     fake_backend_reset();
     backend = fake_backend;
     backend.exit_reason_name = exit_reason_name;
@@ -172,15 +194,19 @@ static void creates_what_fits_and_reports_the_rest(void **state)
         }
         assert_int_equal(vms[i]->state, VM_RUNNING);
     }
-    /* Pinned where asked; the others on the shortest queue, each vCPU on its own. */
+    /* Each vCPU given to the scheduler with its VM's CPUs: the pinned one's only CPU 2,
+     * the others all four; the VM on an offline CPU never gets that far. */
     assert_int_equal(enqueues, 4);
     assert_int_equal(enqueued_cpu[0], 2);
     assert_int_equal(enqueued_cpu[1], 1);
     assert_int_equal(enqueued_cpu[2], 1);
     assert_int_equal(enqueued_cpu[3], 1);
-    assert_true(capture_contains("entry 0x100000, fake backend vCPU 2, on CPU 1, 2 vCPUs"));
+    assert_int_equal(cpumask_count(&vms[0]->vcpus[0]->sched.affinity), 1);
+    assert_int_equal(cpumask_count(&vms[2]->vcpus[1]->sched.affinity), 4);
+    assert_int_equal(vms[0]->vcpus[0]->sched.weight, SCHED_WEIGHT_DEFAULT);
+    assert_true(capture_contains("entry 0x100000, fake backend vCPU 2, CPUs 4 CPUs, on CPU 1, 2 vCPUs"));
     assert_true(capture_contains("VM lost: not started: image 'missing.elf' was not loaded"));
-    assert_true(capture_contains("VM offline: not started: CPU 7 is not online with VMX"));
+    assert_false(capture_contains("VM offline: "));
     assert_true(capture_contains("VMM: 3 of 5 configured VMs started"));
     /* The backend got each VM and vCPU, and the loader's start state. */
     assert_int_equal(fake.vm_creates, 3);
@@ -191,7 +217,8 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     assert_int_equal(fake.last_boot.mode, GUEST_MODE_PROT32);
     assert_int_equal(fake.last_boot.cr0, 0x11);
     assert_int_equal(fake.last_boot.rdx, 0);
-    assert_true(capture_contains("entry 0x100000, fake backend vCPU 1, on CPU 1"));
+    assert_true(capture_contains("entry 0x100000, fake backend vCPU 1, CPUs 4 CPUs, on CPU 1"));
+    assert_true(capture_contains("entry 0x100000, fake backend vCPU 0, on CPU 2"));
 
     /* The first stop wins, from whichever CPU; the running count drops once. */
     struct vm *vm = vms[0];
@@ -224,6 +251,8 @@ static void creates_what_fits_and_reports_the_rest(void **state)
     assert_int_equal(kicked[1], 0);
     assert_int_equal(kicked[2], 2);
     assert_int_equal(vms_running(), 0);
+    /* Each stop tells the scheduler, once. */
+    assert_int_equal(stops_seen, 3);
 }
 
 static void report_sums_every_vcpu(void **state)

@@ -69,8 +69,8 @@ static void bochs_gets_policy_and_all_optional_features(void **state)
     assert_false(c.proc & VMX_PROC_CTL_TPR_SHADOW);
     assert_false(c.proc & VMX_PROC_CTL_CR3_LOAD_EXITING);
     assert_false(c.proc & VMX_PROC_CTL_MONITOR_TRAP_FLAG);
-    /* EPT, VPID + unrestricted guest, RDTSCP, WBINVD exiting, INVPCID, XSAVES */
-    assert_int_equal(c.proc2, 0x001010ea);
+    /* EPT, VPID + unrestricted guest, RDTSCP, WBINVD exiting, INVPCID, XSAVES, PAUSE-loop exiting */
+    assert_int_equal(c.proc2, 0x001014ea);
     /* default1 + save debug controls, host 64-bit, ack interrupt, PAT/EFER save+load,
      * save preemption timer */
     assert_int_equal(c.exit, 0x007fefff);
@@ -175,7 +175,8 @@ static void optional_features_only_when_allowed(void **state)
     char err[200];
     assert_int_equal(vmx_controls_compute(&caps, &c, err, sizeof(err)), 0);
     assert_int_equal(c.proc2, VMX_PROC2_CTL_ENABLE_EPT | VMX_PROC2_CTL_ENABLE_VPID | VMX_PROC2_CTL_ENABLE_RDTSCP |
-                                  VMX_PROC2_CTL_ENABLE_INVPCID | VMX_PROC2_CTL_WBINVD_EXITING);
+                                  VMX_PROC2_CTL_ENABLE_INVPCID | VMX_PROC2_CTL_WBINVD_EXITING |
+                                  VMX_PROC2_CTL_PAUSE_LOOP_EXITING);
     assert_false(c.unrestricted_guest);
     assert_false(c.xsaves);
     assert_true(c.rdtscp);

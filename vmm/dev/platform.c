@@ -91,7 +91,7 @@ static void kick_vcpu(void *ctx, uint32_t index)
     __atomic_store_n(&v->arch.recheck, 1, __ATOMIC_RELEASE);
     int32_t cpu = __atomic_load_n(&v->arch.loaded_cpu, __ATOMIC_ACQUIRE);
     if (cpu < 0)
-        cpu = v->home_cpu;
+        cpu = __atomic_load_n(&v->sched.cpu, __ATOMIC_ACQUIRE);
     if (cpu >= 0 && (uint32_t)cpu != this_cpu()->cpu_id)
         sched_kick_cpu((uint32_t)cpu);
 }

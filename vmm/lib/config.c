@@ -29,6 +29,8 @@ enum key {
     K_IMAGE,
     K_ENTRY,
     K_CPU,
+    K_CPUS,
+    K_WEIGHT,
     K_VCPUS,
     K_CMDLINE,
     K_ON_RESET,
@@ -56,6 +58,8 @@ static const struct {
     [K_IMAGE] = {"image", true},
     [K_ENTRY] = {"entry", true},
     [K_CPU] = {"cpu", true},
+    [K_CPUS] = {"cpus", true},
+    [K_WEIGHT] = {"weight", true},
     [K_VCPUS] = {"vcpus", true},
     [K_CMDLINE] = {"cmdline", true},
     [K_ON_RESET] = {"on_reset", true},
@@ -357,6 +361,36 @@ static int string_value(struct parser *p, enum key k, const char *v, char *dst, 
 
 /* ---- Keys and sections ---- */
 
+/* "0-2,5": CPU indices and inclusive ranges, comma-separated, spaces allowed around
+ * each item; at least one CPU. */
+static int cpus_value(struct parser *p, char *v, uint64_t mask[CONFIG_CPU_WORDS])
+{
+    uint64_t m[CONFIG_CPU_WORDS] = {0};
+    for (char *item = v; item;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = 0;
+        char *t = trim(item);
+        char *dash = strchr(t, '-');
+        if (dash)
+            *dash = 0;
+        uint64_t lo, hi;
+        char *first = trim(t), *second = dash ? trim(dash + 1) : first;
+        if (parse_number(first, false, &lo) != NUM_OK || parse_number(second, false, &hi) != NUM_OK)
+            return fail(p, "bad CPU list item ", dash ? (*dash = '-', t) : t,
+                        " in cpus (CPU indices and ranges such as 0-2,5)");
+        if (lo > CONFIG_CPU_MAX || hi > CONFIG_CPU_MAX)
+            return fail(p, "CPU ", hi > CONFIG_CPU_MAX ? second : first, " in cpus is out of range (" CONFIG_CPU_RANGE ")");
+        if (lo > hi)
+            return fail(p, "CPU range ", (*dash = '-', t), " in cpus runs backwards");
+        for (uint64_t c = lo; c <= hi; c++)
+            m[c / 64] |= 1ull << (c % 64);
+        item = comma ? comma + 1 : NULL;
+    }
+    memcpy(mask, m, sizeof(m));
+    return 0;
+}
+
 static int set_key(struct parser *p, const char *key, char *v)
 {
     int k = 0;
@@ -449,9 +483,20 @@ static int set_key(struct parser *p, const char *key, char *v)
     case K_ENTRY:
         return enum_value(p, K_ENTRY, v, entry_names, ARRAY_SIZE(entry_names), &vm->entry);
     case K_CPU:
+        if (p->seen & BIT(K_CPUS))
+            return fail(p, "cpu ", v, " and cpus in one section: cpu = N is the one-CPU form of cpus, keep one");
         if (number_value(p, K_CPU, v, false, 0, CONFIG_CPU_MAX, CONFIG_CPU_RANGE, &n) < 0)
             return -1;
         vm->cpu = (int32_t)n;
+        return 0;
+    case K_CPUS:
+        if (p->seen & BIT(K_CPU))
+            return fail(p, "cpus ", v, " and cpu in one section: cpu = N is the one-CPU form of cpus, keep one");
+        return cpus_value(p, v, vm->cpus);
+    case K_WEIGHT:
+        if (number_value(p, K_WEIGHT, v, false, 1, CONFIG_WEIGHT_MAX, "1..65535", &n) < 0)
+            return -1;
+        vm->weight = (uint32_t)n;
         return 0;
     case K_VCPUS:
         if (number_value(p, K_VCPUS, v, false, 1, MAX_VCPUS, "1..16", &n) < 0)
@@ -577,6 +622,7 @@ static int open_section(struct parser *p, char *s)
     kstrlcpy(vm->name, name, sizeof(vm->name));
     vm->entry = VM_ENTRY_MULTIBOOT;
     vm->cpu = CONFIG_CPU_ANY;
+    vm->weight = CONFIG_WEIGHT_DEFAULT;
     vm->vcpus = 1;
     vm->on_reset = VM_ON_RESET_RESTART;
     p->vm_line[c->vm_count] = p->line;

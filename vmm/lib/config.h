@@ -32,6 +32,10 @@
  *     image = hello.elf       # file on the ESP / Multiboot2 module name (required)
  *     entry = multiboot       # multiboot | real | elf64 (default multiboot)
  *     cpu = 1                 # optional: pin the VM to this CPU index
+ *     cpus = 0-2,5            # optional: the CPUs its vCPUs may run on (indices and
+ *                             # ranges); cpu = N is the one-CPU form; default: all
+ *     weight = 256            # 1..65535 (default 256): its vCPUs' share of a CPU under
+ *                             # contention, in proportion to other vCPUs' weights
  *     vcpus = 1               # 1..16 (default 1): vCPU 0 starts as the entry kind
  *                             # says, the others wait for INIT-SIPI-SIPI
  *     cmdline = console=ttyS0 # optional text handed to the guest (no '#' possible)
@@ -76,6 +80,9 @@
 #define CONFIG_CPU_RANGE "0..511"
 #define CONFIG_AP_RANGE "1..511"   /* CPUs but the boot CPU */
 #define CONFIG_CPU_ANY (-1)
+#define CONFIG_CPU_WORDS ((CONFIG_CPU_MAX + 64) / 64) /* a bit per CPU index */
+#define CONFIG_WEIGHT_DEFAULT 256
+#define CONFIG_WEIGHT_MAX 65535
 #define CONFIG_STALE_MAP_KEYS_MAX 4 /* below the loader's ExitBootServices attempts */
 
 /* Console sink bits, equal to enum console_sink in vmm/lib/console.h. */
@@ -105,6 +112,8 @@ struct vm_config {
     char image[CONFIG_IMAGE_MAX + 1];
     uint32_t entry;  /* enum config_entry */
     int32_t cpu;     /* CPU index, or CONFIG_CPU_ANY */
+    uint64_t cpus[CONFIG_CPU_WORDS]; /* the cpus list; all zero: none given */
+    uint32_t weight; /* 1..CONFIG_WEIGHT_MAX */
     uint32_t vcpus;  /* 1..MAX_VCPUS */
     char cmdline[CONFIG_CMDLINE_MAX + 1];
     uint32_t on_reset; /* enum config_on_reset */

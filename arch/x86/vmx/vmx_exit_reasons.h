@@ -61,7 +61,7 @@
     X(37, MONITOR_TRAP_FLAG, "Monitor trap flag", OTHER, VMX(vmx_exit_unexpected), false)                                             \
     X(38, UNUSED_38, "Undefined exit reason 38", OTHER, VMX(vmx_exit_unexpected), false)                                              \
     X(39, MONITOR, "MONITOR", PRIVILEGED, GENERIC(UNDEFINED), false)                                                                  \
-    X(40, PAUSE, "PAUSE", OTHER, VMX(vmx_exit_unexpected), false)                                                                     \
+    X(40, PAUSE, "PAUSE", PAUSE, GENERIC(PAUSE), false)                                                                             \
     X(41, ENTRY_MACHINE_CHECK, "VM-entry failure due to machine-check event", ENTRY_FAILURE, VMX(vmx_exit_entry_failure), false)      \
     X(42, UNUSED_42, "Undefined exit reason 42", OTHER, VMX(vmx_exit_unexpected), false)                                              \
     X(43, TPR_BELOW_THRESHOLD, "TPR below threshold", OTHER, VMX(vmx_exit_unexpected), false)                                         \

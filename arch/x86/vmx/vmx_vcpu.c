@@ -252,6 +252,13 @@ static void write_controls(struct vcpu_arch *a, const struct vcpu_boot *b)
     /* Fields of enabled features must be written: a fresh VMCS holds undefined values. */
     if (controls.xsaves)
         vmcs_write64(VMCS_XSS_EXITING_BITMAP, 0);
+    /* PAUSE-loop exiting: PAUSEs at most PLE_GAP ticks apart for more than PLE_WINDOW
+     * ticks are a spin-wait, likely on a lock whose holder waits for a CPU; the spinner
+     * then yields (exit_pause). The values are the ones Linux's KVM starts from. */
+    if (controls.proc2 & VMX_PROC2_CTL_PAUSE_LOOP_EXITING) {
+        vmcs_write32(VMCS_PLE_GAP, 128);
+        vmcs_write32(VMCS_PLE_WINDOW, 4096);
+    }
     vmcs_write16(VMCS_VPID, a->vmx.vpid);
 }
 
@@ -392,34 +399,42 @@ static inline void xsetbv(uint32_t idx, uint64_t v)
     __asm__ volatile("xsetbv" ::"c"(idx), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-/* Switches the per-CPU state that belongs to a guest but lives outside the VMCS
- * (vmm/guest-state.md). XSAVE and XRSTOR move only the components XCR0 enables, so
- * both run with every component enabled: a guest that never ran XSETBV (XCR0 = 1) must
- * not pass its XMM registers and MXCSR on, nor receive the last guest's. The guest's
- * own XCR0 is loaded last. */
+/* Saves the per-CPU state that belongs to a guest but lives outside the VMCS
+ * (vmm/guest-state.md) from this CPU's registers into its vCPU. XSAVE moves only the
+ * components XCR0 enables, so it runs with every component enabled: a guest that never
+ * ran XSETBV (XCR0 = 1) must not lose its XMM registers and MXCSR, nor pass them on. */
+static void save_guest_state(struct vcpu_arch *prev)
+{
+    if (fpu_area_size)
+        xsetbv(0, xcr0_supported);
+    /* STAR, LSTAR, CSTAR, FMASK and TSC_AUX change only by WRMSR, which exits and
+     * updates the vCPU's copy; SWAPGS changes KERNEL_GS_BASE without an exit. */
+    prev->msr_kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+    prev->cr2 = read_cr2();
+    prev->dr[0] = read_dr0();
+    prev->dr[1] = read_dr1();
+    prev->dr[2] = read_dr2();
+    prev->dr[3] = read_dr3();
+    prev->dr6 = read_dr6();
+    if (fpu_area_size)
+        __asm__ volatile("xsave64 (%0)" ::"r"(prev->fpu), "a"(~0u), "d"(~0u) : "memory");
+    else
+        __asm__ volatile("fxsave64 (%0)" ::"r"(prev->fpu) : "memory");
+}
+
+/* Switches that state to the vCPU about to run: the last one's is saved (lazily: only
+ * when another vCPU comes, so a vCPU running alone pays nothing), then its own loaded,
+ * XRSTOR with every component enabled and the guest's own XCR0 last. */
 static void swap_in(struct vcpu_arch *v)
 {
     struct percpu *p = this_cpu();
     struct vcpu_arch *prev = p->current_vcpu;
     if (prev == v)
         return;
-    if (fpu_area_size)
+    if (prev)
+        save_guest_state(prev);
+    else if (fpu_area_size)
         xsetbv(0, xcr0_supported);
-    if (prev) {
-        /* STAR, LSTAR, CSTAR, FMASK and TSC_AUX change only by WRMSR, which exits and
-         * updates the vCPU's copy; SWAPGS changes KERNEL_GS_BASE without an exit. */
-        prev->msr_kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-        prev->cr2 = read_cr2();
-        prev->dr[0] = read_dr0();
-        prev->dr[1] = read_dr1();
-        prev->dr[2] = read_dr2();
-        prev->dr[3] = read_dr3();
-        prev->dr6 = read_dr6();
-        if (fpu_area_size)
-            __asm__ volatile("xsave64 (%0)" ::"r"(prev->fpu), "a"(~0u), "d"(~0u) : "memory");
-        else
-            __asm__ volatile("fxsave64 (%0)" ::"r"(prev->fpu) : "memory");
-    }
     wrmsr(MSR_STAR, v->msr_star);
     wrmsr(MSR_LSTAR, v->msr_lstar);
     wrmsr(MSR_CSTAR, v->msr_cstar);
@@ -442,6 +457,9 @@ static void swap_in(struct vcpu_arch *v)
     p->current_vcpu = v;
 }
 
+/* A VMCS is active on one CPU at a time: the scheduler VMCLEARs it where it last ran
+ * (vmx_unload) before another CPU gets here, so VMPTRLD never meets a VMCS that is
+ * still current elsewhere (SDM vol. 3, 25.11.1). */
 static void load_on_this_cpu(struct vcpu_arch *v)
 {
     struct percpu *p = this_cpu();
@@ -450,30 +468,45 @@ static void load_on_this_cpu(struct vcpu_arch *v)
         p->current_vmcs = v->vmx.vmcs;
     }
     if (v->loaded_cpu != (int32_t)p->cpu_id) {
+        /* Host state differs per CPU: GS base, TR and GDT bases (write_host_state). */
         write_host_state(v);
-        /* This CPU may still cache translations from an earlier visit of this vCPU,
-         * made stale by what the guest changed elsewhere since (SDM vol. 3, "Guidelines
-         * for use of the INVVPID/INVEPT instructions"). */
-        if (cpumask_any_but(&v->ran_on_mask, p->cpu_id)) {
+        /* Translations this CPU cached for the vCPU on an earlier visit may be stale:
+         * the guest changed its page tables elsewhere since, and its INVLPGs there did
+         * not reach this CPU (SDM vol. 3, "Guidelines for Use of the INVVPID/INVEPT
+         * Instructions"). A CPU it never ran on holds none: VPIDs are never reused. */
+        if (cpumask_test(&v->ran_on_mask, p->cpu_id)) {
             vmx_invvpid_single_safe(v->vmx.vpid);
             vmx_invept_single_safe(v->vm->vmx.eptp);
+            v->tlb_flushes++;
         }
         cpumask_set(&v->ran_on_mask, p->cpu_id);
-        v->loaded_cpu = (int32_t)p->cpu_id;
+        __atomic_store_n(&v->loaded_cpu, (int32_t)p->cpu_id, __ATOMIC_RELEASE);
     }
     swap_in(v);
 }
 
+static void vmx_load(struct vcpu *vcpu)
+{
+    load_on_this_cpu(vcpu_arch(vcpu));
+}
+
+/* VMCLEAR writes the VMCS back to memory and leaves it clear (the next entry is a
+ * VMLAUNCH). The guest's swapped state still in this CPU's registers goes into the
+ * vCPU first: the CPU it runs on next restores it from there. */
 static void vmx_unload(struct vcpu *vcpu)
 {
     struct vcpu_arch *v = vcpu_arch(vcpu);
     struct percpu *p = this_cpu();
     if (v->loaded_cpu != (int32_t)p->cpu_id)
         return;
+    if (p->current_vcpu == v) {
+        save_guest_state(v);
+        p->current_vcpu = NULL;
+    }
     vmx_vmclear(v->vmx.vmcs);
     if (p->current_vmcs == v->vmx.vmcs)
         p->current_vmcs = 0;
-    v->loaded_cpu = -1;
+    __atomic_store_n(&v->loaded_cpu, -1, __ATOMIC_RELEASE);
     v->vmx.launched = false;
 }
 
@@ -629,6 +662,7 @@ const struct vcpu_backend vmx_backend = {
     .vcpu_create = vmx_vcpu_create,
     .vcpu_destroy = vmx_vcpu_destroy,
     .run = vmx_run,
+    .load = vmx_load,
     .unload = vmx_unload,
     .get_reg = vmx_get_reg,
     .set_reg = vmx_set_reg,
