@@ -24,8 +24,10 @@
 
 struct sched_cpu_stats {
     uint64_t decisions, runs, busy_tsc;
-    uint64_t switches, switch_tsc, switch_min;       /* another vCPU than the last, same CPU */
-    uint64_t migrations, migrate_tsc, migrate_min;   /* arrivals: VMCLEAR there + load here */
+    /* From the start of a decision to the vCPU loaded: another vCPU than the last on
+     * this CPU; a vCPU that last ran elsewhere (its VMCLEAR there added). */
+    uint64_t switches, switch_tsc, switch_min;
+    uint64_t migrations, migrate_tsc, migrate_min;
     uint64_t wakeups, wake_tsc, wake_min, wake_max;  /* IPI sent elsewhere to the vCPU running here */
     uint64_t idles, idle_tsc;
     uint64_t preemptions;
@@ -462,8 +464,9 @@ static void push_moving(struct vcpu *list)
         spin_lock(&d->lock);
         w->sched.migrate_to = -1;
         w->sched.unload_tsc = t1 - t0;
+        /* Its virtual time keeps its meaning on any CPU (service received, weighted):
+         * a lagging vCPU that moves keeps its claim to catch up. */
         __atomic_store_n(&w->sched.cpu, (int32_t)dest, __ATOMIC_RELEASE);
-        place(d, w);
         enqueue_waiting(d, w, t1);
         bool wake = d->idle;
         spin_unlock(&d->lock);
@@ -486,8 +489,11 @@ static bool pull(uint32_t self, uint64_t my_vr, bool idle, uint64_t now)
             continue;
         spin_lock(&r->lock);
         struct vcpu *w = NULL;
+        /* Not one that came to that CPU and has not run there yet: moved on and on, it
+         * would never run at all. */
         for (struct vcpu *x = r->waiting; x; x = x->sched.next)
             if (x->sched.migrate_to < 0 && cpumask_test(&x->sched.affinity, self) &&
+                (idle || x->sched.last_cpu < 0 || x->sched.last_cpu == (int32_t)c) &&
                 (idle || x->sched.vruntime + pull_gap < my_vr) && (!w || x->sched.vruntime < w->sched.vruntime))
                 w = x;
         if (!w) {
@@ -502,7 +508,6 @@ static bool pull(uint32_t self, uint64_t my_vr, bool idle, uint64_t now)
             spin_lock(&q->lock);
             __atomic_store_n(&w->sched.cpu, (int32_t)self, __ATOMIC_RELEASE);
             w->sched.unload_tsc = 0;
-            place(q, w);
             enqueue_waiting(q, w, now);
             spin_unlock(&q->lock);
             return true;
@@ -661,12 +666,12 @@ enum sched_step sched_once(void)
     if (s->last_cpu >= 0 && (uint32_t)s->last_cpu != cpu) {
         s->migrations++;
         q->st.migrations++;
-        uint64_t cost = s->unload_tsc + (t0 - t_load);
+        uint64_t cost = s->unload_tsc + (t0 - now);
         q->st.migrate_tsc += cost;
         stat_min(&q->st.migrate_min, cost);
     } else if (q->last_run_end && next != prev) {
         q->st.switches++;
-        uint64_t cost = t0 - q->last_run_end;
+        uint64_t cost = t0 - now;
         q->st.switch_tsc += cost;
         stat_min(&q->st.switch_min, cost);
     }

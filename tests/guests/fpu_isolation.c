@@ -5,6 +5,12 @@
  * copies with different seeds on one CPU catch a hypervisor that fails to save or
  * restore a guest's SSE/AVX state, or leaks one guest's registers into another.
  *
+ * With spin=N it is CPU-bound instead: each round spins N iterations with the pattern
+ * in the registers (so the scheduler preempts and migrates it mid-round) and asks
+ * VM_INFO which host CPU it is on; ticks=T ends the run after T TSC ticks rather than
+ * after `rounds`, so copies side by side show their share of the CPUs as rounds done;
+ * forbid_cpu=C fails the run if it ever finds itself on host CPU C.
+ *
  * The guest is built with -mgeneral-regs-only, so the compiler never touches the vector
  * registers itself: between a load and the next store only the asm below does. The
  * comparisons work on the memory images the asm stores. */
@@ -223,6 +229,9 @@ int main(uint32_t magic, uint32_t info_gpa)
     }
     uint32_t seed = cmdline_u32("seed", 1, 0, 0xFFFFFFFFu);
     uint32_t rounds = cmdline_u32("rounds", 200, 1, 10000000u);
+    uint32_t spin = cmdline_u32("spin", 0, 0, 0xFFFFFFFFu);
+    uint32_t ticks = cmdline_u32("ticks", 0, 0, 0xFFFFFFFFu);
+    uint32_t forbid_cpu = cmdline_u32("forbid_cpu", 0xFFFFFFFFu, 0, 0xFFFFFFFFu);
 
     struct cpuid_regs c1 = cpuid(1, 0);
     if (!(c1.edx & CPUID1_EDX_FXSR) || !(c1.edx & CPUID1_EDX_SSE2)) {
@@ -236,22 +245,48 @@ int main(uint32_t magic, uint32_t info_gpa)
     bool avx = enable_avx(c1.ecx);
 
     bool keel = under_keel();
-    printf("fpu-isolation: seed %u, %u rounds, %s%s\n", seed, rounds,
-           avx ? "AVX on: checking YMM0-7" : "checking XMM0-7",
-           keel ? "" : "; not under Keel: no VMCALL, nothing else runs in between");
+    if (ticks)
+        printf("fpu-isolation: seed %u, rounds for %u ticks, spinning %u per round, %s%s\n", seed, ticks, spin,
+               avx ? "AVX on: checking YMM0-7" : "checking XMM0-7", keel ? "" : "; not under Keel");
+    else
+        printf("fpu-isolation: seed %u, %u rounds, %s%s\n", seed, rounds,
+               avx ? "AVX on: checking YMM0-7" : "checking XMM0-7",
+               keel ? "" : "; not under Keel: no VMCALL, nothing else runs in between");
 
     make_pattern(seed, 0);
     if (avx)
         load_ymm(want);
     else
         load_xmm(want);
-    for (uint32_t r = 1; r <= rounds; r++) {
-        if (keel) {
+    static struct keel_vm_info info;
+    uint32_t last_cpu = 0xFFFFFFFFu, cpu_changes = 0, cpus_seen = 0;
+    uint64_t start = rdtsc();
+    uint32_t r = 1;
+    for (; ticks ? rdtsc() - start < ticks : r <= rounds; r++) {
+        if (keel && !spin) {
             int32_t rc = keel_hypercall(KEEL_HC_YIELD, 0, 0, 0);
             if (rc != 0) {
                 printf("fpu-isolation: FAIL: round %u: YIELD returned %d\n", r, rc);
                 return GUEST_EXIT_FAIL;
             }
+        }
+        for (uint32_t i = spin; i; i--)
+            __asm__ volatile(""); /* keeps the empty loop */
+        if (keel && spin) {
+            int32_t rc = keel_vm_info(&info, sizeof(info));
+            if (rc != 0) {
+                printf("fpu-isolation: FAIL: round %u: VM_INFO returned %d\n", r, rc);
+                return GUEST_EXIT_FAIL;
+            }
+            if (info.host_cpu == forbid_cpu) {
+                printf("fpu-isolation: FAIL: round %u: running on host CPU %u, which keel.cfg forbids\n", r,
+                       info.host_cpu);
+                return GUEST_EXIT_FAIL;
+            }
+            cpu_changes += last_cpu != 0xFFFFFFFFu && info.host_cpu != last_cpu;
+            last_cpu = info.host_cpu;
+            if (info.host_cpu < 32)
+                cpus_seen |= 1u << info.host_cpu;
         }
         if (avx)
             store_ymm(got);
@@ -269,7 +304,15 @@ int main(uint32_t magic, uint32_t info_gpa)
         else
             load_xmm(want);
     }
+    /* Before any output: a console line costs more than a round. */
+    uint64_t elapsed = rdtsc() - start;
+    rounds = r - 1;
     printf("fpu-isolation: seed %u: %u rounds, XMM0-7 intact%s\n", seed, rounds,
            avx ? ", YMM upper halves intact" : "");
+    if (keel && spin)
+        printf("fpu-isolation: spun %u rounds in %llu ticks on host CPUs 0x%x, %u changes of CPU; vm_info: weight %u, "
+               "running %llu, waiting %llu, blocked %llu ticks, %u migrations\n",
+               rounds, elapsed, cpus_seen, cpu_changes, info.weight, info.run_tsc, info.wait_tsc,
+               info.blocked_tsc, info.migrations);
     return GUEST_EXIT_OK;
 }

@@ -37,5 +37,9 @@ for vm in pc2 pc4; do
     expect "$log" "VM $vm: stopped: powered off by the guest \\(ACPI sleep state S5" "$vm: powered off through ACPI S5"
 done
 expect "$log" "Keel: all 2 VMs have stopped" "all VMs stopped"
+# The scheduler's figure for an IPI to a vCPU waiting on another CPU: from the kick to
+# the woken vCPU loaded there (vmm/sched.c).
+wake=$(sed -n 's/.*SCHED: CPU \([0-9]*\): .* \([0-9]*\) IPI wake-ups (min \([0-9]*\), avg \([0-9]*\), max \([0-9]*\) ticks).*/CPU \1: \2 wake-ups, min \3, avg \4, max \5/p' "$log" | paste -sd';' -)
+[ -n "$wake" ] && echo "SCHED-COST: IPI wake-up to the woken vCPU loaded, Bochs ticks: $wake" || fail "no IPI wake-up figures"
 reject "$log" "EXCEPTION|PANIC|KEEL BUG" "no exception, panic or Keel bug"
 finish "$log"
