@@ -123,10 +123,10 @@ void sched_init(uint32_t slice_ms)
     slice_tsc = hz / 1000 * slice_ms;
     /* A vCPU that wakes starts at most half a slice behind the queue, so sleeping earns
      * a prompt turn but no hoard; it takes the CPU when it lags the running vCPU by a
-     * quarter slice; waiting work moves to another CPU when it lags there by a slice. */
+     * quarter slice; waiting work moves to another CPU when it lags there by half a slice. */
     wake_credit = slice_tsc / 2;
     preempt_gran = slice_tsc / 4;
-    pull_gap = slice_tsc;
+    pull_gap = slice_tsc / 2;
     cpu_limit = 0;
     memset(rqs, 0, sizeof(rqs));
     for (uint32_t c = 0; c < MAX_CPUS; c++) {
