@@ -404,6 +404,54 @@ static void test_number_errors(void **state)
     }
 }
 
+/* The scheduler's keys: weight, and the cpus list with cpu = N as its one-CPU form. */
+static void test_sched_keys(void **state)
+{
+    (void)state;
+    struct keel_config c;
+    struct config_error e;
+    config_defaults(&c);
+    const char *text = "[vm a]\nmemory=1M\nimage=x\ncpus = 0-2, 5 ,7-7,511\nweight = 512\n"
+                       "[vm b]\nmemory=1M\nimage=x\ncpu = 3\n"
+                       "[vm c]\nmemory=1M\nimage=x\nweight=1\n[vm d]\nmemory=1M\nimage=x\nweight=65535\n";
+    if (parse(text, &c, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(c.vms[0].cpus[0], 0xa7);
+    assert_int_equal(c.vms[0].cpus[7], 1ull << 63);
+    for (int w = 1; w < 7; w++)
+        assert_int_equal(c.vms[0].cpus[w], 0);
+    assert_int_equal(c.vms[0].cpu, CONFIG_CPU_ANY);
+    assert_int_equal(c.vms[0].weight, 512);
+    assert_int_equal(c.vms[1].cpu, 3);
+    assert_int_equal(c.vms[1].cpus[0], 0);
+    assert_int_equal(c.vms[1].weight, CONFIG_WEIGHT_DEFAULT);
+    assert_int_equal(c.vms[2].weight, 1);
+    assert_int_equal(c.vms[3].weight, 65535);
+
+    const char *pre = "[vm a]\nimage=a\n";
+    static const struct { const char *lines; const char *msg; } cases[] = {
+        {"weight = 0", "weight '0' is out of range (1..65535)"},
+        {"weight = 65536", "weight '65536' is out of range (1..65535)"},
+        {"weight = heavy", "bad number 'heavy' for weight (digits only)"},
+        {"cpus = 512", "CPU '512' in cpus is out of range (0..511)"},
+        {"cpus = 0-512", "CPU '512' in cpus is out of range (0..511)"},
+        {"cpus = 3-1", "CPU range '3-1' in cpus runs backwards"},
+        {"cpus = 1,,2", "bad CPU list item '' in cpus (CPU indices and ranges such as 0-2,5)"},
+        {"cpus = 1-", "bad CPU list item '1-' in cpus (CPU indices and ranges such as 0-2,5)"},
+        {"cpus = a", "bad CPU list item 'a' in cpus (CPU indices and ranges such as 0-2,5)"},
+        {"cpus = 1;2", "bad CPU list item '1;2' in cpus (CPU indices and ranges such as 0-2,5)"},
+        {"cpu = 1\ncpus = 1", "cpus '1' and cpu in one section: cpu = N is the one-CPU form of cpus, keep one"},
+        {"cpus = 1\ncpu = 1", "cpu '1' and cpus in one section: cpu = N is the one-CPU form of cpus, keep one"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char t[256], msg[256];
+        snprintf(t, sizeof(t), "%s%s\n", pre, cases[i].lines);
+        unsigned line = strchr(cases[i].lines, '\n') ? 4 : 3;
+        snprintf(msg, sizeof(msg), "keel.cfg:%u: %s", line, cases[i].msg);
+        EXPECT_ERROR(t, line, msg);
+    }
+}
+
 /* The rule config.c checks com1_baud with and uart_init programs the latch from. */
 static void test_uart_divisor(void **state)
 {
@@ -654,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_number_errors),
         cmocka_unit_test(test_uart_divisor),
+        cmocka_unit_test(test_sched_keys),
         cmocka_unit_test(test_check_machine),
         cmocka_unit_test(test_enum_errors),
         cmocka_unit_test(test_length_errors),

@@ -411,6 +411,16 @@ static void memory_interrupt_and_fatal(void **state)
     assert_true(capture_contains("VM fake: host NMI"));
     assert_int_equal(take(VCPU_EXIT_SLICE_END, (struct exit_info){0}, 0), EXIT_YIELD);
     assert_int_equal(f->reg[VCPU_REG_RIP], RIP0);
+    /* The scheduler's kick asks for the CPU back (a woken vCPU is owed it): the
+     * interrupt exit yields, and only then. */
+    cpu_block.sched_preempt = 1;
+    assert_int_equal(take(VCPU_EXIT_INTERRUPT, (struct exit_info){.why = NULL}, 0), EXIT_YIELD);
+    cpu_block.sched_preempt = 0;
+    assert_int_equal(take(VCPU_EXIT_INTERRUPT, (struct exit_info){.why = NULL}, 0), EXIT_RESUME);
+    /* A PAUSE loop gives the CPU away, stepping over the PAUSE. */
+    assert_int_equal(take(VCPU_EXIT_PAUSE, (struct exit_info){0}, 2), EXIT_YIELD);
+    assert_int_equal(f->reg[VCPU_REG_RIP], RIP0 + 2);
+    f->reg[VCPU_REG_RIP] = RIP0;
     /* A stop from another CPU shows at the next interrupt exit. */
     vm->state = VM_STOPPED;
     assert_int_equal(take(VCPU_EXIT_INTERRUPT, (struct exit_info){.why = NULL}, 0), EXIT_STOPPED);

@@ -772,6 +772,15 @@ static void hc_vm_info(void **state)
     (void)state;
     const gpa_t at = 0x3000;
     struct keel_vm_info info;
+    /* The scheduler's view of the vCPU: its weight and moves, and its times with the
+     * running one still open (it is running now). */
+    vcpu->sched.weight = 512;
+    vcpu->sched.migrations = 7;
+    vcpu->sched.wait_tsc = 1000;
+    vcpu->sched.blocked_tsc = 2000;
+    vcpu->sched.run_tsc = 3000;
+    vcpu->sched.since = rdtsc();
+    vcpu->sched.state = SCHED_RUNNING;
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, at, sizeof(info)), 0);
     memcpy(&info, vm->ram + at, sizeof(info));
     assert_int_equal(info.abi_version, KEEL_ABI_VERSION);
@@ -781,6 +790,12 @@ static void hc_vm_info(void **state)
     assert_int_equal(info.memory_bytes, RAM_SIZE);
     assert_int_equal(info.tsc_hz, 2400000000ull);
     assert_string_equal(info.name, "demo");
+    assert_int_equal(info.weight, 512);
+    assert_int_equal(info.migrations, 7);
+    assert_int_equal(info.wait_tsc, 1000);
+    assert_int_equal(info.blocked_tsc, 2000);
+    assert_true(info.run_tsc > 3000);
+    vcpu->sched.state = SCHED_NEW;
     for (size_t i = strlen("demo"); i < sizeof(info.name); i++)
         assert_int_equal(info.name[i], 0);
     /* A bigger buffer is fine, and only the struct is written. */
