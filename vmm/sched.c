@@ -40,6 +40,7 @@ struct run_queue {
     struct vcpu *curr;       /* the vCPU this CPU runs, between decisions too; NULL: none */
     uint32_t nr_waiting, nr_blocked;
     uint64_t min_vruntime;   /* never decreases: where woken and arriving vCPUs start */
+    uint32_t stop_gen_seen;  /* stop_gen when this queue last dropped stopped vCPUs */
     uint64_t slice_end;      /* curr's slice */
     uint64_t last_run_end;   /* when the last run here returned, 0: idled since */
     volatile uint64_t lag_hint;     /* lowest waiting vruntime, UINT64_MAX: none; read unlocked */
@@ -54,6 +55,8 @@ static struct run_queue rqs[MAX_CPUS];
 static uint32_t cpu_limit; /* one past the highest usable CPU */
 static uint64_t slice_tsc, wake_credit, preempt_gran, pull_gap;
 static volatile uint32_t cpus_released;
+static volatile uint32_t idle_cpus;     /* how many run queues have idle set */
+static volatile uint32_t stop_gen;      /* bumped at each VM stop: queues look for its vCPUs */
 static const struct sched_env *env;
 
 #define VECTOR_WAKE 0xf0 /* IPI that releases halted APs, and kicks a CPU out of guest mode */
@@ -104,6 +107,13 @@ static void timer_handler(struct trap_frame *f)
     lapic_eoi();
 }
 
+/* The clock, without an indirect call when it is the TSC (every decision reads it a
+ * few times). */
+static inline uint64_t clock_now(void)
+{
+    return env == &keel_env ? rdtsc() : env->now();
+}
+
 void sched_set_env(const struct sched_env *e)
 {
     env = e;
@@ -128,6 +138,7 @@ void sched_init(uint32_t slice_ms)
     preempt_gran = slice_tsc / 4;
     pull_gap = slice_tsc / 2;
     cpu_limit = 0;
+    idle_cpus = 0;
     memset(rqs, 0, sizeof(rqs));
     for (uint32_t c = 0; c < MAX_CPUS; c++) {
         rqs[c].lock = (spinlock_t)SPINLOCK_INIT;
@@ -248,14 +259,18 @@ static void enqueue_waiting(struct run_queue *q, struct vcpu *v, uint64_t now)
     list_add(&q->waiting, v);
     q->nr_waiting++;
     set_state(v, SCHED_RUNNABLE, now);
-    update_hint(q);
+    if (v->sched.vruntime < q->lag_hint)
+        __atomic_store_n(&q->lag_hint, v->sched.vruntime, __ATOMIC_RELEASE);
 }
 
 static void dequeue_waiting(struct run_queue *q, struct vcpu *v)
 {
     list_del(&q->waiting, v);
     q->nr_waiting--;
-    update_hint(q);
+    if (!q->waiting)
+        __atomic_store_n(&q->lag_hint, UINT64_MAX, __ATOMIC_RELEASE);
+    else if (v->sched.vruntime == q->lag_hint)
+        update_hint(q);
 }
 
 static void enqueue_blocked(struct run_queue *q, struct vcpu *v, uint64_t now)
@@ -339,7 +354,7 @@ int32_t sched_add_vcpu(struct vcpu *v)
     if (best < 0)
         return -1;
     struct run_queue *q = &rqs[best];
-    uint64_t now = env->now();
+    uint64_t now = clock_now();
     spin_lock(&q->lock);
     v->sched.cpu = best;
     v->sched.migrate_to = -1;
@@ -367,10 +382,21 @@ void sched_kick_cpu(uint32_t cpu)
     if (cpu >= MAX_CPUS || !percpu_blocks[cpu] || !percpu_blocks[cpu]->online)
         return;
     uint64_t expected = 0;
-    uint64_t now = env ? env->now() : 0;
+    uint64_t now = env ? clock_now() : 0;
     __atomic_compare_exchange_n(&rqs[cpu].kick_sent_at, &expected, now ? now : 1, false, __ATOMIC_ACQ_REL,
                                 __ATOMIC_RELAXED);
     lapic_send_fixed(percpu_blocks[cpu]->apic_id, VECTOR_WAKE);
+}
+
+static void set_idle(struct run_queue *q, uint32_t on)
+{
+    if (q->idle == on)
+        return;
+    __atomic_store_n(&q->idle, on, __ATOMIC_RELEASE);
+    if (on)
+        __atomic_add_fetch(&idle_cpus, 1, __ATOMIC_ACQ_REL);
+    else
+        __atomic_sub_fetch(&idle_cpus, 1, __ATOMIC_ACQ_REL);
 }
 
 /* An idle CPU in the set, not in `taken`, or -1. */
@@ -386,6 +412,8 @@ static int32_t idle_cpu_in(const cpumask_t *m, const cpumask_t *taken, uint32_t 
 /* Waiting vCPUs an idle CPU could run go there (the caller moves them). */
 static bool offer_to_idle(struct run_queue *q, uint32_t self)
 {
+    if (!q->waiting || !__atomic_load_n(&idle_cpus, __ATOMIC_ACQUIRE))
+        return false;
     cpumask_t taken = {0};
     bool any = false;
     for (struct vcpu *w = q->waiting; w; w = w->sched.next) {
@@ -423,7 +451,7 @@ void sched_on_kick(void)
 {
     struct percpu *p = this_cpu();
     struct run_queue *q = &rqs[p->cpu_id];
-    uint64_t now = env->now();
+    uint64_t now = clock_now();
     bool owed = false;
     spin_lock(&q->lock);
     uint64_t kicked_at = __atomic_exchange_n(&q->kick_sent_at, 0, __ATOMIC_ACQ_REL);
@@ -438,6 +466,7 @@ void sched_on_kick(void)
 
 void sched_vm_stopped(struct vm *vm)
 {
+    __atomic_add_fetch(&stop_gen, 1, __ATOMIC_ACQ_REL);
     uint32_t self = this_cpu()->cpu_id;
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
         int32_t c = __atomic_load_n(&vm->vcpus[i]->sched.cpu, __ATOMIC_ACQUIRE);
@@ -456,9 +485,9 @@ static void push_moving(struct vcpu *list)
 {
     for (struct vcpu *w = list, *next; w; w = next) {
         next = w->sched.next;
-        uint64_t t0 = env->now();
+        uint64_t t0 = clock_now();
         vcpu_unload(w);
-        uint64_t t1 = env->now();
+        uint64_t t1 = clock_now();
         uint32_t dest = (uint32_t)w->sched.migrate_to;
         struct run_queue *d = &rqs[dest];
         spin_lock(&d->lock);
@@ -533,8 +562,12 @@ static uint64_t earliest_wake(const struct run_queue *q)
 }
 
 /* Takes every vCPU of a stopped VM off the queue, for good. */
-static void drop_stopped(struct run_queue *q, uint64_t now)
+static void drop_stopped(struct run_queue *q, uint64_t now, bool all)
 {
+    uint32_t gen = __atomic_load_n(&stop_gen, __ATOMIC_ACQUIRE);
+    if (!all && gen == q->stop_gen_seen && !(q->curr && vm_stopped(q->curr)))
+        return;
+    q->stop_gen_seen = gen;
     struct vcpu **lists[2] = {&q->waiting, &q->blocked};
     for (int l = 0; l < 2; l++) {
         for (struct vcpu *v = *lists[l], *next; v; v = next) {
@@ -577,28 +610,42 @@ static struct vcpu *take_requested(struct run_queue *q, uint64_t now)
     return moving;
 }
 
+/* Whether another CPU has vCPUs waiting (it may have one this CPU could take). */
+static bool waiting_elsewhere(uint32_t self)
+{
+    for (uint32_t c = 0; c < cpu_limit; c++)
+        if (c != self && __atomic_load_n(&rqs[c].lag_hint, __ATOMIC_ACQUIRE) != UINT64_MAX)
+            return true;
+    return false;
+}
+
+/* Halts until `until` or a kick; with the queue's lock held, idle set, on entry. */
+static enum sched_step halt(struct run_queue *q, uint64_t until)
+{
+    spin_unlock(&q->lock);
+    uint64_t t0 = clock_now();
+    env->idle(until);
+    /* q->idle stays set until the next decision: work that arrives meanwhile still
+     * brings the IPI, and is found. */
+    q->st.idles++;
+    q->st.idle_tsc += clock_now() - t0;
+    q->last_run_end = 0;
+    return SCHED_IDLED;
+}
+
 static enum sched_step idle(uint32_t cpu, uint64_t now)
 {
     struct run_queue *q = &rqs[cpu];
     if (pull(cpu, UINT64_MAX, true, now))
         return SCHED_RAN;
     spin_lock(&q->lock);
-    wake_due(q, env->now(), 0, NULL);
+    wake_due(q, clock_now(), 0, NULL);
     if (q->nr_waiting || q->push || !vms_running()) {
         spin_unlock(&q->lock);
         return SCHED_RAN;
     }
-    uint64_t until = earliest_wake(q);
-    __atomic_store_n(&q->idle, 1, __ATOMIC_RELEASE);
-    spin_unlock(&q->lock);
-    uint64_t t0 = env->now();
-    env->idle(until);
-    /* q->idle stays set until the next decision: work that arrives meanwhile still
-     * brings the IPI, and is found. */
-    q->st.idles++;
-    q->st.idle_tsc += env->now() - t0;
-    q->last_run_end = 0;
-    return SCHED_IDLED;
+    set_idle(q, 1);
+    return halt(q, earliest_wake(q));
 }
 
 enum sched_step sched_once(void)
@@ -606,19 +653,19 @@ enum sched_step sched_once(void)
     struct percpu *p = this_cpu();
     uint32_t cpu = p->cpu_id;
     struct run_queue *q = &rqs[cpu];
-    uint64_t now = env->now();
+    uint64_t now = clock_now();
     if (!vms_running()) {
         spin_lock(&q->lock);
-        drop_stopped(q, now);
+        drop_stopped(q, now, true);
         spin_unlock(&q->lock);
         return SCHED_DONE;
     }
 
     spin_lock(&q->lock);
-    __atomic_store_n(&q->idle, 0, __ATOMIC_RELEASE);
+    set_idle(q, 0);
     q->st.decisions++;
     __atomic_store_n(&p->sched_preempt, 0, __ATOMIC_RELEASE);
-    drop_stopped(q, now);
+    drop_stopped(q, now, false);
     uint64_t kicked_at = __atomic_exchange_n(&q->kick_sent_at, 0, __ATOMIC_ACQ_REL);
     wake_due(q, now, kicked_at, NULL);
     struct vcpu *prev = q->curr, *next;
@@ -630,9 +677,12 @@ enum sched_step sched_once(void)
     } else {
         /* Taken off the CPU before its slice was over, without yielding. */
         bool cut_short = prev && !prev->sched.yielded && now < q->slice_end;
-        if (prev)
+        if (prev) {
             enqueue_waiting(q, prev, now);
-        next = best_waiting(q);
+            next = best_waiting(q);
+        } else {
+            next = best;
+        }
         if (next) {
             dequeue_waiting(q, next);
             q->slice_end = now + slice_tsc;
@@ -648,7 +698,13 @@ enum sched_step sched_once(void)
         set_state(next, SCHED_RUNNING, now);
     offer_to_idle(q, cpu);
     struct vcpu *moving = take_requested(q, now);
-    uint64_t until = MIN(q->slice_end, earliest_wake(q));
+    uint64_t wake = earliest_wake(q);
+    /* Nothing here and nothing elsewhere to take: halt straight away. */
+    if (!next && !moving && !q->nr_waiting && !waiting_elsewhere(cpu)) {
+        set_idle(q, 1);
+        return halt(q, wake);
+    }
+    uint64_t until = MIN(q->slice_end, wake);
     spin_unlock(&q->lock);
     push_moving(moving);
 
@@ -659,9 +715,9 @@ enum sched_step sched_once(void)
         (void)pull(cpu, next->sched.vruntime, false, now);
 
     /* Load (VMPTRLD, host state, TLB tags, swapped registers) and run. */
-    uint64_t t_load = env->now();
+    uint64_t t_load = clock_now();
     vcpu_backend->load(next);
-    uint64_t t0 = env->now();
+    uint64_t t0 = clock_now();
     struct sched_vcpu *s = &next->sched;
     if (s->last_cpu >= 0 && (uint32_t)s->last_cpu != cpu) {
         s->migrations++;
@@ -688,7 +744,7 @@ enum sched_step sched_once(void)
     if (env->max_run)
         budget = MIN(budget, env->max_run);
     enum exit_action a = vcpu_run_slice(next, budget);
-    uint64_t t1 = env->now();
+    uint64_t t1 = clock_now();
     q->st.runs++;
     q->st.busy_tsc += t1 - t_load;
     q->last_run_end = t1;
@@ -716,7 +772,7 @@ enum sched_step sched_once(void)
 static void evacuate(uint32_t cpu)
 {
     struct run_queue *q = &rqs[cpu];
-    uint64_t now = env->now();
+    uint64_t now = clock_now();
     spin_lock(&q->lock);
     q->usable = false;
     struct vcpu *all = NULL;

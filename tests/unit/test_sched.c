@@ -486,6 +486,7 @@ static void an_idle_cpu_pulls_a_never_run_vcpu(void **state)
     assert_int_equal(c->sched.cpu, 1);
     /* c's VM stops at once: CPU 1 idles and takes a, which never ran, straight away. */
     vms_[2].state = VM_STOPPED;
+    sched_vm_stopped(&vms_[2]);
     run_until(SLICE);
     assert_int_equal(a->sched.cpu, 1);
     assert_int_equal(guests[0].ran_on, 2);
@@ -636,6 +637,7 @@ static void stopped_vms_leave_for_good(void **state)
     add(HOG, 256, 2);
     run_until(5 * SLICE);
     vms_[0].state = VM_STOPPED;
+    sched_vm_stopped(&vms_[0]);
     uint64_t w0 = guests[0].work;
     run_until(10 * SLICE);
     assert_true(guests[0].work <= w0 + QUANTUM);

@@ -87,6 +87,7 @@ int32_t sched_add_vcpu(struct vcpu *v)
         if (cpumask_test(&v->sched.affinity, c) && (c > 0 || cpumask_count(&v->sched.affinity) == 1))
             cpu = (int32_t)c;
     enqueued_cpu[enqueues++] = (uint32_t)cpu;
+    v->sched.cpu = cpu;
     return cpu;
 }
 void sched_vm_stopped(struct vm *vm)
