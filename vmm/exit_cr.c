@@ -54,7 +54,10 @@ enum exit_action exit_cr(struct vcpu *v, struct exit_info *e)
             ok = set_cr4(v, vcpu_gpr(v, reg));
         else if (cr == 8) {
             ok = vlapic_set_cr8(&v->lapic, vcpu_gpr(v, reg)) == VLAPIC_OK;
-            v->arch.recheck = 1; /* a lower TPR may let a waiting interrupt in */
+            /* Only a vector the new TPR lets through needs a look before the entry; a raised
+             * TPR leaves any interrupt-window request to find nothing, which is harmless. */
+            if (vlapic_pending_intr(&v->lapic) >= 0)
+                v->arch.recheck = 1;
         } else
             ok = false;
         break;
