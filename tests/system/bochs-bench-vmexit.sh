@@ -5,7 +5,8 @@
 # the same binary gives the same figures run after run.
 #
 # Writes build/bench/vmexit.json ({"test": ticks, "test.ipi": ..., ...}), the raw log
-# build/bench/vmexit.log and the table build/bench/table.txt: the figures next to the
+# build/bench/vmexit.log, Keel's own statistics of the run (keel-stats.jsonl, .json,
+# .txt and plots/, by tools/keel-stats) and the table build/bench/table.txt: the figures next to the
 # KVM-in-Bochs anchor (issue 11) and tests/bench/baseline.json, judged by
 # tests/bench/gate.sh. A figure worse than the baseline by more than
 # BENCH_TOLERANCE_PCT (default 2) percent fails; a better one is reported so the baseline
@@ -55,6 +56,22 @@ run_ok=$((FAILED == 0))
     printf "\n}\n"
 } > "$OUT/vmexit.json"
 echo "  results: $OUT/vmexit.json, raw log: $OUT/vmexit.log"
+
+# Keel's own statistics for the same run (its KEEL-STATS lines at the VM's stop): the
+# lines, a table per vCPU and reason, their JSON and plots, by tools/keel-stats.
+sed -n 's/^\[cpu[0-9]*\] KEEL-STATS //p' "$log" > "$OUT/keel-stats.jsonl"
+if [ -s "$OUT/keel-stats.jsonl" ]; then
+    rm -rf "$OUT/plots"
+    if "$ROOT/tools/keel-stats" "$log" --per-vcpu --json "$OUT/keel-stats.json" --plot "$OUT/plots" \
+        > "$OUT/keel-stats.txt" 2>&1; then
+        echo "Keel's statistics of the run (tools/keel-stats; also $OUT/keel-stats.json, $OUT/plots/):"
+        cat "$OUT/keel-stats.txt"
+    else
+        fail "tools/keel-stats could not read the run's statistics: $(tail -3 "$OUT/keel-stats.txt")"
+    fi
+else
+    fail "the VM's stop printed no KEEL-STATS lines"
+fi
 
 # Issue 8's closing figures, as they fall out of the family.
 fig() { sed -n "s/^$1 //p" "$results"; }
