@@ -409,6 +409,9 @@ static void test_feature_negotiation(void **state)
     assert_int_equal(rd(L->device + VIRTIO_BLK_CFG_CAPACITY + 4, 4), 0);
     assert_int_equal(rd(L->device + VIRTIO_BLK_CFG_SEG_MAX, 4), VIRTIO_BLK_QUEUE_SIZE - 2);
     assert_int_equal(rd(L->device + VIRTIO_BLK_CFG_BLK_SIZE, 4), 512);
+    assert_int_equal(L->device_len, VIRTIO_BLK_CFG_LEN);
+    assert_int_equal(rd(L->device + VIRTIO_BLK_CFG_LEN - 4, 4), 0); /* fields of features not offered */
+    assert_int_equal(rd(L->device + VIRTIO_BLK_CFG_LEN, 4), 0);     /* past the structure */
     /* Reset clears status and features. */
     wr(L->common + VIRTIO_COMMON_STATUS, 1, 0);
     assert_int_equal(rd(L->common + VIRTIO_COMMON_STATUS, 1), 0);

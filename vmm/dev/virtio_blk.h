@@ -39,7 +39,9 @@
 #define VIRTIO_BLK_CFG_CAPACITY 0
 #define VIRTIO_BLK_CFG_SEG_MAX 12
 #define VIRTIO_BLK_CFG_BLK_SIZE 20
-#define VIRTIO_BLK_CFG_LEN 24
+/* The whole of struct virtio_blk_config as virtio 1.2 has it (fields past blk_size are
+ * for features not offered and read 0): a driver may size its reads by the struct. */
+#define VIRTIO_BLK_CFG_LEN 0x40
 
 struct virtio_blk {
     struct virtio_pci vp;
