@@ -35,4 +35,5 @@ for vm in vblk vblk-ro; do
     expect "$log" "VM $vm: exit code 1 \\(0x1\\)" "$vm: exits with code (0<<1)|1"
 done
 reject "$log" "EXCEPTION|PANIC|KEEL BUG" "no exception, panic or Keel bug"
+grep -a -E "virtio-blk: note: |VM vblk(-ro)?: (report|exits by reason)" "$log" | sed 's/^\[cpu[0-9]*\] /  /'
 finish "$log"
