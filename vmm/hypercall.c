@@ -21,14 +21,11 @@ static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
     return (int64_t)len;
 }
 
-static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
+/* Out of line: its frame (the structure, the scheduler's totals) would otherwise cost
+ * every hypercall the registers it saves. */
+static __attribute__((noinline)) int64_t vm_info_fill(struct vcpu *v, void *out)
 {
     struct keel_vm_info info;
-    if (size < sizeof(info))
-        return -(int64_t)KEEL_EINVAL;
-    void *out = vm_gpa_map(v->vm, gpa, sizeof(info));
-    if (!out)
-        return -(int64_t)KEEL_EFAULT;
     memset(&info, 0, sizeof(info));
     info.abi_version = KEEL_ABI_VERSION;
     info.vm_id = v->vm->id;
@@ -45,6 +42,16 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     info.blocked_tsc = t.blocked_tsc;
     memcpy(out, &info, sizeof(info));
     return 0;
+}
+
+static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
+{
+    if (size < sizeof(struct keel_vm_info))
+        return -(int64_t)KEEL_EINVAL;
+    void *out = vm_gpa_map(v->vm, gpa, sizeof(struct keel_vm_info));
+    if (!out)
+        return -(int64_t)KEEL_EFAULT;
+    return vm_info_fill(v, out);
 }
 
 static int64_t hc_stats(struct vcpu *v, uint64_t flags)
