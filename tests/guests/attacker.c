@@ -338,7 +338,7 @@ static void attack_reset(void)
 #define APIC_BASE_EN (1u << 11)
 #define IOAPIC_GPA 0xFEC00000u
 #define MISSING_APIC_ID 0x7Fu
-#define FLOOD 2000u
+#define FLOOD 1000u
 #define AP_PARK_PAGE 0x90000u /* an AP started by the flood below halts here */
 #define FW_CFG_SELECTOR 0x510
 #define FW_CFG_DATA 0x511
