@@ -35,11 +35,14 @@ static void count_window(void (*stop)(uint32_t), uint32_t arg)
 }
 
 /* At IRQ0_HZ a window should see WINDOW_MS interrupts. An emulator that falls behind
- * on a loaded host drops PIT ticks rather than queueing them, hence the low floor. */
+ * drops PIT ticks rather than queueing them: QEMU's TCG, whose PIT and TSC follow the
+ * host's clock, delivered 24 of 100 with 4 vCPU threads on a loaded 2-core host. So
+ * the floor only says the line is alive and periodic; the ceiling catches a wrong
+ * divisor or a line that stays asserted. */
 static bool rate_ok(uint32_t n)
 {
     uint32_t want = IRQ0_HZ * WINDOW_MS / 1000;
-    return n >= want * 3 / 10 && n <= want + want / 2;
+    return n >= want / 10 && n <= want + want / 2;
 }
 
 static void stop_pic(uint32_t unused)
