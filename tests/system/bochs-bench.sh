@@ -26,4 +26,30 @@ else
         fail "VMCALL round trip costs $vmcall ticks, more than $VMCALL_MAX"
 fi
 expect "$log" "VM bench: exit code 1 \(0x1\)" "bench guest completes"
+# Keel's own statistics of the run (the KEEL-STATS dump at the VM's stop, vmm/stats.h),
+# read back by tools/keel-stats: every timed exit of the guest's batches is there.
+if /usr/bin/python3 "$ROOT/tools/keel-stats" "$log" --quiet --json "$WORK/stats.json"; then
+    if out=$(/usr/bin/python3 - "$WORK/stats.json" <<'EOF'
+import json, sys
+vm = next(v for v in json.load(open(sys.argv[1]))["vms"] if v["name"] == "bench")
+rows = {r["reason"]: r for r in vm["merged"]}
+want = {"CPUID": 10000, "VMCALL": 10000, "IO_INSTRUCTION": 30000}
+# A STATS=0 build counts exits without timing them.
+key = "timed" if vm["durations"] else "count"
+bad = [r for r, n in want.items() if r not in rows or rows[r][key] < n]
+if bad:
+    sys.exit("statistics lack %s: %s" % (", ".join(bad), rows))
+if not vm["durations"]:
+    sys.exit(0)
+print("CPUID p50 %d, VMCALL p50 %d, IO p50 %d ticks in Keel" %
+      (rows["CPUID"]["p50"], rows["VMCALL"]["p50"], rows["IO_INSTRUCTION"]["p50"]))
+EOF
+    ); then
+        echo "  ok: Keel's exit statistics cover the batches${out:+ ($out)}"
+    else
+        fail "Keel's exit statistics of the bench VM: $out"
+    fi
+else
+    fail "tools/keel-stats could not read the bench VM's KEEL-STATS dump"
+fi
 finish "$log"
