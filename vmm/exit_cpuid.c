@@ -231,8 +231,7 @@ static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t l
  * then answered without running CPUID. It is the leaf benchmarks and many kernels' hot
  * paths ask for. */
 static struct {
-    uint32_t a, b, c, d;
-    bool valid;
+    uint32_t a, b, c, d; /* a, the stretched basic range, is never 0: 0 means not yet */
 } leaf0_answer;
 
 #ifdef KEEL_HOST_TEST
@@ -240,7 +239,7 @@ static struct {
 void host_test_cpuid_forget(void);
 void host_test_cpuid_forget(void)
 {
-    leaf0_answer.valid = false;
+    leaf0_answer.a = 0;
 }
 #endif
 
@@ -248,11 +247,10 @@ static __attribute__((noinline, cold)) void leaf0_compute(struct vcpu *v)
 {
     struct guest_regs r;
     low_leaf_into(v, &r, 0, 0);
-    leaf0_answer.a = (uint32_t)r.rax;
     leaf0_answer.b = (uint32_t)r.rbx;
     leaf0_answer.c = (uint32_t)r.rcx;
     leaf0_answer.d = (uint32_t)r.rdx;
-    __atomic_store_n(&leaf0_answer.valid, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&leaf0_answer.a, (uint32_t)r.rax, __ATOMIC_RELEASE);
 }
 
 /* Leaves past the basic range: the CPU's. Out of line, as CPUID clobbers EBX, which
@@ -270,9 +268,12 @@ enum exit_action exit_cpuid(struct vcpu *v, struct exit_info *e)
     struct guest_regs *r = &v->arch.regs;
     uint32_t leaf = (uint32_t)r->rax;
     if (leaf == 0) {
-        if (__builtin_expect(!__atomic_load_n(&leaf0_answer.valid, __ATOMIC_ACQUIRE), 0))
+        uint32_t a = __atomic_load_n(&leaf0_answer.a, __ATOMIC_ACQUIRE);
+        if (__builtin_expect(!a, 0)) {
             leaf0_compute(v);
-        r->rax = leaf0_answer.a;
+            a = leaf0_answer.a;
+        }
+        r->rax = a;
         r->rbx = leaf0_answer.b;
         r->rcx = leaf0_answer.c;
         r->rdx = leaf0_answer.d;

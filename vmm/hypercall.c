@@ -10,7 +10,8 @@
 #include "arch/x86/tsc.h"
 #include "arch/x86/cpu.h"
 
-static int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
+/* Each function out of line: the dispatcher then needs no saved registers. */
+static __attribute__((noinline)) int64_t hc_console_write(struct vcpu *v, uint64_t gpa, uint64_t len)
 {
     if (len > KEEL_CONSOLE_MAX)
         return -(int64_t)KEEL_EINVAL;
@@ -54,7 +55,7 @@ static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
     return vm_info_fill(v, out);
 }
 
-static int64_t hc_stats(struct vcpu *v, uint64_t flags)
+static __attribute__((noinline)) int64_t hc_stats(struct vcpu *v, uint64_t flags)
 {
     if (!flags || (flags & ~(uint64_t)(KEEL_STATS_PRINT | KEEL_STATS_RESET)))
         return -(int64_t)KEEL_EINVAL;

@@ -60,9 +60,10 @@ enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw, struct latency *
     return vmx_exit_table.fn[reason](v, &e);
 }
 
+/* The decoders run only from the run loop, between an exit and the next entry. */
 static uint64_t exit_qualification(void)
 {
-    return vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+    return vmcs_readnat_on_exit(VMCS_EXIT_QUALIFICATION);
 }
 
 enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
@@ -242,10 +243,11 @@ enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
 
 enum exit_action vmx_exit_vmcall(struct vcpu *v, struct exit_info *e)
 {
-    e->hc.cpl = (vmcs_read32(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
+    /* Reached from the run loop only, between an exit and the next entry. */
+    e->hc.cpl = (vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
     /* 64-bit code: CS.L in IA-32e mode. CS.L is read first, since outside 64-bit code
      * it is almost always clear and the entry controls need no read. */
-    e->hc.wide = (vmcs_read32(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
-                 (vmcs_read32(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+    e->hc.wide = (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
+                 (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
     return vmx_generic[VCPU_EXIT_HYPERCALL](v, e);
 }
