@@ -58,14 +58,15 @@ declare -A cpu_ticks=() cpu_vms=()
 while read -r vm pin n mix; do
     [ "$pin" = "-" ] && where="placed by Keel" || where="pinned to CPU $pin"
     echo "VM $vm: n=$n mix=$mix, $where"
-    # Placement: a pinned VM runs on its CPU; every VM's output comes from one CPU.
+    # Placement: a pinned VM runs on its CPU, so all its output comes from there; the
+    # others start where Keel places them and may move (vmm/sched.c).
     cpu=$(sed -n "s/.*VM $vm: .* on CPU \([0-9]*\)\$/\1/p" "$log" | head -1)
     if [ -z "$cpu" ]; then
         fail "$vm: no placement line"
         continue
     fi
     [ "$pin" = "-" ] || { [ "$cpu" = "$pin" ] && echo "  ok: $vm on its CPU $pin" || fail "$vm on CPU $cpu, pinned to $pin"; }
-    if grep -a -E "^\[cpu[0-9]+\] $vm: " "$log" | grep -a -q -v -E "^\[cpu$cpu\] "; then
+    if [ "$pin" != "-" ] && grep -a -E "^\[cpu[0-9]+\] $vm: " "$log" | grep -a -q -v -E "^\[cpu$cpu\] "; then
         fail "$vm printed from a CPU other than $cpu"
     fi
     cpu_vms[$cpu]="${cpu_vms[$cpu]:-}$vm "
