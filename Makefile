@@ -45,7 +45,7 @@ EFI_CFLAGS := -std=gnu11 -O2 $(WARN) -ffreestanding -fno-stack-protector -fpic \
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DKEEL_HOST_TEST -fsanitize=address,undefined \
 	-fno-omit-frame-pointer
 
-.PHONY: all iso usb test test-matrix unit-tests system-tests run run-uefi run-kvm clean deps bench bench-baseline \
+.PHONY: all iso usb test test-matrix unit-tests system-tests run run-linux run-uefi run-kvm clean deps bench bench-baseline \
 	bench-usb bench-kvm layers
 all: $(BUILD)/keel.elf $(BUILD)/keel.efi
 
@@ -181,6 +181,15 @@ run: deps
 	$(MAKE) all guests
 	tools/mkiso.sh $(BUILD)/keel-demo.iso $(BUILD)/keel.elf tools/demo.cfg "" $(GUEST_IMAGES)
 	tools/run-bochs.sh --cpus 2 --iso $(BUILD)/keel-demo.iso
+
+# Debian's kernel and a busybox initramfs (fetched with apt-get download into
+# build/linux) booting in a Keel VM in Bochs; the kernel log and init's output appear
+# on the terminal (a few minutes).
+run-linux: deps all
+	tools/linux-fetch.sh $(BUILD)/linux
+	tools/mkiso.sh $(BUILD)/keel-linux.iso $(BUILD)/keel.elf tools/linux-demo.cfg "" \
+		$(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.cpio $(BUILD)/linux/disk.img
+	tools/run-bochs.sh --cpus 1 --mem 512 --iso $(BUILD)/keel-linux.iso
 
 # Both boot a USB image carrying the demo guests of `make run`.
 $(BUILD)/keel-demo-usb.img: $(BUILD)/keel.efi tools/mkusb.sh tools/demo.cfg $(GUEST_IMAGES)

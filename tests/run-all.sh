@@ -47,7 +47,7 @@ slow_first=(tests/system/bochs-exit-storm.sh tests/system/bochs-linux*.sh)
 system_tests=()
 for t in "${slow_first[@]}" tests/system/*.sh; do
     [ -f "$t" ] || continue
-    [ "$(basename "$t")" = lib.sh ] && continue
+    case "$(basename "$t")" in lib.sh | *-lib.sh) continue ;; esac   # sourced helpers, not tests
     case " ${system_tests[*]} " in *" $t "*) continue ;; esac
     system_tests+=("$t")
 done

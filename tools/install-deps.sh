@@ -5,7 +5,8 @@ set -euo pipefail
 # bochs-term satisfies bochs's "some GUI" dependency without pulling in wxWidgets.
 # acpica-tools: iasl, which tests/unit/test_guest_acpi.c uses to decode the guest ACPI tables.
 # python3-matplotlib: the plots of tools/keel-stats.
-pkgs=(build-essential nasm gnu-efi libcmocka-dev qemu-system-x86 ovmf seabios bochs bochsbios vgabios
+# cpio: the Linux tests' initramfs (tools/linux-fetch.sh; dpkg-deb and apt-get are in every Debian).
+pkgs=(build-essential nasm cpio gnu-efi libcmocka-dev qemu-system-x86 ovmf seabios bochs bochsbios vgabios
       grub-pc-bin grub-common xorriso mtools dosfstools gdisk bochs-term clang libclang-rt-14-dev acpica-tools
       python3-matplotlib)
 missing=()

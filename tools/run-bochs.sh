@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# run-bochs.sh --iso ISO [--cpus N] [--serial FILE] [--timeout S] [--model M] [--quiet]
+# run-bochs.sh --iso ISO [--cpus N] [--mem MIB] [--serial FILE] [--timeout S] [--model M] [--quiet]
 # Boots a Keel ISO in Bochs (BIOS + GRUB + Multiboot2). The console (port 0xE9) goes to
 # stdout; COM1 to --serial FILE. No GUI: the display is a VNC server nobody connects to.
 set -euo pipefail
-iso="" cpus=2 serial="" timeout_s=0 model=corei7_skylake_x quiet=0
+iso="" cpus=2 mem=256 serial="" timeout_s=0 model=corei7_skylake_x quiet=0
 while [ $# -gt 0 ]; do
     case $1 in
     --iso) iso=$2; shift 2 ;;
     --cpus) cpus=$2; shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
     --serial) serial=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
@@ -21,7 +22,7 @@ trap 'rm -rf "$dir"' EXIT
 [ -n "$serial" ] || serial=$dir/serial.txt
 cat > "$dir/bochsrc" <<RC
 cpu: model=$model, count=$cpus, ips=100000000, reset_on_triple_fault=0
-memory: guest=256, host=256
+memory: guest=$mem, host=$mem
 romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
 vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
 display_library: rfb, options="timeout=0"   # concurrent runs take the next free port

@@ -20,12 +20,29 @@
 #define CPUID1_ECX_HYPERVISOR BIT(31)
 #define CPUID1_EDX_APIC BIT(9)
 #define CPUID1_EDX_HTT BIT(28)
+/* Features whose MSRs Keel does not offer, so a guest that trusted CPUID would take #GP
+ * on a plain RDMSR/WRMSR (Linux does, for the thermal interrupt MSR 0x19B): the debug
+ * store (DS, DTES64, DS-CPL), thermal monitoring and clock control (ACPI, TM, TM2, PBE),
+ * Enhanced SpeedStep (EST), xTPR updates and the performance capabilities MSR (PDCM). */
+#define CPUID1_EDX_NO_MSRS (BIT(21) | BIT(22) | BIT(29) | BIT(31))
+#define CPUID1_ECX_NO_MSRS (BIT(2) | BIT(4) | BIT(7) | BIT(8) | BIT(14) | BIT(15))
 #define CPUID6_EAX_ARAT BIT(2)
 #define CPUID_80000007_EDX_INVARIANT_TSC BIT(8)
 #define CR4_OSXSAVE BIT(18)
 /* CPUID.7.0:EDX: IBRS/IBPB, STIBP, L1D_FLUSH, ARCH_CAPABILITIES, CORE_CAPABILITIES,
  * SSBD. Each names an MSR a guest WRMSR or RDMSR gets #GP for (vmm/guest-state.md). */
 #define CPUID7_EDX_SPEC_CTRL_MSRS (BIT(26) | BIT(27) | BIT(28) | BIT(29) | BIT(30) | BIT(31))
+/* CPUID.7.0:EBX[1]: IA32_TSC_ADJUST (MSR 0x3B), which Keel does not offer: Linux reads
+ * it with a plain RDMSR when this bit says it is there. */
+#define CPUID7_EBX_TSC_ADJUST BIT(1)
+/* CPUID.0xD.1:EAX[3]: XSAVES/XRSTORS and IA32_XSS, which Keel does not offer either; with
+ * it Linux sizes a compacted area from components Keel never enables and warns. */
+#define CPUIDD1_EAX_XSAVES BIT(3)
+/* CPUID.0xD.1:EAX[1]: XSAVEC. Linux then uses the compacted format and checks its size
+ * against CPUID.0xD.1:EBX, which Bochs gives in the standard format; hidden, the guest
+ * uses the standard format, whose size the CPU reports right. */
+#define CPUIDD1_EAX_XSAVEC BIT(1)
+#define CPUID_LEAF_XSAVE 0xd
 #define CPUID_LEAF_CACHE 0x4
 #define CPUID_LEAF_POWER 0x6
 #define CPUID_LEAF_PMU 0xa
@@ -91,7 +108,7 @@ static uint32_t id_bits(uint32_t n)
 
 static uint32_t leaf1_ecx(struct vcpu *v, uint32_t ecx)
 {
-    ecx &= ~(CPUID1_ECX_VMX | CPUID1_ECX_SMX | CPUID1_ECX_MONITOR);
+    ecx &= ~(CPUID1_ECX_VMX | CPUID1_ECX_SMX | CPUID1_ECX_MONITOR | CPUID1_ECX_NO_MSRS);
     ecx |= CPUID1_ECX_HYPERVISOR | CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE;
     /* OSXSAVE mirrors CR4 of whoever executes CPUID: here Keel, so recompute it. */
     ecx &= ~CPUID1_ECX_OSXSAVE;
@@ -108,6 +125,7 @@ static void leaf1(struct vcpu *v, struct guest_regs *r)
      * with HTT, which says the package has more than one); brand and CLFLUSH stay. */
     r->rbx = (r->rbx & 0xffffu) | (uint64_t)(n > 0xff ? 0xff : n) << 16 | (uint64_t)(v->id & 0xff) << 24;
     r->rdx |= CPUID1_EDX_APIC;
+    r->rdx &= ~(uint64_t)CPUID1_EDX_NO_MSRS;
     if (n > 1)
         r->rdx |= CPUID1_EDX_HTT;
     else
@@ -175,8 +193,13 @@ static void high_basic_leaf(struct vcpu *v, struct guest_regs *r, uint32_t leaf,
         freq_leaf(r);
     else if (leaf > host_max)
         set_regs(r, 0, 0, 0, 0); /* past the CPU's range, inside the guest's: nothing there */
-    else
+    else {
         hardware_cpuid(r, leaf, subleaf);
+        if (leaf == CPUID_LEAF_XSAVE && subleaf == 1) {
+            r->rax &= ~(uint64_t)(CPUIDD1_EAX_XSAVES | CPUIDD1_EAX_XSAVEC);
+            r->rcx = r->rdx = 0; /* no IA32_XSS components */
+        }
+    }
 }
 
 /* Leaves 0 to 0x1f, most of which Keel edits. Kept out of line so the common leaves need
@@ -199,10 +222,13 @@ static void low_leaf_into(struct vcpu *v, struct guest_regs *r, uint32_t leaf, u
     } else if (leaf == CPUID_LEAF_CACHE) {
         leaf4(v, r);
     } else if (leaf == CPUID_LEAF_POWER) {
-        /* The virtual LAPIC timer runs on in every C-state the guest can ask for. */
-        r->rax |= CPUID6_EAX_ARAT;
+        /* The virtual LAPIC timer runs on in every C-state the guest can ask for. The
+         * rest (turbo, thermal and power-limit interrupts, HWP, APERF/MPERF, the energy
+         * bias) names MSRs Keel does not offer. */
+        set_regs(r, CPUID6_EAX_ARAT, 0, 0, 0);
     } else if (leaf == 7 && subleaf == 0) {
         r->rdx &= ~(uint64_t)CPUID7_EDX_SPEC_CTRL_MSRS;
+        r->rbx &= ~(uint64_t)CPUID7_EBX_TSC_ADJUST;
     } else if (leaf == CPUID_LEAF_PMU) {
         /* No counters: RDPMC exits with #GP, so leaf 0xa must not promise any. */
         r->rax = r->rbx = r->rcx = r->rdx = 0;

@@ -13,12 +13,22 @@ bool host_test_wrmsr(uint32_t msr, uint64_t val);
 #endif
 
 #define MSR_TSC 0x10
+#define MSR_BIOS_SIGN_ID 0x8b /* the loaded microcode's revision */
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
 #define MSR_MCG_CAP 0x179
 #define MSR_MCG_STATUS 0x17a
 #define MSR_MISC_ENABLE 0x1a0
+/* Fast strings on (Linux turns off its REP MOVS/STOS string functions without it); no
+ * branch trace store, no PEBS. MONITOR/MWAIT stays off, as CPUID says. */
+#define MISC_ENABLE_VALUE (BIT(0) | BIT(11) | BIT(12))
+#define MSR_MTRR_CAP 0xfe
+#define MSR_MTRR_DEF_TYPE 0x2ff
+/* MTRRdefType: the default memory type (UC 0 or WB 6), FE (bit 10), E (bit 11). */
+#define MTRR_DEF_TYPE_WRITABLE (0xffull | BIT(10) | BIT(11))
+#define MTRR_TYPE_UC 0
+#define MTRR_TYPE_WB 6
 
 #define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 
@@ -58,6 +68,13 @@ static bool read_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
     case MSR_TSC_AUX: *val = v->arch.msr_tsc_aux; return true;
     case MSR_MCG_CAP:
     case MSR_MCG_STATUS: *val = 0; return true;
+    /* No microcode update was loaded: revision 0, as the writes below leave it. */
+    case MSR_BIOS_SIGN_ID: *val = 0; return true;
+    case MSR_MISC_ENABLE: *val = MISC_ENABLE_VALUE; return true;
+    /* MTRRs with no variable and no fixed ranges: only the default type, which the VM's
+     * EPT (write-back RAM) makes the truth whatever the guest writes there. */
+    case MSR_MTRR_CAP: *val = 0; return true;
+    case MSR_MTRR_DEF_TYPE: *val = v->mtrr_def_type; return true;
     default:
         /* IA32_APIC_BASE, TSC_DEADLINE and the x2APIC registers: the vCPU's LAPIC. */
         return vlapic_msr_ours(msr) && vlapic_rdmsr(&v->lapic, msr, val) == VLAPIC_OK;
@@ -122,6 +139,18 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
     case MSR_FMASK: return write_through(&v->arch.msr_fmask, msr, val & 0xffffffffull);
     /* RDTSCP reads it without an exit, so it lives in the CPU while the vCPU runs. */
     case MSR_TSC_AUX: return !(val >> 32) && write_through(&v->arch.msr_tsc_aux, msr, val);
+    /* Kernels write 0 and run CPUID(1) to have the revision reported: there is none to
+     * report, so the write changes nothing. */
+    case MSR_BIOS_SIGN_ID: return true;
+    /* Its bits are the platform's, not the guest's: a write may only keep them. */
+    case MSR_MISC_ENABLE: return val == MISC_ENABLE_VALUE;
+    case MSR_MTRR_DEF_TYPE: {
+        uint8_t type = val & 0xff;
+        if ((val & ~MTRR_DEF_TYPE_WRITABLE) || (type != MTRR_TYPE_UC && type != MTRR_TYPE_WB))
+            return false;
+        v->mtrr_def_type = val;
+        return true;
+    }
     default:
         if (vlapic_msr_ours(msr)) {
             /* An EOI, a TPR, an IPI or a timer may change what the vCPU gets next. */
@@ -133,11 +162,35 @@ static bool write_msr(struct vcpu *v, uint32_t msr, uint64_t val)
     }
 }
 
+/* A guest's #GP on an MSR is its own business, but a kernel that trips over one should
+ * be diagnosable from Keel's log: the first few MSRs per VM are named once (a bad value
+ * for a known MSR is #GP too and named the same way). Several vCPUs may get here at
+ * once; at worst an MSR is named twice. */
+static void log_refused(struct vcpu *v, uint32_t msr, bool write, uint64_t val)
+{
+    struct vm *vm = v->vm;
+    uint32_t n = __atomic_load_n(&vm->msrs_logged_count, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < n && i < VM_MSRS_LOGGED; i++)
+        if (vm->msrs_logged[i] == msr)
+            return;
+    if (n >= VM_MSRS_LOGGED) {
+        __atomic_add_fetch(&vm->msrs_unlogged, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    vm->msrs_logged[n] = msr;
+    __atomic_store_n(&vm->msrs_logged_count, n + 1, __ATOMIC_RELAXED);
+    if (write)
+        kprintf("VM %s: vCPU %u: WRMSR 0x%x value 0x%lx refused: #GP (logged once)\n", vm->name, v->id, msr, val);
+    else
+        kprintf("VM %s: vCPU %u: RDMSR 0x%x of an MSR Keel does not offer: #GP (logged once)\n", vm->name, v->id, msr);
+}
+
 enum exit_action exit_rdmsr(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
     uint64_t val;
     if (!read_msr(v, (uint32_t)v->arch.regs.rcx, &val)) {
+        log_refused(v, (uint32_t)v->arch.regs.rcx, false, 0);
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }
@@ -151,6 +204,7 @@ enum exit_action exit_wrmsr(struct vcpu *v, struct exit_info *e)
     (void)e;
     uint64_t val = ((uint64_t)(uint32_t)v->arch.regs.rdx << 32) | (uint32_t)v->arch.regs.rax;
     if (!write_msr(v, (uint32_t)v->arch.regs.rcx, val)) {
+        log_refused(v, (uint32_t)v->arch.regs.rcx, true, val);
         vcpu_inject_gp(v);
         return EXIT_RESUME;
     }

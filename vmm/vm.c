@@ -5,6 +5,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/sched.h"
 #include "vmm/loaders/guest_image.h"
+#include "vmm/loaders/linux_boot.h"
 #include "vmm/lib/console.h"
 #include "vmm/lib/page_alloc.h"
 #include "vmm/lib/string.h"
@@ -75,15 +76,19 @@ static int load_image(struct vm *vm, struct guest_boot *boot, char err[GUEST_ERR
     const struct vm_config *c = vm->cfg;
     memset(vm->ram, 0, vm->ram_size);
     struct guest_ram ram = {.hva = vm->ram, .size = vm->ram_size};
-    int rc = guest_load((enum guest_image_kind)c->entry, &ram, vm->image, vm->image_size, c->cmdline, boot, err);
+    int rc = c->entry == VM_ENTRY_LINUX
+                 ? guest_load_linux(&ram, vm->image, vm->image_size, vm->initrd, vm->initrd_size, c->cmdline, boot, err)
+                 : guest_load((enum guest_image_kind)c->entry, &ram, vm->image, vm->image_size, c->cmdline, boot, err);
     if (rc)
         return rc;
     vm->boot = (struct vcpu_boot){
-        .mode = boot->mode, .rip = boot->rip, .rsp = boot->rsp, .rax = boot->rax, .rbx = boot->rbx, .rdi = boot->rdi,
+        .mode = boot->mode, .rip = boot->rip, .rsp = boot->rsp, .rax = boot->rax, .rbx = boot->rbx, .rsi = boot->rsi,
+        .rdi = boot->rdi,
         /* the boot drive in DL, as a BIOS leaves it */
         .rdx = boot->mode == GUEST_MODE_REAL16 ? 0x80 : 0,
         .cs = boot->cs, .ds = boot->ds, .cr0 = boot->cr0, .cr3 = boot->cr3, .cr4 = boot->cr4, .efer = boot->efer,
         .gdt_base = boot->gdt_base, .gdt_limit = boot->gdt_limit,
+        .paging_off_later = c->entry == VM_ENTRY_LINUX,
     };
     return 0;
 }
@@ -114,12 +119,23 @@ static bool attach_disk(struct vm *vm, const struct vm_config *c, const struct b
     return true;
 }
 
+/* A Linux kernel learns where the ACPI tables are from its zero page: filled in once the
+ * platform has built them (after the image is loaded, at creation and at each restart). */
+static void tell_linux_rsdp(struct vm *vm, const struct guest_boot *boot)
+{
+    if (vm->cfg->entry == VM_ENTRY_LINUX && vm->pc.rsdp)
+        linux_boot_set_rsdp(&(struct guest_ram){.hva = vm->ram, .size = vm->ram_size}, boot, vm->pc.rsdp);
+}
+
 static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
 {
     cpumask_t cpus = config_cpus(c);
     if (!sched_usable_cpus(c->name, &cpus))
         return NULL;
-    if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT) && !vcpu_backend->paging_off_guests()) {
+    /* Linux's decompressor turns paging off to switch paging modes, even when entered
+     * in 64-bit mode. */
+    if ((c->entry == VM_ENTRY_REAL || c->entry == VM_ENTRY_MULTIBOOT || c->entry == VM_ENTRY_LINUX) &&
+        !vcpu_backend->paging_off_guests()) {
         kprintf("VM %s: not started: entry '%s' needs the CPU's unrestricted-guest feature, which it lacks\n",
                 c->name, config_entry_name(c->entry));
         return NULL;
@@ -127,6 +143,11 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     const struct boot_module *mod = find_module(bi, c->image);
     if (!mod) {
         kprintf("VM %s: not started: image '%s' was not loaded (no such module/file)\n", c->name, c->image);
+        return NULL;
+    }
+    const struct boot_module *initrd = NULL;
+    if (c->initrd[0] && !(initrd = find_module(bi, c->initrd))) {
+        kprintf("VM %s: not started: initrd '%s' was not loaded (no such module/file)\n", c->name, c->initrd);
         return NULL;
     }
 
@@ -162,6 +183,10 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     vm->ram = hpa_to_hva(vm->ram_hpa);
     vm->image = hpa_to_hva(mod->base);
     vm->image_size = mod->size;
+    if (initrd) {
+        vm->initrd = hpa_to_hva(initrd->base);
+        vm->initrd_size = initrd->size;
+    }
 
     struct guest_boot boot;
     char err[GUEST_ERR_LEN];
@@ -212,6 +237,7 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         release_vm(vm);
         return NULL;
     }
+    tell_linux_rsdp(vm, &boot);
     vm->state = VM_RUNNING;
     /* Each vCPU goes to the least loaded of its CPUs; from there it may move. */
     int32_t cpu = -1;
@@ -235,6 +261,8 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     kprintf(", on CPU %d", cpu);
     if (vm->vcpu_count > 1)
         kprintf(", %u vCPUs", vm->vcpu_count);
+    if (initrd)
+        kprintf(", initrd '%s' (%lu bytes) at 0x%lx", c->initrd, initrd->size, boot.initrd);
     kprintf("\n");
     return vm;
 }
@@ -325,6 +353,8 @@ void vm_print_report(const struct vm *vm)
         kprintf("VM %s: vCPU %u: running %lu, waiting %lu, blocked %lu TSC ticks, %u migrations, weight %u\n",
                 vm->name, i, t.run_tsc, t.wait_tsc, t.blocked_tsc, t.migrations, vm->vcpus[i]->sched.weight);
     }
+    if (vm->msrs_unlogged)
+        kprintf("VM %s: %u more refused MSR accesses (not logged)\n", vm->name, vm->msrs_unlogged);
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }
@@ -436,6 +466,7 @@ static void restart(struct vm *vm)
         vm_stop(vm, "restart failed: its virtual platform could not be set up again");
         return;
     }
+    tell_linux_rsdp(vm, &boot);
     __atomic_store_n(&vm->reset_parked, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&vm->vcpus[0]->activity, VCPU_ACTIVE, __ATOMIC_RELAXED);
     __atomic_store_n(&vm->resetting, false, __ATOMIC_RELEASE);
@@ -456,6 +487,7 @@ enum exit_action vm_reset_park(struct vcpu *v)
     v->activity = VCPU_WAIT_SIPI;
     v->halted = false;
     v->nmi_pending = false;
+    v->mtrr_def_type = 0;
     v->extint_msg = false;
     if (__atomic_add_fetch(&vm->reset_parked, 1, __ATOMIC_ACQ_REL) == vm->vcpu_count)
         restart(vm);

@@ -100,6 +100,8 @@ struct vm {
     /* What a restart loads again: the image as Keel holds it, and vCPU 0's boot state. */
     const void *image;
     size_t image_size;
+    const void *initrd; /* entry = linux: its initrd (NULL: none) */
+    size_t initrd_size;
     struct vcpu_boot boot;
     /* A reset by the guest (on_reset = restart): every vCPU parks (resets its own CPU
      * state and stops running) when it sees reset_gen move; the last one to park
@@ -113,6 +115,12 @@ struct vm {
     char reset_reason[64];
 
     struct vm_bus bus;          /* its ports and MMIO ranges (vmm/dev/platform.c) */
+    /* MSRs Keel does not offer that the guest tried (each gets #GP): the first
+     * VM_MSRS_LOGGED are named once in the log, the rest counted in the report. */
+#define VM_MSRS_LOGGED 8
+    uint32_t msrs_logged[VM_MSRS_LOGGED];
+    uint32_t msrs_logged_count;
+    uint32_t msrs_unlogged;
     struct vm_console console;  /* the line its UART and console hypercall write */
     struct uart16550 com1;
     struct vm_pc pc;
@@ -130,6 +138,7 @@ struct vcpu {
     volatile uint32_t activity; /* enum vcpu_activity: an AP waits for its SIPI */
     volatile bool halted;       /* HLT with interrupts on: runnable again at an event */
     uint32_t reset_gen;         /* the VM's reset_gen when this vCPU last parked */
+    uint64_t mtrr_def_type;     /* IA32_MTRR_DEF_TYPE as the guest wrote it (0 at reset) */
     /* Its local APIC; CR8 is its TPR, so a guest never reaches the host APIC's. */
     struct vlapic lapic;
 };

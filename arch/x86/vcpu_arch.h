@@ -26,11 +26,14 @@ enum guest_cpu_mode {
 /* What a vCPU holds at its first instruction: a loader's result (vmm/loaders). */
 struct vcpu_boot {
     enum guest_cpu_mode mode;
-    uint64_t rip, rsp, rax, rbx, rdx, rdi;
+    uint64_t rip, rsp, rax, rbx, rdx, rsi, rdi;
     uint16_t cs, ds; /* flat selectors, or real-mode segments (base = selector * 16) */
     uint64_t cr0, cr3, cr4, efer;
     gpa_t gdt_base; /* 0: none (real mode) */
     uint16_t gdt_limit;
+    /* The guest turns paging off later: a 64-bit guest keeps the CPU's unrestricted-guest
+     * mode then (Linux's decompressor leaves long mode to switch paging modes). */
+    bool paging_off_later;
 };
 
 /* Exit statistics of one vCPU. Only the CPU running the vCPU writes them, and they sit

@@ -144,13 +144,13 @@ static bool load_config(EFI_FILE_HANDLE root, struct bootinfo *bi)
     return true;
 }
 
-/* Every file a VM names (its image, its disk) goes into bi->modules; missing ones are
+/* Every file a VM names (its image, its disk, its initrd) goes into bi->modules; missing ones are
  * reported and skipped, so the core can say which VM cannot start. */
 static void load_modules(EFI_FILE_HANDLE root, struct bootinfo *bi)
 {
-    for (uint32_t f = 0; f < 2 * config.vm_count; f++) {
-        const struct vm_config *vm = &config.vms[f / 2];
-        const char *name = f % 2 ? vm->disk : vm->image;
+    for (uint32_t f = 0; f < 3 * config.vm_count; f++) {
+        const struct vm_config *vm = &config.vms[f / 3];
+        const char *name = f % 3 == 0 ? vm->image : f % 3 == 1 ? vm->disk : vm->initrd;
         if (!name[0])
             continue;
 

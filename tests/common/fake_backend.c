@@ -86,6 +86,7 @@ static void boot_state(struct vcpu *v, struct fake_vcpu *f, const struct vcpu_bo
     vcpu_arch(v)->regs.rax = b->rax;
     vcpu_arch(v)->regs.rbx = b->rbx;
     vcpu_arch(v)->regs.rdx = b->rdx;
+    vcpu_arch(v)->regs.rsi = b->rsi;
     vcpu_arch(v)->regs.rdi = b->rdi;
 }
 

@@ -116,6 +116,26 @@ static const char good_cfg[] =
     "entry=real\r\n"
     "# no final line ending";
 
+static void test_linux_vm(void **state)
+{
+    (void)state;
+    static const char text[] = "[vm deb]\nmemory = 256M\ninitrd = initrd.cpio\nimage = vmlinuz\nentry = linux\n"
+                               "vcpus = 2\ncmdline = console=ttyS0 panic=-1\n[vm plain]\nmemory = 1M\nimage = a\n";
+    struct keel_config c;
+    struct config_error e;
+    config_defaults(&c);
+    if (parse(text, &c, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(c.vm_count, 2);
+    assert_int_equal(c.vms[0].entry, VM_ENTRY_LINUX);
+    assert_string_equal(config_entry_name(c.vms[0].entry), "linux");
+    assert_string_equal(c.vms[0].image, "vmlinuz");
+    assert_string_equal(c.vms[0].initrd, "initrd.cpio");
+    assert_string_equal(c.vms[0].cmdline, "console=ttyS0 panic=-1");
+    assert_int_equal(c.vms[0].vcpus, 2);
+    assert_string_equal(c.vms[1].initrd, "");
+}
+
 static void test_good_config(void **state)
 {
     (void)state;
@@ -331,6 +351,13 @@ static void test_section_errors(void **state)
     EXPECT_ERROR("[vm a]\nmemory = 16M\n", 1, "keel.cfg:1: [vm a] has no 'image' line");
     EXPECT_ERROR("\n[vm a]\nimage = x\n[vm b]\n", 2, "keel.cfg:2: [vm a] has no 'memory' line");
     EXPECT_ERROR("[vm a]\nmemory=1M\nimage=a\n[vm b]\n", 4, "keel.cfg:4: [vm b] has no 'memory' line");
+    /* An initrd is for Linux kernels only, whichever line comes first. */
+    EXPECT_ERROR("[vm a]\nmemory=1M\nimage=a\ninitrd=b\n", 1,
+                 "keel.cfg:1: [vm a] has an 'initrd', which only 'entry = linux' takes");
+    EXPECT_ERROR("[vm a]\nmemory=1M\ninitrd=b\nentry=elf64\nimage=a\n[vm b]\n", 1,
+                 "keel.cfg:1: [vm a] has an 'initrd', which only 'entry = linux' takes");
+    EXPECT_ERROR("[vm a]\nmemory=1M\nimage=a\nentry=linux\ninitrd=b\ninitrd=c\n", 6,
+                 "keel.cfg:6: duplicate key 'initrd' in [vm a]");
 
     char many[4096];
     size_t n = 0;
@@ -500,7 +527,7 @@ static void test_enum_errors(void **state)
     EXPECT_ERROR("handover_test = 1\n", 1,
                  "keel.cfg:1: bad value '1' for handover_test (use yes or no)");
     EXPECT_ERROR("[vm a]\nentry = bios\n", 2,
-                 "keel.cfg:2: bad value 'bios' for entry (use multiboot, real or elf64)");
+                 "keel.cfg:2: bad value 'bios' for entry (use multiboot, real, elf64 or linux)");
     EXPECT_ERROR("console = vga\n", 1, "keel.cfg:1: unknown console 'vga' (use com1, e9)");
     EXPECT_ERROR("console = com1 e9\n", 1, "keel.cfg:1: unknown console 'com1 e9' (use com1, e9)");
     EXPECT_ERROR("console = com1,,e9\n", 1, "keel.cfg:1: empty item in the console list");
@@ -696,6 +723,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_good_config),
+        cmocka_unit_test(test_linux_vm),
         cmocka_unit_test(test_line_endings),
         cmocka_unit_test(test_limits_accepted),
         cmocka_unit_test(test_syntax_errors),

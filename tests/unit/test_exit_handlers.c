@@ -1103,7 +1103,57 @@ static void msr_feature_control_and_unknown(void **state)
     assert_wrmsr_gp(MSR_IA32_VMX_BASIC, 0);
     assert_int_equal(wrmsrs, 0);
     assert_int_equal(vcpu->arch.stats.exits[EXIT_REASON_RDMSR] + vcpu->arch.stats.exits[EXIT_REASON_WRMSR], 12);
-    assert_int_equal(capture_count(), 0);
+    /* Each refused MSR is named once, however often the guest tries it. */
+    assert_int_equal(capture_count(), 6);
+    assert_int_equal(capture_find_exact("VM demo: vCPU 0: WRMSR 0x3a value 0x5 refused: #GP (logged once)"), 0);
+    assert_int_equal(capture_find_exact("VM demo: vCPU 0: RDMSR 0x12345678 of an MSR Keel does not offer: #GP (logged once)"), 1);
+    assert_true(capture_contains("RDMSR 0x480 of an MSR Keel does not offer"));
+    assert_true(capture_contains("RDMSR 0xc0010000 of an MSR"));
+    assert_true(capture_contains("WRMSR 0x10 value 0x0 refused"));
+    assert_true(capture_contains("WRMSR 0x1b value 0x40000fee00900 refused"));
+    assert_int_equal(vm->msrs_unlogged, 0);
+    /* Past the first VM_MSRS_LOGGED distinct ones, refusals are only counted. */
+    for (uint32_t m = 0x5000; m < 0x5000 + VM_MSRS_LOGGED; m++)
+        assert_rdmsr_gp(m);
+    assert_int_equal(capture_count(), VM_MSRS_LOGGED);
+    assert_int_equal(vm->msrs_unlogged, 6);
+    assert_rdmsr_gp(0x12345678); /* named already: neither named again nor counted */
+    assert_int_equal(vm->msrs_unlogged, 6);
+    assert_rdmsr_gp(0x6000);
+    assert_int_equal(vm->msrs_unlogged, 7);
+    assert_int_equal(capture_count(), VM_MSRS_LOGGED);
+}
+
+/* The MSRs Linux reads and writes with plain RDMSR/WRMSR at boot, whatever CPUID says:
+ * each must answer, or the kernel warns (and, for MISC_ENABLE, turns off its fast
+ * string functions). */
+static void msr_linux_boot_set(void **state)
+{
+    (void)state;
+    /* Microcode signature: revision 0; the write asking for it changes nothing. */
+    assert_int_equal(rdmsr_ok(0x8b), 0);
+    assert_wrmsr_ok(0x8b, 0);
+    assert_int_equal(rdmsr_ok(0x8b), 0);
+    /* MISC_ENABLE: fast strings on, no BTS, no PEBS; it may only be written unchanged. */
+    assert_int_equal(rdmsr_ok(0x1a0), BIT(0) | BIT(11) | BIT(12));
+    assert_wrmsr_ok(0x1a0, BIT(0) | BIT(11) | BIT(12));
+    assert_wrmsr_gp(0x1a0, BIT(0) | BIT(11) | BIT(12) | BIT(18)); /* MONITOR: not offered */
+    assert_wrmsr_gp(0x1a0, 0);
+    /* MTRRs: no ranges; the default type is the guest's, per vCPU, UC or WB. */
+    assert_int_equal(rdmsr_ok(0xfe), 0);
+    assert_wrmsr_gp(0xfe, 0);
+    assert_int_equal(rdmsr_ok(0x2ff), 0);
+    assert_wrmsr_ok(0x2ff, 0xc06);
+    assert_int_equal(rdmsr_ok(0x2ff), 0xc06);
+    assert_wrmsr_ok(0x2ff, 0);
+    assert_int_equal(rdmsr_ok(0x2ff), 0);
+    assert_wrmsr_gp(0x2ff, 0x801); /* WC as the default: not a type the default may be */
+    assert_wrmsr_gp(0x2ff, 0x1006); /* reserved bit 12 */
+    assert_int_equal(rdmsr_ok(0x2ff), 0);
+    /* The variable and fixed ranges MTRRcap does not offer stay #GP. */
+    assert_rdmsr_gp(0x200);
+    assert_rdmsr_gp(0x250);
+    assert_int_equal(wrmsrs, 0);
 }
 
 /* ---- CPUID ---- */
@@ -1187,15 +1237,23 @@ static void cpuid_hides_what_guests_cannot_use(void **state)
      * through, so CPUID does not offer them; the rest passes. */
     cpuid_exit(7, 0);
     assert_int_equal(vcpu->arch.regs.rdx, 0xd0000007u & 0x03ffffffu);
-    assert_int_equal(vcpu->arch.regs.rbx, 0xb0000007u);
+    /* Nor IA32_TSC_ADJUST (EBX bit 1), which Linux reads with a plain RDMSR. */
+    assert_int_equal(vcpu->arch.regs.rbx, 0xb0000007u & ~2u);
+    /* Leaf 0xd subleaf 1: no XSAVEC (bit 1) nor XSAVES (bit 3) and no IA32_XSS
+     * components; XSAVEOPT and XGETBV1 pass. Other subleaves pass as they are. */
+    cpuid_exit(0xd, 1);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa000000du & ~0xau);
+    assert_int_equal(vcpu->arch.regs.rbx, 0xb000000du);
+    assert_int_equal(vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    cpuid_exit(0xd, 0);
+    assert_int_equal(vcpu->arch.regs.rax, 0xa000000du);
+    assert_int_equal(vcpu->arch.regs.rcx, 0xc0000000u);
     /* Leaf 0xa: no performance counters. */
     cpuid_exit(0xa, 0);
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     /* Neighbours pass through untouched. */
     cpuid_exit(9, 0);
     assert_int_equal(vcpu->arch.regs.rax, 0xa0000009u);
-    cpuid_exit(6, 0);
-    assert_int_equal(vcpu->arch.regs.rdx, 0xd0000006u);
 }
 
 static void set_vcpus(uint32_t count, uint32_t id)
@@ -1282,9 +1340,10 @@ static void cpuid_cache_sharing_follows_vcpus(void **state)
 static void cpuid_timer_and_power_leaves(void **state)
 {
     (void)state;
+    /* Leaf 6: only ARAT; thermal, HWP, APERF/MPERF and energy-bias name MSRs Keel lacks. */
     cpuid_exit(6, 0);
-    assert_int_equal(vcpu->arch.regs.rax, 0xa0000006u | BIT(2)); /* ARAT */
-    assert_int_equal(vcpu->arch.regs.rbx, 0xb0000006u);
+    assert_int_equal(vcpu->arch.regs.rax, BIT(2));
+    assert_int_equal(vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     cpuid_exit(0x80000007u, 0);
     assert_int_equal(vcpu->arch.regs.rdx, 0xd0000000u | 0x80000007u | BIT(8)); /* invariant TSC */
     assert_int_equal(vcpu->arch.regs.rax, 0xa0000000u | 0x80000007u);
@@ -1336,9 +1395,9 @@ static void cpuid_basic_range_covers_keel_leaves(void **state)
     assert_int_equal(vcpu->arch.regs.rbx, 0x756e6547u);
     assert_int_equal(vcpu->arch.regs.rdx, 0x49656e69u);
     assert_int_equal(vcpu->arch.regs.rcx, 0x6c65746eu);
-    cpuid_exit(0xd, 1);
+    cpuid_exit(0xd, 2);
     assert_int_equal(vcpu->arch.regs.rax, 0xa000000du);
-    assert_int_equal(vcpu->arch.regs.rcx, 0xc0000001u);
+    assert_int_equal(vcpu->arch.regs.rcx, 0xc0000002u);
     for (uint32_t leaf = 0xe; leaf <= 0x14; leaf++) {
         cpuid_exit(leaf, 0);
         assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
@@ -1908,6 +1967,7 @@ int main(void)
         T(msr_sysenter_and_segment_bases),
         T(msr_syscall_msrs_live_in_vcpu),
         T(msr_feature_control_and_unknown),
+        T(msr_linux_boot_set),
         T(cpuid_leaf1_hides_vmx),
         T(cpuid_keel_leaves),
         T(cpuid_other_leaves_pass_through),

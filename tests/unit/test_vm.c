@@ -4,7 +4,7 @@
  * scheduler are stood in for here (each has tests of its own); the device platform and
  * the config names are the real ones.
  * GS points at a fake per-CPU block (arch_prctl), so the real this_cpu() works. */
-/* SOURCES: vmm/vm.c vmm/vcpu.c tests/common/fake_backend.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/pci_devices.c vmm/dev/pci_endpoint.c vmm/dev/msi_apic.c vmm/dev/virtio_pci.c vmm/dev/virtqueue.c vmm/dev/virtio_blk.c vmm/dev/virtio_console.c vmm/dev/pc_testdev.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/lib/config.c vmm/stats.c vmm/lib/histogram.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/vm.c vmm/vcpu.c vmm/loaders/linux_boot.c tests/common/fake_backend.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/exit_kinds.c vmm/dev/bus.c vmm/dev/console.c vmm/dev/uart16550.c vmm/dev/debug_exit.c vmm/dev/platform.c vmm/dev/pci_devices.c vmm/dev/pci_endpoint.c vmm/dev/msi_apic.c vmm/dev/virtio_pci.c vmm/dev/virtqueue.c vmm/dev/virtio_blk.c vmm/dev/virtio_console.c vmm/dev/pc_testdev.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/dev/pic8259.c vmm/dev/pit8254.c vmm/dev/rtc_cmos.c vmm/dev/acpi_pm.c vmm/dev/fw_cfg.c vmm/dev/pci_host.c vmm/dev/i8042.c vmm/dev/port92.c vmm/guest_acpi.c vmm/lib/time_math.c vmm/lib/config.c vmm/stats.c vmm/lib/histogram.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -38,6 +38,7 @@ enum key {
     K_DISK,
     K_DISK_READONLY,
     K_VIRTIO_CONSOLE,
+    K_INITRD,
     K_COUNT,
 };
 
@@ -67,6 +68,7 @@ static const struct {
     [K_DISK] = {"disk", true},
     [K_DISK_READONLY] = {"disk_readonly", true},
     [K_VIRTIO_CONSOLE] = {"virtio_console", true},
+    [K_INITRD] = {"initrd", true},
 };
 
 struct name_value {
@@ -84,6 +86,7 @@ static const struct name_value entry_names[] = {
     {"multiboot", VM_ENTRY_MULTIBOOT},
     {"real", VM_ENTRY_REAL},
     {"elf64", VM_ENTRY_ELF64},
+    {"linux", VM_ENTRY_LINUX},
 };
 
 static const struct name_value on_reset_names[] = {
@@ -524,6 +527,8 @@ static int set_key(struct parser *p, const char *key, char *v)
             return -1;
         vm->virtio_console = e != 0;
         return 0;
+    case K_INITRD:
+        return string_value(p, K_INITRD, v, vm->initrd, CONFIG_IMAGE_MAX);
     case K_COUNT:
         break;
     }
@@ -537,6 +542,13 @@ static int finish_vm(struct parser *p)
         return 0;
     const struct vm_config *vm = &p->c->vms[p->vm];
     const char *missing = !(p->seen & BIT(K_MEMORY)) ? "memory" : !(p->seen & BIT(K_IMAGE)) ? "image" : NULL;
+    if (!missing && vm->initrd[0] && vm->entry != VM_ENTRY_LINUX) {
+        struct msg *m = err_at(p, p->vm_line[p->vm]);
+        msg_str(m, "[vm ");
+        msg_str(m, vm->name);
+        msg_str(m, "] has an 'initrd', which only 'entry = linux' takes");
+        return -1;
+    }
     if (!missing)
         return 0;
     struct msg *m = err_at(p, p->vm_line[p->vm]);

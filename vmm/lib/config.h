@@ -30,7 +30,7 @@
  *     [vm hello]              # a VM; name: letters, digits, '-', '_', 1..31 of them
  *     memory = 16M            # bytes, or a K/M/G suffix; 1M..64G, whole 4K pages
  *     image = hello.elf       # file on the ESP / Multiboot2 module name (required)
- *     entry = multiboot       # multiboot | real | elf64 (default multiboot)
+ *     entry = multiboot       # multiboot | real | elf64 | linux (default multiboot)
  *     cpu = 1                 # optional: pin the VM to this CPU index
  *     cpus = 0-2,5            # optional: the CPUs its vCPUs may run on (indices and
  *                             # ranges); cpu = N is the one-CPU form; default: all
@@ -50,6 +50,8 @@
  *     disk_readonly = no      # yes | no (default no): the disk refuses writes
  *     virtio_console = no     # yes | no (default no): a virtio console (hvc0 in Linux)
  *                             # whose output becomes the VM's console lines
+ *     initrd = initrd.cpio    # entry = linux only, optional: the initramfs, found like
+ *                             # the image (a file on the ESP / Multiboot2 module name)
  *
  * Global keys come before the first [vm] section; `memory` and `image` are required in
  * every section; no key may appear twice in the same section; a VM name may not be one
@@ -104,6 +106,7 @@ enum config_entry {
     VM_ENTRY_MULTIBOOT = 1, /* Multiboot (1) kernel, entered in 32-bit protected mode */
     VM_ENTRY_REAL = 2,      /* flat binary entered in real mode */
     VM_ENTRY_ELF64 = 3,     /* ELF64 image entered in long mode */
+    VM_ENTRY_LINUX = 4,     /* bzImage by the Linux boot protocol (vmm/loaders/linux_boot.h) */
 };
 
 struct vm_config {
@@ -121,6 +124,7 @@ struct vm_config {
     char disk[CONFIG_IMAGE_MAX + 1]; /* "": no virtio-blk disk */
     bool disk_readonly;
     bool virtio_console;
+    char initrd[CONFIG_IMAGE_MAX + 1]; /* "": none */
 };
 
 struct keel_config {

@@ -2,20 +2,26 @@
 #include "vmm/lib/string.h"
 
 #ifndef KEEL_HOST_TEST
+/* REP STOSQ/MOVSQ for the 8-byte words, then REP STOSB/MOVSB for the tail. A byte loop
+ * took about four instructions a byte, and zeroing a Linux VM's 256 MiB of RAM took it
+ * a minute in Bochs, which emulates a string instruction's iterations one by one. */
 void *memset(void *d, int c, size_t n)
 {
-    unsigned char *p = d;
-    while (n--)
-        *p++ = (unsigned char)c;
+    void *p = d;
+    size_t words = n / 8, tail = n % 8;
+    uint64_t pattern = (uint8_t)c * 0x0101010101010101ull;
+    __asm__ volatile("rep stosq" : "+D"(p), "+c"(words) : "a"(pattern) : "memory");
+    __asm__ volatile("rep stosb" : "+D"(p), "+c"(tail) : "a"(pattern) : "memory");
     return d;
 }
 
 void *memcpy(void *restrict d, const void *restrict s, size_t n)
 {
-    unsigned char *dp = d;
-    const unsigned char *sp = s;
-    while (n--)
-        *dp++ = *sp++;
+    void *dp = d;
+    const void *sp = s;
+    size_t words = n / 8, tail = n % 8;
+    __asm__ volatile("rep movsq" : "+D"(dp), "+S"(sp), "+c"(words) : : "memory");
+    __asm__ volatile("rep movsb" : "+D"(dp), "+S"(sp), "+c"(tail) : : "memory");
     return d;
 }
 

@@ -56,6 +56,7 @@ enum guest_image_kind {
     GUEST_IMAGE_MULTIBOOT = VM_ENTRY_MULTIBOOT,
     GUEST_IMAGE_ELF64 = VM_ENTRY_ELF64,
     GUEST_IMAGE_REAL = VM_ENTRY_REAL,
+    GUEST_IMAGE_LINUX = VM_ENTRY_LINUX, /* vmm/loaders/linux_boot.h */
 };
 
 /* Errors (negative). */
@@ -111,7 +112,7 @@ enum guest_image_kind {
 struct guest_boot {
     enum guest_image_kind kind;
     enum guest_cpu_mode mode;
-    uint64_t rip, rsp, rax, rbx, rdi;
+    uint64_t rip, rsp, rax, rbx, rsi, rdi;
     uint16_t cs, ds;
     uint64_t cr0, cr3, cr4, efer;
     gpa_t gdt_base;      /* 0 in real mode */
@@ -120,6 +121,8 @@ struct guest_boot {
     gpa_t boot_area;     /* base of the boot structures (GDT first), 0 in real mode: they take
                           * [boot_area - GUEST_BOOT_STACK_SIZE, boot_area + GUEST_BOOT_SIZE) */
     gpa_t load_lo, load_hi; /* lowest loaded byte and the end of the highest (bss included) */
+    gpa_t initrd;           /* Linux: where its initrd is (initrd_size 0: none) */
+    uint64_t initrd_size;
     char note[GUEST_ERR_LEN]; /* something the caller should tell the user, or "" */
 };
 

@@ -116,12 +116,12 @@ static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
         kprintf("VMM: no memory for the I/O and MSR bitmaps\n");
         return false;
     }
-    /* Reads that reveal nothing about Keel or other guests go straight to hardware. */
-    static const uint32_t harmless_reads[] = {0x10, 0x17, 0x8b, 0xce, 0xfe, 0x1a0, 0x2ff};
+    /* Reads that reveal nothing about Keel or other guests go straight to hardware. The
+     * microcode signature, MISC_ENABLE and the MTRRs are Keel's answers (vmm/exit_msr.c):
+     * the hardware's disagree with what a guest may write, or name MSRs it cannot use. */
+    static const uint32_t harmless_reads[] = {0x10, 0x17, 0xce};
     for (size_t i = 0; i < ARRAY_SIZE(harmless_reads); i++)
         msr_bitmap_allow(harmless_reads[i], true, false);
-    for (uint32_t m = 0x200; m < 0x210; m++)
-        msr_bitmap_allow(m, true, false); /* variable-range MTRRs */
     vmx_fixed.cr0_fixed0 = caps->cr0_fixed0 & ~(controls.unrestricted_guest ? (CR0_PE | CR0_PG) : 0);
     vmx_fixed.cr0_fixed1 = caps->cr0_fixed1;
     vmx_fixed.cr4_fixed0 = caps->cr4_fixed0;
@@ -223,6 +223,7 @@ static void write_guest_state(struct vcpu_arch *a, const struct vcpu_boot *b)
     a->regs.rax = b->rax;
     a->regs.rbx = b->rbx;
     a->regs.rdx = b->rdx;
+    a->regs.rsi = b->rsi;
     a->regs.rdi = b->rdi;
 }
 
@@ -233,7 +234,7 @@ static void write_controls(struct vcpu_arch *a, const struct vcpu_boot *b)
     uint32_t proc2 = controls.proc2;
     /* Real mode and paging-off protected mode need unrestricted guest; 64-bit guests
      * are better off without it (fewer relaxed checks to reason about). */
-    if (b->mode == GUEST_MODE_LONG64)
+    if (b->mode == GUEST_MODE_LONG64 && !b->paging_off_later)
         proc2 &= ~VMX_PROC2_CTL_UNRESTRICTED_GUEST;
     vmcs_write32(VMCS_PROC_BASED_CONTROLS2, proc2);
     vmcs_write32(VMCS_EXIT_CONTROLS, controls.exit);
