@@ -10,6 +10,9 @@
 #define UART_MCR 4
 #define UART_LSR 5
 #define UART_SCR 7
+#define UART_IIR 2
+#define IIR_FIFOS_ON 0xc0
+#define LSR_DR 0x01
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 #define LCR_DLAB 0x80
@@ -58,4 +61,26 @@ void uart_flush(uint16_t port)
 {
     for (uint32_t i = 0; i < UART_SPIN_LIMIT && !(inb(port + UART_LSR) & LSR_TEMT); i++)
         cpu_relax();
+}
+
+uint32_t uart_tx_fifo_size(uint16_t port)
+{
+    return (inb(port + UART_IIR) & IIR_FIFOS_ON) == IIR_FIFOS_ON ? 16 : 1;
+}
+
+bool uart_tx_empty(uint16_t port)
+{
+    return inb(port + UART_LSR) & LSR_THRE;
+}
+
+void uart_tx_byte(uint16_t port, char c)
+{
+    outb(port + UART_THR, (uint8_t)c);
+}
+
+int uart_rx_byte(uint16_t port)
+{
+    if (!(inb(port + UART_LSR) & LSR_DR))
+        return -1;
+    return inb(port + UART_THR);
 }

@@ -176,6 +176,7 @@ static void run_vms(const struct bootinfo *bi)
         vcpu_backend->cpu_off(this_cpu());
         return;
     }
+    console_start_queueing();
     sched_release_cpus();
     /* The boot CPU schedules like the others; it returns once no VM is left anywhere. */
     sched_run_this_cpu();

@@ -32,6 +32,7 @@ struct sched_cpu_stats {
     uint64_t idles, idle_tsc;
     uint64_t preemptions;
 };
+#include "drivers/console_pc.h"
 
 struct run_queue {
     spinlock_t lock;
@@ -623,6 +624,11 @@ static bool waiting_elsewhere(uint32_t self)
 static enum sched_step halt(struct run_queue *q, uint64_t until)
 {
     spin_unlock(&q->lock);
+    /* Queued console output and typed input are an idle CPU's work too: done before
+     * the wait (a wake-up for a vCPU goes straight to it), and the wait ends in time
+     * for the console's next turn. */
+    console_service();
+    until = MIN(until, console_pc_wake_tsc());
     uint64_t t0 = clock_now();
     env->idle(until);
     /* q->idle stays set until the next decision: work that arrives meanwhile still
@@ -764,6 +770,8 @@ enum sched_step sched_once(void)
     }
     update_min_vruntime(q);
     spin_unlock(&q->lock);
+    /* Between runs, outside any vCPU's time: no vCPU waits for it, none is charged. */
+    console_service();
     return SCHED_RAN;
 }
 

@@ -58,6 +58,7 @@ static void release_vm(struct vm *vm)
     vm_bus_destroy(&vm->bus);
     if (vm->disk_copy)
         pfree(vm->disk_copy, ALIGN_UP(vm->disk_size, PAGE_SIZE));
+    vm_console_release(&vm->console);
     if (vcpu_backend)
         vcpu_backend->vm_destroy(&vm->arch);
     if (vm->ram_hpa)
@@ -355,6 +356,9 @@ void vm_print_report(const struct vm *vm)
     }
     if (vm->msrs_unlogged)
         kprintf("VM %s: %u more refused MSR accesses (not logged)\n", vm->name, vm->msrs_unlogged);
+    if (vm->console.out.lost_bytes)
+        kprintf("VM %s: console: %lu bytes in %lu lines lost (its console buffer was full)\n", vm->name,
+                vm->console.out.lost_bytes, vm->console.out.lost_lines);
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }

@@ -53,6 +53,7 @@ NORETURN void exception_fatal(const struct trap_frame *f)
         console_write_raw("\nKeel: exception inside the exception handler; CPU stopped\n", 59);
         cpu_halt_forever();
     }
+    console_emergency();
     kprintf("EXCEPTION: %s (vector %lu) error code 0x%lx on CPU %u\n", exception_name(f->vector),
             f->vector, f->error, cpu);
     kprintf("  rip 0x%016lx cs 0x%lx rflags 0x%lx rsp 0x%016lx ss 0x%lx\n", f->rip, f->cs,

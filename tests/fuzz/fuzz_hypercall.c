@@ -1,5 +1,5 @@
 /* Fuzzes the hypercall handler (vmm/hypercall.c: exit_hypercall, reached through the
- * VMX backend's exit path) and the console path behind it (vmm/dev/console.c), against a
+ * VMX backend's exit path) and the console path behind it (vmm/dev/console.c vmm/lib/console_buffer.c), against a
  * fake VMCS as tests/unit/test_exit_handlers.c does.
  * The fuzzer plays the guest: it picks the guest's mode and ring, the size and contents
  * of its RAM, and up to eight VMCALLs with every register the ABI reads.

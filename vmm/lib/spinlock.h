@@ -23,6 +23,15 @@ static inline void spin_unlock(spinlock_t *l)
     __atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
 }
 
+/* Takes the lock only if nobody holds or waits for it: for work any CPU may do, where
+ * a CPU that finds it taken simply leaves it to the holder. */
+static inline bool spin_trylock(spinlock_t *l)
+{
+    uint32_t owner = __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE);
+    uint32_t expected = owner;
+    return __atomic_compare_exchange_n(&l->next, &expected, owner + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 /* Interrupt-safe variants save and restore RFLAGS.IF. */
 static inline uint64_t spin_lock_irqsave(spinlock_t *l)
 {
