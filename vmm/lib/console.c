@@ -41,6 +41,12 @@ static struct {
 } out;
 static struct console_taken taken;
 
+/* Set after anything is queued (or lost), cleared by the drain once every queue was
+ * found empty: the cheap "is there work" test for every caller of console_service,
+ * which sits on the scheduler's paths. A writer queues first and sets it after; the
+ * drain clears it first and looks after, so no line is left unseen. */
+static volatile uint32_t dirty;
+
 static void (*input_handler)(char c);
 static spinlock_t input_lock = SPINLOCK_INIT;
 
@@ -150,11 +156,28 @@ static bool pick_next(void)
     return true;
 }
 
+static bool queues_pending(void)
+{
+    uint32_t n = __atomic_load_n(&source_count, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++)
+        if (console_buffer_pending(sources[i]))
+            return true;
+    return false;
+}
+
+/* With the line on its way sent: clears dirty unless a queue still holds something. */
+static void settle(void)
+{
+    if (out.off != out.len)
+        return;
+    __atomic_store_n(&dirty, 0, __ATOMIC_SEQ_CST);
+    if (queues_pending())
+        __atomic_store_n(&dirty, 1, __ATOMIC_SEQ_CST);
+}
+
 /* As much as the sinks take now. */
 static void drain_some(void)
 {
-    if (out.off == out.len && !console_output_pending())
-        return;
     size_t room = platform->tx_room(sinks);
     while (room) {
         if (out.off == out.len && !pick_next())
@@ -164,6 +187,7 @@ static void drain_some(void)
         if (!n)
             break;
     }
+    settle();
 }
 
 /* The rest of the line on its way, then whole lines, waiting on the sinks; `lines` of
@@ -176,6 +200,7 @@ static void drain_waiting(uint32_t lines)
         sink_write(out.text + out.off, out.len - out.off);
         out.off = out.len;
     }
+    settle();
 }
 
 static bool drain_lock_try(uint32_t cpu)
@@ -259,6 +284,7 @@ void console_put_line(struct console_buffer *b, const char *text, size_t len)
     }
     if (!console_buffer_put(b, cpu, text, len))
         console_buffer_lose(b, cpu, len);
+    __atomic_store_n(&dirty, 1, __ATOMIC_SEQ_CST);
     console_service_output();
 }
 
@@ -277,6 +303,7 @@ static void put_keel_line(uint32_t cpu, const char *text, size_t n)
         drain_waiting(1);
         drain_unlock();
     }
+    __atomic_store_n(&dirty, 1, __ATOMIC_SEQ_CST);
     console_service_output();
 }
 
@@ -290,7 +317,7 @@ static void emit_line(uint32_t cpu, const char *text, size_t n)
 
 void console_service_output(void)
 {
-    if (!platform)
+    if (!platform || !__atomic_load_n(&dirty, __ATOMIC_ACQUIRE))
         return;
     uint32_t cpu = current_cpu_id();
     if (!drain_lock_try(cpu))
@@ -327,13 +354,7 @@ void console_service(void)
 
 bool console_output_pending(void)
 {
-    if (out.off != out.len)
-        return true;
-    uint32_t n = __atomic_load_n(&source_count, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < n; i++)
-        if (console_buffer_pending(sources[i]))
-            return true;
-    return false;
+    return __atomic_load_n(&dirty, __ATOMIC_ACQUIRE);
 }
 
 void console_emergency(void)
