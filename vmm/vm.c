@@ -59,6 +59,7 @@ static void release_vm(struct vm *vm)
     if (vm->disk_copy)
         pfree(vm->disk_copy, ALIGN_UP(vm->disk_size, PAGE_SIZE));
     vm_console_release(&vm->console);
+    vm_console_release(&vm->pc.vcon.out);
     if (vcpu_backend)
         vcpu_backend->vm_destroy(&vm->arch);
     if (vm->ram_hpa)
@@ -359,6 +360,9 @@ void vm_print_report(const struct vm *vm)
     if (vm->console.out.lost_bytes)
         kprintf("VM %s: console: %lu bytes in %lu lines lost (its console buffer was full)\n", vm->name,
                 vm->console.out.lost_bytes, vm->console.out.lost_lines);
+    if (vm->pc.vcon.out.out.lost_bytes)
+        kprintf("VM %s: virtio console: %lu bytes in %lu lines lost (its console buffer was full)\n", vm->name,
+                vm->pc.vcon.out.out.lost_bytes, vm->pc.vcon.out.out.lost_lines);
     if (vm->bus.ports_unlogged)
         kprintf("VM %s: %u more unclaimed ports were used (not logged)\n", vm->name, vm->bus.ports_unlogged);
 }

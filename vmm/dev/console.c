@@ -10,11 +10,11 @@ void vm_console_init(struct vm_console *c, const char *name)
     c->name = name;
     c->len = 0;
     c->lock = (spinlock_t)SPINLOCK_INIT;
-    /* A console made again (a VM reset) keeps its queue, with what still waits in it. */
-    if (!c->out.drained) {
-        console_buffer_init(&c->out, name, c->storage, sizeof(c->storage));
-        console_add_source(&c->out);
-    }
+    /* A console made again (a device re-created at a VM's restart, its memory cleared)
+     * leaves the drain first, so no CPU reads the queue while it starts afresh. */
+    console_remove_source(&c->out);
+    console_buffer_init(&c->out, name, c->storage, sizeof(c->storage));
+    console_add_source(&c->out);
 }
 
 static void flush_line(struct vm_console *c)

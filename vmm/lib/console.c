@@ -243,11 +243,12 @@ void console_start_queueing(void)
 
 bool console_add_source(struct console_buffer *b)
 {
-    if (b->drained)
-        return true;
     spin_lock(&sources_lock);
-    bool ok = source_count < MAX_SOURCES;
-    if (ok) {
+    bool ok = true;
+    for (uint32_t i = 0; i < source_count; i++)
+        if (sources[i] == b)
+            b->drained = true; /* a device cleared its state and made it again */
+    if (!b->drained && (ok = source_count < MAX_SOURCES)) {
         sources[source_count] = b;
         b->drained = true;
         __atomic_store_n(&source_count, source_count + 1, __ATOMIC_RELEASE);
@@ -258,9 +259,9 @@ bool console_add_source(struct console_buffer *b)
 
 void console_remove_source(struct console_buffer *b)
 {
-    if (!b->drained)
-        return;
-    /* Also under drain_lock: the drain reads the list without sources_lock. */
+    /* By address, whatever b says: its owner may have cleared it. Also under
+     * drain_lock: the drain reads the list (and the queues) without sources_lock, so
+     * once this returns no CPU is inside b. */
     spin_lock(&drain_lock);
     spin_lock(&sources_lock);
     for (uint32_t i = 0; i < source_count; i++) {

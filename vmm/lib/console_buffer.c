@@ -118,6 +118,9 @@ bool console_buffer_take(struct console_buffer *b, struct console_taken *out)
     if (b->records) {
         struct record_header h;
         ring_copy_out(b, b->tail, &h, sizeof(h));
+        /* Only put writes records, so this holds; the clamp keeps a queue whose memory
+         * was cleared under a reader from writing past out->text. */
+        h.len = MIN(h.len, (uint32_t)CONSOLE_TEXT_MAX);
         out->seq = h.seq;
         out->cpu = h.cpu;
         out->lost_before = h.lost_before;
