@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# run-bochs.sh --iso ISO [--cpus N] [--mem MIB] [--serial FILE] [--timeout S] [--model M] [--quiet]
+# run-bochs.sh --iso ISO [--cpus N] [--mem MIB] [--serial FILE | --com1-socket HOST:PORT]
+#               [--timeout S] [--model M] [--quiet]
 # Boots a Keel ISO in Bochs (BIOS + GRUB + Multiboot2). The console (port 0xE9) goes to
-# stdout; COM1 to --serial FILE. No GUI: the display is a VNC server nobody connects to.
+# stdout; COM1 to --serial FILE, or both ways through a TCP connection Bochs opens to
+# HOST:PORT at start-up (--com1-socket: Bochs's socket-client mode; whoever listens
+# there reads COM1's output and types its input). No GUI: the display is a VNC server
+# nobody connects to.
 set -euo pipefail
-iso="" cpus=2 mem=256 serial="" timeout_s=0 model=corei7_skylake_x quiet=0
+iso="" cpus=2 mem=256 serial="" com1_socket="" timeout_s=0 model=corei7_skylake_x quiet=0
 while [ $# -gt 0 ]; do
     case $1 in
     --iso) iso=$2; shift 2 ;;
     --cpus) cpus=$2; shift 2 ;;
     --mem) mem=$2; shift 2 ;;
     --serial) serial=$2; shift 2 ;;
+    --com1-socket) com1_socket=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --quiet) quiet=1; shift ;;
@@ -20,6 +25,8 @@ done
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 [ -n "$serial" ] || serial=$dir/serial.txt
+com1="mode=file, dev=$(realpath -m "$serial")"
+[ -n "$com1_socket" ] && com1="mode=socket-client, dev=$com1_socket"
 cat > "$dir/bochsrc" <<RC
 cpu: model=$model, count=$cpus, ips=100000000, reset_on_triple_fault=0
 memory: guest=$mem, host=$mem
@@ -29,7 +36,7 @@ display_library: rfb, options="timeout=0"   # concurrent runs take the next free
 ata0-master: type=cdrom, path=$(realpath "$iso"), status=inserted
 boot: cdrom
 port_e9_hack: enabled=1
-com1: enabled=1, mode=file, dev=$(realpath -m "$serial")
+com1: enabled=1, $com1
 sound: driver=dummy
 speaker: enabled=0
 log: $dir/bochs.log

@@ -21,6 +21,7 @@
 #include "vmm/lib/config.h"
 #include "vmm/lib/console.h"
 #include "vmm/highmem.h"
+#include "vmm/monitor.h"
 #include "vmm/lib/page_alloc.h"
 #include "vmm/sched.h"
 #include "vmm/lib/string.h"
@@ -177,6 +178,7 @@ static void run_vms(const struct bootinfo *bi)
         return;
     }
     console_start_queueing();
+    monitor_start();
     sched_release_cpus();
     /* The boot CPU schedules like the others; it returns once no VM is left anywhere. */
     sched_run_this_cpu();

@@ -557,7 +557,7 @@ static uint64_t earliest_wake(const struct run_queue *q)
 {
     uint64_t t = UINT64_MAX;
     for (const struct vcpu *v = q->blocked; v; v = v->sched.next)
-        if (v->activity == VCPU_ACTIVE)
+        if (v->activity == VCPU_ACTIVE && !v->vm->paused)
             t = MIN(t, v->arch.wake_tsc);
     return t;
 }

@@ -28,6 +28,8 @@ void vcpu_set_gpr(struct vcpu *v, unsigned n, uint64_t value)
 
 bool vcpu_runnable(struct vcpu *v, uint64_t now_tsc)
 {
+    if (__atomic_load_n(&v->vm->paused, __ATOMIC_ACQUIRE))
+        return false;
     if (__atomic_load_n(&v->arch.recheck, __ATOMIC_ACQUIRE))
         return true;
     if (v->activity != VCPU_ACTIVE)

@@ -54,8 +54,9 @@ static inline void vcpu_inject_exception(struct vcpu *v, uint8_t vector, bool ha
 static inline void vcpu_inject_gp(struct vcpu *v) { vcpu_inject_exception(v, 13, true, 0); }
 static inline void vcpu_inject_ud(struct vcpu *v) { vcpu_inject_exception(v, 6, false, 0); }
 
-/* Whether the scheduler should give the vCPU the CPU: it has something to look at
- * (recheck), or it is active and not halted, or halted with its wake-up time reached. */
+/* Whether the scheduler should give the vCPU the CPU: its VM is not paused, and it has
+ * something to look at (recheck), or it is active and not halted, or halted with its
+ * wake-up time reached. */
 bool vcpu_runnable(struct vcpu *v, uint64_t now_tsc);
 
 /* General register n in ModRM order (0 RAX ... 4 RSP ... 15 R15). */

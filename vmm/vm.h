@@ -91,6 +91,7 @@ struct vm {
     struct vm_arch arch;
 
     volatile uint32_t state; /* enum vm_state */
+    volatile bool paused;    /* by the monitor: none of its vCPUs is runnable */
     bool stop_claimed;       /* set by the first vm_stop, on whichever CPU */
     bool has_exit_code;
     uint32_t exit_code;

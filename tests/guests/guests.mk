@@ -22,7 +22,7 @@ GUEST_RT_OBJS := $(GUEST_RT_C:$(GUEST_DIR)/%.c=$(GUEST_OBJDIR)/%.o) \
 	$(GUEST_RT_ASM:$(GUEST_DIR)/%.asm=$(GUEST_OBJDIR)/%.asm.o)
 
 # Multiboot guests: tests/guests/NAME.c -> build/guests/NAME.elf ('_' in NAME becomes '-').
-GUEST_MB_SRCS := hello.c cpuid_msr_io.c spinner.c bench.c attacker.c fpu_isolation.c storm.c chatty.c virtio_blk.c
+GUEST_MB_SRCS := hello.c cpuid_msr_io.c spinner.c bench.c attacker.c fpu_isolation.c storm.c chatty.c virtio_blk.c echo.c
 GUEST_MB_ELFS := $(foreach s,$(GUEST_MB_SRCS),$(GUEST_OUT)/$(subst _,-,$(s:.c=)).elf)
 
 GUEST_IMAGES  := $(GUEST_MB_ELFS) $(GUEST_OUT)/platform.elf $(GUEST_OUT)/real.bin $(GUEST_OUT)/hello64.elf $(GUEST_OUT)/state-leak.elf \

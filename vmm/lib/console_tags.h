@@ -8,7 +8,7 @@
 
 #define KEEL_CONSOLE_TAGS(X)                                                                       \
     X("ACPI") X("BOOT") X("CONFIG") X("CONSOLE") X("CPU") X("EXCEPTION") X("FAULT") X("HPET") X("IOAPIC")     \
-    X("IRQ") X("KEEL") X("LAPIC") X("MEM") X("PAGING") X("PANIC") X("PCI") X("POWER") X("SCHED")      \
+    X("IRQ") X("KEEL") X("LAPIC") X("MEM") X("MONITOR") X("PAGING") X("PANIC") X("PCI") X("POWER") X("SCHED")      \
     X("SMP") X("TIMER") X("UEFI") X("VM") X("VMM") X("VMX") X("palloc") X("pfree")
 
 #endif
