@@ -109,7 +109,7 @@ static void cmd_list(void)
                 exits, us_of(sum.guest_tsc), us_of(sum.host_tsc));
         for (uint32_t j = 0; j < vm->vcpu_count; j++) {
             const struct vcpu *v = vm->vcpus[j];
-            int32_t cpu = v->arch.loaded_cpu >= 0 ? v->arch.loaded_cpu : v->home_cpu;
+            int32_t cpu = v->arch.loaded_cpu >= 0 ? v->arch.loaded_cpu : v->sched.cpu;
             kprintf("MONITOR:   vcpu %u: %s, CPU %d, %lu exits, guest %lu us, Keel %lu us\n", v->id,
                     vcpu_state_name(v), cpu, vcpu_exits(v), us_of(v->arch.stats.guest_tsc),
                     us_of(v->arch.stats.host_tsc));
@@ -152,7 +152,7 @@ static void kick_vcpus(const struct vm *vm)
 {
     for (uint32_t j = 0; j < vm->vcpu_count; j++) {
         const struct vcpu *v = vm->vcpus[j];
-        int32_t cpu = v->arch.loaded_cpu >= 0 ? v->arch.loaded_cpu : v->home_cpu;
+        int32_t cpu = v->arch.loaded_cpu >= 0 ? v->arch.loaded_cpu : v->sched.cpu;
         if (cpu >= 0)
             sched_kick_cpu((uint32_t)cpu);
     }
