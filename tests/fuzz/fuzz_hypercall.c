@@ -18,7 +18,7 @@
  * for an unknown function, 32-bit results for 32-bit guests); the VM stopped only through EXIT with the
  * guest's code; RIP moved past the VMCALL unless the VM stopped; no exception was
  * injected; console lines appeared only for a successful console write.
- * SOURCES: vmm/hypercall.c vmm/vcpu.c vmm/dev/console.c arch/x86/vmx/vmx_guest.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/stats.c vmm/lib/histogram.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
+ * SOURCES: vmm/hypercall.c vmm/vcpu.c vmm/dev/console.c vmm/lib/console_buffer.c arch/x86/vmx/vmx_guest.c arch/x86/vmx/vmx_exit.c arch/x86/vmx/vmx_exit_reasons.c arch/x86/vmx/vmcs_fields.c tests/common/fake_vmcs.c arch/x86/vmx/vmx_errors.c vmm/stats.c vmm/lib/histogram.c vmm/lib/string.c vmm/lib/printf.c tests/fuzz/console_sink.c
  */
 #define _GNU_SOURCE
 #include <stdbool.h>

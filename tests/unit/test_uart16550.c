@@ -3,7 +3,7 @@
  * interrupt tests of serial8250_do_startup(), then the IIR priority order, the FIFO
  * trigger levels, overrun, loopback with the modem lines, the IRQ line (gated by OUT2)
  * and host input. */
-/* SOURCES: vmm/dev/uart16550.c vmm/dev/bus.c vmm/dev/console.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
+/* SOURCES: vmm/dev/uart16550.c vmm/dev/bus.c vmm/dev/console.c vmm/lib/console_buffer.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

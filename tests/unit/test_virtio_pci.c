@@ -5,7 +5,7 @@
  * write, read-only, flush, ID, bad ones), interrupts through INTx/ISR and MSI-X (masking,
  * pending bits), MSI into a virtual LAPIC, and malformed requests and queues putting the
  * device into DEVICE_NEEDS_RESET with one log line until it is reset.
- * SOURCES: vmm/dev/virtio_blk.c vmm/dev/virtio_console.c vmm/dev/virtio_pci.c vmm/dev/virtqueue.c vmm/dev/pci_endpoint.c vmm/dev/pci_host.c vmm/dev/msi_apic.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/console.c vmm/dev/bus.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
+ * SOURCES: vmm/dev/virtio_blk.c vmm/dev/virtio_console.c vmm/dev/virtio_pci.c vmm/dev/virtqueue.c vmm/dev/pci_endpoint.c vmm/dev/pci_host.c vmm/dev/msi_apic.c vmm/dev/apic_bus.c vmm/dev/vlapic.c vmm/dev/console.c vmm/lib/console_buffer.c vmm/dev/bus.c vmm/lib/time_math.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
 #include <stdarg.h>
