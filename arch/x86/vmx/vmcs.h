@@ -79,6 +79,9 @@ static inline enum vmx_status vmcs_write_safe_checked(uint32_t field, enum vmcs_
  * status check. Only for the run loop's accesses between an exit and the next entry. */
 #define vmcs_read32_on_exit(f) ((uint32_t)(VMCS_STATIC_CHECK(f, VMCS_WIDTH_32, false), vmx_vmread_on_exit(f)))
 #define vmcs_readnat_on_exit(f) ((uint64_t)(VMCS_STATIC_CHECK(f, VMCS_WIDTH_NATURAL, false), vmx_vmread_on_exit(f)))
+/* A 32-bit field as 64 bits: VMREAD clears the destination's bits above the field, so
+ * the value needs no zero-extending before it indexes or adds to a 64-bit one. */
+#define vmcs_read32_wide_on_exit(f) ((uint64_t)(VMCS_STATIC_CHECK(f, VMCS_WIDTH_32, false), vmx_vmread_on_exit(f)))
 #define vmcs_write32_on_exit(f, v) (VMCS_STATIC_CHECK(f, VMCS_WIDTH_32, true), vmx_vmwrite_on_exit(f, (uint32_t)(v)))
 #define vmcs_writenat_on_exit(f, v) (VMCS_STATIC_CHECK(f, VMCS_WIDTH_NATURAL, true), vmx_vmwrite_on_exit(f, (uint64_t)(v)))
 

@@ -1,16 +1,17 @@
 ; The VM entry/exit path, the only assembly on Keel's hot path.
 ;
-; vmx_enter(struct vcpu_arch *a, int launched)    (rdi, esi)
+; vmx_enter(struct vcpu_arch *a, int launched)    (rdi, esi; rdi = a on return)
 ;   Loads the guest's general registers and enters it (VMLAUNCH the first time,
 ;   VMRESUME after). After a VM exit, with the guest registers saved back: EDX = 0 and
 ;   EAX = the low half of the TSC just after the exit; if the entry failed, EDX = 1
 ;   for VMfailInvalid, 2 for VMfailValid.
 ;
-; Not the C calling convention: of the callee-saved registers only RBP, RBX and R12
-; are kept, the two the run loop most needs on every exit; every other register comes
-; back changed (the caller, vmx_run, says so to the compiler), so the loop saves just
-; what it still needs instead of this code saving and restoring them all.
-;
+; Not the C calling convention: of the callee-saved registers only RBP (the frame
+; pointer) is kept, and RDI comes back pointing at the vCPU again (after an exit it is
+; RSP, which the exit's pushes leave at struct guest_regs); every other register comes
+; back changed (the caller, vmx_run, says so to the compiler), so the loop reloads
+; what it still needs, a load where keeping it would cost a push and a pop per exit.
+
 ; The guest registers move with POP and PUSH, straight between the CPU and struct
 ; guest_regs (the first member of struct vcpu_arch): entry points RSP at the structure
 ; and pops it in member order; HOST_RSP is the address just past it, where the exit
@@ -56,8 +57,6 @@ section .text
 align 16
 vmx_enter:
     push rbp                        ; the frame pointer
-    push rbx                        ; the run loop's vCPU and exit-slot pointers
-    push r12
     mov [rdi + GUEST_REGS_SIZE], rsp
     test esi, esi                   ; flags survive the MOV and POPs below
     mov rsp, rdi
@@ -83,9 +82,8 @@ vmx_enter:
     vmresume
 .failed:
     ; RSP is at host_rsp again; the flags say why.
+    lea rdi, [rsp - GUEST_REGS_SIZE]
     mov rsp, [rsp]
-    pop r12
-    pop rbx
     pop rbp
     mov edx, 1                      ; VMfailInvalid (CF)
     jc .out
@@ -113,9 +111,8 @@ vmx_exit_stub:
     push rbx
     push rax
     rdtsc                           ; the exit's time, as early as it can be read
+    mov rdi, rsp                    ; the vCPU, for the caller
     mov rsp, [rsp + GUEST_REGS_SIZE]
-    pop r12
-    pop rbx
     pop rbp
     xor edx, edx
     ret

@@ -27,7 +27,7 @@ void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT]);
 static inline __attribute__((always_inline)) void vmx_skip_instruction(void)
 {
     uint64_t rip = vmcs_readnat_on_exit(VMCS_GUEST_RIP);
-    vmcs_writenat_on_exit(VMCS_GUEST_RIP, rip + vmcs_read32_on_exit(VMCS_EXIT_INSTRUCTION_LENGTH));
+    vmcs_writenat_on_exit(VMCS_GUEST_RIP, rip + vmcs_read32_wide_on_exit(VMCS_EXIT_INSTRUCTION_LENGTH));
     uint32_t intr = vmcs_read32_on_exit(VMCS_GUEST_INTERRUPTIBILITY);
     if (__builtin_expect(intr & 3, 0))
         vmcs_write32_on_exit(VMCS_GUEST_INTERRUPTIBILITY, intr & ~3u);
@@ -46,17 +46,17 @@ __attribute__((cold, noinline)) enum exit_action vmx_exit_flagged(struct vcpu *v
 static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit_timed(struct vcpu *v,
                                                                                     struct latency **spent_on)
 {
-    uint32_t raw = vmcs_read32_on_exit(VMCS_EXIT_REASON);
+    uint64_t raw = vmcs_read32_wide_on_exit(VMCS_EXIT_REASON);
     enum exit_action a;
     /* The basic reason is the low 16 bits; with no flag above them, raw is the reason. */
     if (__builtin_expect(raw < VMX_EXIT_REASON_COUNT, 1)) {
         *spent_on = &vcpu_arch(v)->latency.exit[raw];
         vcpu_arch(v)->stats.exits[raw]++;
         struct exit_info e;
-        e.raw = raw;
+        e.raw = (uint32_t)raw;
         a = vmx_exit_table.fn[raw](v, &e);
     } else {
-        a = vmx_exit_flagged(v, raw, spent_on);
+        a = vmx_exit_flagged(v, (uint32_t)raw, spent_on);
     }
     if (__builtin_expect(a == EXIT_NEXT, 1)) {
         vmx_skip_instruction();

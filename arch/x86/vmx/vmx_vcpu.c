@@ -25,19 +25,20 @@
 
 extern char vmx_exit_stub[];
 
-/* vmx_entry.asm. It is called from an asm statement because it keeps only RBP, RBX and
- * R12: the compiler saves across it just what the run loop still needs, rather than
- * the assembly saving and restoring every callee-saved register on each exit. Returns 0
- * after an exit, with *t_exit the low half of the TSC read right after it, or 1
- * (VMfailInvalid) or 2 (VMfailValid). */
-static inline __attribute__((always_inline)) uint32_t vmx_enter(struct vcpu_arch *a, uint32_t launched,
+/* vmx_entry.asm. It is called from an asm statement because it keeps only RBP: the
+ * compiler keeps across it just what the run loop still needs (mostly by reloading it),
+ * rather than the assembly saving and restoring callee-saved registers on each exit.
+ * *v comes back as it went in (the assembly finds the vCPU from its stack pointer), so
+ * the vCPU pointer needs no saving either. Returns 0 after an exit, with *t_exit the
+ * low half of the TSC read right after it, or 1 (VMfailInvalid) or 2 (VMfailValid). */
+static inline __attribute__((always_inline)) uint32_t vmx_enter(struct vcpu **v, uint32_t launched,
                                                                 uint32_t *t_exit)
 {
     uint32_t rc, tsc;
     __asm__ volatile("call vmx_enter"
-                     : "=d"(rc), "=a"(tsc), "+D"(a), "+S"(launched)
+                     : "=d"(rc), "=a"(tsc), "+D"(*v), "+S"(launched)
                      :
-                     : "rcx", "r8", "r9", "r10", "r11", "r13", "r14", "r15", "cc", "memory");
+                     : "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "cc", "memory");
     *t_exit = tsc;
     return rc;
 }
@@ -629,27 +630,36 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
      * Per exit the loop adds only Keel's time; the guest's is worked out per run. */
     struct latency *spent_on = &a->latency.load;
     uint32_t t_host = (uint32_t)start;
+    enum exit_action act;
+    /* One way out, so that the values the end needs live in one place each. */
     for (;;) {
         uint32_t t_entry = rdtsc32();
-        if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0))
-            return end_run(a, spent_on, t_host, start, host_at_start, EXIT_YIELD);
+        if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0)) {
+            act = EXIT_YIELD;
+            break;
+        }
         if (__builtin_expect(a->recheck, 0)) {
-            enum exit_action act = take_events(v, slice_end64, rate);
+            act = take_events(v, slice_end64, rate);
             if (act != EXIT_RESUME)
-                return end_run(a, spent_on, t_host, start, host_at_start, act);
+                break;
             t_entry = rdtsc32();
         }
         uint32_t ticks = t_entry - t_host;
         a->stats.host_tsc += ticks;
         vcpu_latency_record(spent_on, ticks);
-        uint32_t rc = vmx_enter(a, a->vmx.launched, &t_host);
-        if (__builtin_expect(rc, 0))
-            return end_run(a, spent_on, rdtsc32(), start, host_at_start, entry_failed(v, (int)rc));
+        uint32_t rc = vmx_enter(&v, a->vmx.launched, &t_host);
+        a = vcpu_arch(v); /* the same vCPU, now in a register */
+        if (__builtin_expect(rc, 0)) {
+            act = entry_failed(v, (int)rc);
+            t_host = rdtsc32(); /* nothing ran: the failure's report is Keel's time */
+            break;
+        }
         a->vmx.launched = true;
-        enum exit_action act = vmx_handle_exit_timed(v, &spent_on);
+        act = vmx_handle_exit_timed(v, &spent_on);
         if (act != EXIT_RESUME)
-            return end_run(a, spent_on, t_host, start, host_at_start, act);
+            break;
     }
+    return end_run(a, spent_on, t_host, start, host_at_start, act);
 }
 
 const struct vcpu_backend vmx_backend = {
