@@ -70,11 +70,12 @@ $(BUILD)/core/ap_trampoline.bin: $(TRAMPOLINE)
 
 $(BUILD)/core/arch/x86/ap_trampoline_blob.asm.o: $(BUILD)/core/ap_trampoline.bin
 
-# struct guest_regs offsets and size, taken from the C definitions.
+# struct guest_regs offsets and size, and where struct vcpu_arch keeps the launched
+# flag, taken from the C definitions.
 $(BUILD)/core/guest_regs_offsets.inc: $(ASM_OFFSETS) arch/x86/guest_regs.h
 	@mkdir -p $(dir $@)
-	@$(CC) $(CORE_CFLAGS) -S -o - $< | sed -n 's/.*@@\([A-Z_0-9]*\) \([0-9]*\)@@.*/\1 equ \2/p' > $@.tmp
-	@test "$$(wc -l < $@.tmp)" -eq 16 || { echo "$@: expected 16 constants"; exit 1; }
+	@$(CC) $(CORE_CFLAGS) -MMD -MP -MT $@ -MF $@.d -S -o - $< | sed -n 's/.*@@\([A-Z_0-9]*\) \([0-9]*\)@@.*/\1 equ \2/p' > $@.tmp
+	@test "$$(wc -l < $@.tmp)" -eq 17 || { echo "$@: expected 17 constants"; exit 1; }
 	@mv $@.tmp $@
 
 $(BUILD)/core/arch/x86/vmx/vmx_entry.asm.o: $(BUILD)/core/guest_regs_offsets.inc

@@ -3,6 +3,7 @@
  * The assembly can then not drift from the C layout. */
 #include <stddef.h>
 #include "arch/x86/guest_regs.h"
+#include "arch/x86/vcpu_arch.h"
 
 #define EMIT(name, value) __asm__ volatile(".ascii \"@@" #name " %c0@@\"" ::"i"(value))
 #define REG(name, member) EMIT(name, offsetof(struct guest_regs, member))
@@ -26,4 +27,5 @@ void guest_regs_offsets(void)
     REG(R_R14, r14);
     REG(R_R15, r15);
     EMIT(GUEST_REGS_SIZE, sizeof(struct guest_regs));
+    EMIT(VCPU_VMX_LAUNCHED, offsetof(struct vcpu_arch, vmx.launched));
 }

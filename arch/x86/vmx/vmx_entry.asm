@@ -1,11 +1,13 @@
 ; The VM entry/exit path, the only assembly on Keel's hot path.
 ;
-; vmx_enter(struct vcpu_arch *a, int launched)    (rdi, esi; rdi = a on return)
-;   Loads the guest's general registers and enters it (VMLAUNCH the first time,
-;   VMRESUME after). After a VM exit, with the guest registers saved back: EDX = 0 and
-;   EAX = the low half of the TSC just after the exit; if the entry failed, EDX = 1
-;   for VMfailInvalid, 2 for VMfailValid.
-;
+; vmx_enter(struct vcpu_arch *a)    (rdi; rdi = a on return)
+;   Loads the guest's general registers and enters it: VMLAUNCH the first time (a's
+;   vmx.launched clear), VMRESUME after. Returns with the flags "above" (CF and ZF
+;   clear: a VM exit clears RFLAGS, and nothing after it here changes them) after a VM
+;   exit, with the guest registers saved back and EAX = the low half of the TSC just
+;   after the exit. If the entry failed, CF or ZF is set as VMLAUNCH/VMRESUME left it
+;   and EDX = 1 for VMfailInvalid, 2 for VMfailValid.
+
 ; Not the C calling convention: of the callee-saved registers only RBP (the frame
 ; pointer) is kept, and RDI comes back pointing at the vCPU again (after an exit it is
 ; RSP, which the exit's pushes leave at struct guest_regs); every other register comes
@@ -58,7 +60,7 @@ align 16
 vmx_enter:
     push rbp                        ; the frame pointer
     mov [rdi + GUEST_REGS_SIZE], rsp
-    test esi, esi                   ; flags survive the MOV and POPs below
+    cmp byte [rdi + VCPU_VMX_LAUNCHED], 0 ; flags survive the MOV and POPs below
     mov rsp, rdi
     pop rax
     pop rbx
@@ -76,19 +78,24 @@ vmx_enter:
     pop r14
     pop r15
     jnz .resume
+    ; RSP is just past the guest registers, at a + GUEST_REGS_SIZE. MOV leaves the flags
+    ; alone, so the flag is set here, off the VMRESUME path, and cleared again if the
+    ; launch fails.
+    mov byte [rsp + VCPU_VMX_LAUNCHED - GUEST_REGS_SIZE], 1
     vmlaunch
+    mov byte [rsp + VCPU_VMX_LAUNCHED - GUEST_REGS_SIZE], 0
     jmp .failed
 .resume:
     vmresume
 .failed:
-    ; RSP is at host_rsp again; the flags say why.
-    lea rdi, [rsp - GUEST_REGS_SIZE]
-    mov rsp, [rsp]
-    pop rbp
+    ; RSP is at host_rsp again; the flags say why, and stay as they are to the RET.
     mov edx, 1                      ; VMfailInvalid (CF)
     jc .out
     mov edx, 2                      ; VMfailValid (ZF)
 .out:
+    lea rdi, [rsp - GUEST_REGS_SIZE]
+    mov rsp, [rsp]
+    pop rbp
     ret
 
 ; HOST_RIP: the CPU arrives here on every VM exit with RSP = HOST_RSP, just past the
@@ -114,5 +121,4 @@ vmx_exit_stub:
     mov rdi, rsp                    ; the vCPU, for the caller
     mov rsp, [rsp + GUEST_REGS_SIZE]
     pop rbp
-    xor edx, edx
     ret

@@ -29,18 +29,21 @@ extern char vmx_exit_stub[];
  * compiler keeps across it just what the run loop still needs (mostly by reloading it),
  * rather than the assembly saving and restoring callee-saved registers on each exit.
  * *v comes back as it went in (the assembly finds the vCPU from its stack pointer), so
- * the vCPU pointer needs no saving either. Returns 0 after an exit, with *t_exit the
- * low half of the TSC read right after it, or 1 (VMfailInvalid) or 2 (VMfailValid). */
-static inline __attribute__((always_inline)) uint32_t vmx_enter(struct vcpu **v, uint32_t launched,
-                                                                uint32_t *t_exit)
+ * the vCPU pointer needs no saving either; the assembly reads and sets vmx.launched
+ * itself. True after an exit, with *t_exit the low half of the TSC read right after
+ * it; false if the entry failed, with *fail 1 (VMfailInvalid) or 2 (VMfailValid). The
+ * answer comes in the flags, so the exit path spends no instruction making it. */
+static inline __attribute__((always_inline)) bool vmx_enter(struct vcpu **v, uint32_t *t_exit, uint32_t *fail)
 {
-    uint32_t rc, tsc;
+    bool exited;
+    uint32_t tsc, rc;
     __asm__ volatile("call vmx_enter"
-                     : "=d"(rc), "=a"(tsc), "+D"(*v), "+S"(launched)
+                     : "=@cca"(exited), "=d"(rc), "=a"(tsc), "+D"(*v)
                      :
-                     : "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "cc", "memory");
+                     : "rbx", "rcx", "rsi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory");
     *t_exit = tsc;
-    return rc;
+    *fail = rc;
+    return exited;
 }
 
 static struct vmx_controls controls;
@@ -647,14 +650,14 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
         uint32_t ticks = t_entry - t_host;
         a->stats.host_tsc += ticks;
         vcpu_latency_record(spent_on, ticks);
-        uint32_t rc = vmx_enter(&v, a->vmx.launched, &t_host);
+        uint32_t rc;
+        bool exited = vmx_enter(&v, &t_host, &rc);
         a = vcpu_arch(v); /* the same vCPU, now in a register */
-        if (__builtin_expect(rc, 0)) {
+        if (__builtin_expect(!exited, 0)) {
             act = entry_failed(v, (int)rc);
             t_host = rdtsc32(); /* nothing ran: the failure's report is Keel's time */
             break;
         }
-        a->vmx.launched = true;
         act = vmx_handle_exit_timed(v, &spent_on);
         if (act != EXIT_RESUME)
             break;
