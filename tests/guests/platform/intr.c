@@ -201,8 +201,14 @@ void intr_load_idt(void)
     __asm__ volatile("lidt %0" ::"m"(d));
 }
 
+/* With interrupts off: ICW1 clears the vector base and the masks, so an edge (the PIT's,
+ * from the test before) between ICW1 and ICW2 would arrive as vector 0 and look like #DE.
+ * How close a tick comes to that window depends only on timing (a shorter exit path
+ * moved one into it under bochs-platform-4cpu). */
 void pic_program(uint8_t unmask)
 {
+    uint32_t flags;
+    __asm__ volatile("pushfl; popl %0; cli" : "=r"(flags)::"memory");
     outb(PIC1_CMD, 0x11); /* ICW1: edge, cascade, ICW4 follows */
     outb(PIC2_CMD, 0x11);
     outb(PIC1_DATA, VEC_PIC_BASE);     /* ICW2: vector base */
@@ -213,6 +219,8 @@ void pic_program(uint8_t unmask)
     outb(PIC2_DATA, 0x01);
     outb(PIC1_DATA, (uint8_t)~unmask);
     outb(PIC2_DATA, 0xFF);
+    if (flags & 0x200) /* IF */
+        __asm__ volatile("sti" ::: "memory");
 }
 
 void intr_init(uint32_t lapic_base)
