@@ -93,7 +93,10 @@ uint64_t console_pc_wake_tsc(void)
 {
     if (console_output_pending())
         return MAX(tx_next_look, rdtsc() + char_ticks());
-    if (com1_present && console_input_wanted() && tsc_calibrated())
+    /* One CPU looking for keystrokes is enough; the others' idle stays unbroken (a
+     * halted CPU woken 100 times a second costs power on hardware and real time under
+     * an emulator). The boot CPU also serves input between its slices. */
+    if (com1_present && console_input_wanted() && tsc_calibrated() && this_cpu()->cpu_id == 0)
         return rdtsc() + tsc_hz() / INPUT_POLL_HZ;
     return UINT64_MAX;
 }

@@ -80,11 +80,14 @@ expect "$log2" "VM pinned1: vCPU 0: .* 0 migrations" "pinned1 never migrated"
 for vm in heavy light; do
     expect "$log2" "VM $vm: vCPU 0: .* 0 migrations, weight" "$vm stayed on CPU 0"
 done
-# After pinned1, CPU 1 has nothing to do: it waits halted, not polling.
+# After pinned1, CPU 1 has nothing to do: it waits halted, not polling. It still wakes
+# to feed the other VMs' console output into the UART's FIFO (vmm/lib/console.c drains
+# from idle CPUs, when the FIFO will have room), so the test bounds the mean halt, not
+# the number of waits: a polling CPU would halt for a few hundred ticks at a time.
 idle=$(sed -n 's/.*SCHED: CPU 1: [0-9]* runs, busy \([0-9]*\) ticks, idle \([0-9]*\) ticks halted in \([0-9]*\) waits.*/\1 \2 \3/p' "$log2")
 set -- $idle
-if [ $# -eq 3 ] && [ "$2" -gt "$1" ] && [ "$3" -le 50 ]; then
-    echo "  ok: CPU 1 idled halted: busy $1 ticks, halted $2 ticks in $3 waits"
+if [ $# -eq 3 ] && [ "$2" -gt "$1" ] && [ "$3" -ge 1 ] && [ $(($2 / $3)) -ge 50000 ]; then
+    echo "  ok: CPU 1 idled halted: busy $1 ticks, halted $2 ticks in $3 waits ($(($2 / $3)) ticks each)"
 else
     fail "CPU 1 did not idle halted (busy, halted ticks, waits: '$idle')"
 fi
