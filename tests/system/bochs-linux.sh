@@ -10,7 +10,7 @@ linux_fetch
 make_iso "$WORK/linux.iso" "$ROOT/tests/system/configs/linux-1vcpu.cfg" "$LINUX/vmlinuz" "$LINUX/initrd.cpio" \
     "$LINUX/disk.img"
 log=$WORK/linux.log
-linux_bochs "$log" 1 512 "$WORK/linux.iso" 300
+linux_bochs "$log" 1 512 "$WORK/linux.iso" 480 # 2.5 minutes on a quiet machine
 cp "$log" "$LINUX/bochs-linux.log" # kept for a look after the run
 expect "$log" "VM deb: 256 MiB at .* linux image 'vmlinuz' .*initrd 'initrd.cpio'" "the Linux VM started with its initrd"
 expect "$log" "deb: \[ *[0-9.]+\] Linux version $(cat "$LINUX/version")" "Debian's kernel prints its banner"
