@@ -3,8 +3,7 @@
  * Field layouts are those of the Multiboot 0.6.96 specification and the System V
  * ELF specification; images are read byte-wise, so they may sit at any alignment. */
 #include "vmm/loaders/guest_image.h"
-#include "vmm/lib/console.h"
-#include "vmm/lib/string.h"
+#include "vmm/loaders/loader_common.h"
 
 /* ELF identification and header values. */
 #define EI_CLASS 4
@@ -48,22 +47,6 @@
 #define MMAP_AVAILABLE 1
 #define MMAP_RESERVED 2
 
-/* GDT descriptors: base 0, limit 4 GiB, present, DPL 0, accessed already set so the
- * CPU never needs to write the table. */
-#define GDT_CODE32 0x00cf9b000000ffffull
-#define GDT_DATA 0x00cf93000000ffffull
-#define GDT_CODE64 0x00af9b000000ffffull /* L = 1, D = 0 */
-
-#define CR0_PE BIT(0)
-#define CR0_ET BIT(4)
-#define CR0_PG BIT(31)
-#define CR4_PAE BIT(5)
-#define EFER_LME BIT(8)
-#define EFER_LMA BIT(10)
-#define PTE_PRESENT BIT(0)
-#define PTE_WRITE BIT(1)
-#define PTE_LARGE BIT(7)
-
 #define GUEST_MAX_RAM_ELF64 (512ull << 30) /* one PDPT */
 
 STATIC_ASSERT(GUEST_MB_INFO_OFF + MBI_SIZE <= GUEST_MB_MMAP_OFF, "MBI overlaps its memory map");
@@ -79,25 +62,11 @@ struct image {
     size_t size;
 };
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* True when [off, off+n) lies inside the image. */
 static bool in_image(const struct image *im, uint64_t off, uint64_t n)
 {
     return off <= im->size && n <= im->size - off;
-}
-
-static int PRINTF_LIKE(3, 4) fail(char *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(err, GUEST_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return code;
 }
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)

@@ -3,23 +3,7 @@
  * The image is read byte-wise through bounds-checked accessors; nothing is written to
  * guest RAM until every check has passed. */
 #include "vmm/loaders/linux_boot.h"
-#include "vmm/lib/console.h"
-#include "vmm/lib/string.h"
-
-/* GDT descriptors: base 0, limit 4 GiB, present, DPL 0, accessed already set. */
-#define GDT_CODE32 0x00cf9b000000ffffull
-#define GDT_CODE64 0x00af9b000000ffffull /* L = 1, D = 0 */
-#define GDT_DATA 0x00cf93000000ffffull
-
-#define CR0_PE BIT(0)
-#define CR0_ET BIT(4)
-#define CR0_PG BIT(31)
-#define CR4_PAE BIT(5)
-#define EFER_LME BIT(8)
-#define EFER_LMA BIT(10)
-#define PTE_PRESENT BIT(0)
-#define PTE_WRITE BIT(1)
-#define PTE_LARGE BIT(7)
+#include "vmm/loaders/loader_common.h"
 
 #define LINUX_MAPPED (4ull << 30) /* what the boot page tables map */
 #define LINUX_SETUP_SECTS_DEFAULT 4 /* a 0 in setup_sects means 4, from the oldest kernels */
@@ -32,21 +16,7 @@ STATIC_ASSERT(LINUX_PAGE_TABLES + LINUX_PAGE_TABLES_SIZE <= LINUX_CMDLINE, "page
 STATIC_ASSERT(LINUX_CMDLINE + LINUX_CMDLINE_AREA <= GUEST_LOW_MEM_END, "boot data must stay in low RAM");
 STATIC_ASSERT(BP_E820_TABLE + BP_E820_MAX * BP_E820_ENTRY_SIZE <= PAGE_SIZE, "e820 table outside the zero page");
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 static void put8(uint8_t *p, uint8_t v) { *p = v; }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-
-static int PRINTF_LIKE(3, 4) fail(char *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(err, GUEST_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 int linux_parse_header(const void *image, size_t size, struct linux_header *h, char err[GUEST_ERR_LEN])
 {
