@@ -235,9 +235,27 @@ static void low_leaf_into(struct vcpu *v, struct guest_regs *r, uint32_t leaf, u
     }
 }
 
+/* The basic leaves the vCPU may keep (struct vcpu_cpuid_cache): no subleaves, and an
+ * answer that depends on nothing the guest can change and on no particular core of a
+ * hybrid CPU. Leaf 1 is not one: OSXSAVE follows the guest's CR4. 0x15 and 0x16 are
+ * kept once the TSC rate is known. */
+#define CPUID_KEPT (BIT(0) | BIT(2) | BIT(3) | BIT(5) | BIT(CPUID_LEAF_POWER) | BIT(8) | BIT(9) | BIT(CPUID_LEAF_PMU))
+#define CPUID_KEPT_WITH_TSC_RATE (BIT(CPUID_LEAF_TSC) | BIT(CPUID_LEAF_FREQ))
+STATIC_ASSERT(CPUID_LEAF_TOPOLOGY2 < VCPU_CPUID_CACHED, "the basic leaves fit the vCPU's CPUID cache");
+
 static __attribute__((noinline)) void low_leaf(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
 {
-    low_leaf_into(v, &v->arch.regs, leaf, subleaf);
+    struct guest_regs *r = &v->arch.regs;
+    low_leaf_into(v, r, leaf, subleaf);
+    uint32_t kept = CPUID_KEPT | (guest_tsc_hz() ? CPUID_KEPT_WITH_TSC_RATE : 0);
+    if (kept & BIT(leaf)) {
+        struct vcpu_cpuid_cache *c = &v->arch.cpuid;
+        c->a[leaf] = (uint32_t)r->rax;
+        c->b[leaf] = (uint32_t)r->rbx;
+        c->c[leaf] = (uint32_t)r->rcx;
+        c->d[leaf] = (uint32_t)r->rdx;
+        c->known |= BIT(leaf);
+    }
 }
 
 static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t leaf)
@@ -253,32 +271,6 @@ static __attribute__((noinline)) void keel_leaf(struct guest_regs *r, uint32_t l
         set_regs(r, 0, 0, 0, 0);
 }
 
-/* Leaf 0 (the vendor and the basic range, stretched) never changes: worked out once,
- * then answered without running CPUID. It is the leaf benchmarks and many kernels' hot
- * paths ask for. */
-static struct {
-    uint32_t a, b, c, d; /* a, the stretched basic range, is never 0: 0 means not yet */
-} leaf0_answer;
-
-#ifdef KEEL_HOST_TEST
-/* Host tests play CPUs with different basic ranges one after another. */
-void host_test_cpuid_forget(void);
-void host_test_cpuid_forget(void)
-{
-    leaf0_answer.a = 0;
-}
-#endif
-
-static __attribute__((noinline, cold)) void leaf0_compute(struct vcpu *v)
-{
-    struct guest_regs r;
-    low_leaf_into(v, &r, 0, 0);
-    leaf0_answer.b = (uint32_t)r.rbx;
-    leaf0_answer.c = (uint32_t)r.rcx;
-    leaf0_answer.d = (uint32_t)r.rdx;
-    __atomic_store_n(&leaf0_answer.a, (uint32_t)r.rax, __ATOMIC_RELEASE);
-}
-
 /* Leaves past the basic range: the CPU's. Out of line, as CPUID clobbers EBX, which
  * leaf 0's path would otherwise have to save. */
 static __attribute__((noinline)) void other_leaf(struct guest_regs *r, uint32_t leaf)
@@ -288,29 +280,17 @@ static __attribute__((noinline)) void other_leaf(struct guest_regs *r, uint32_t 
         r->rdx |= CPUID_80000007_EDX_INVARIANT_TSC; /* one TSC timeline, never stopping */
 }
 
+/* The backend answers the leaves the vCPU keeps before it gets here. */
 enum exit_action exit_cpuid(struct vcpu *v, struct exit_info *e)
 {
     (void)e;
     struct guest_regs *r = &v->arch.regs;
     uint32_t leaf = (uint32_t)r->rax;
-    if (leaf == 0) {
-        uint32_t a = __atomic_load_n(&leaf0_answer.a, __ATOMIC_ACQUIRE);
-        if (__builtin_expect(!a, 0)) {
-            leaf0_compute(v);
-            a = leaf0_answer.a;
-        }
-        r->rax = a;
-        r->rbx = leaf0_answer.b;
-        r->rcx = leaf0_answer.c;
-        r->rdx = leaf0_answer.d;
-        return EXIT_NEXT;
-    }
-    if (leaf - KEEL_CPUID_BASE <= 0xff) {
+    if (leaf - KEEL_CPUID_BASE <= 0xff)
         keel_leaf(r, leaf);
-    } else if (__builtin_expect(leaf <= CPUID_LEAF_TOPOLOGY2, 0)) {
+    else if (leaf <= CPUID_LEAF_TOPOLOGY2)
         low_leaf(v, leaf, (uint32_t)r->rcx);
-    } else {
+    else
         other_leaf(r, leaf);
-    }
     return EXIT_NEXT;
 }

@@ -45,14 +45,56 @@ static __attribute__((noinline)) int64_t vm_info_fill(struct vcpu *v, void *out)
     return 0;
 }
 
-static int64_t hc_vm_info(struct vcpu *v, uint64_t gpa, uint64_t size)
+/* Each function below reads its arguments and writes its result itself, so that the
+ * dispatcher is a bounds check and a tail call, with no frame: 32-bit guests pass 32-bit
+ * values (the upper halves may hold anything) and get a 32-bit result. */
+static inline uint64_t hc_arg(uint64_t reg, bool wide)
 {
-    if (size < sizeof(struct keel_vm_info))
-        return -(int64_t)KEEL_EINVAL;
+    return wide ? reg : (uint32_t)reg;
+}
+
+static inline enum exit_action hc_return(struct vcpu *v, bool wide, int64_t ret)
+{
+    v->arch.regs.rax = wide ? (uint64_t)ret : (uint32_t)ret;
+    return EXIT_NEXT;
+}
+
+static enum exit_action hc_einval(struct vcpu *v, bool wide)
+{
+    return hc_return(v, wide, -(int64_t)KEEL_EINVAL);
+}
+
+static enum exit_action hc_console(struct vcpu *v, bool wide)
+{
+    const struct guest_regs *r = &v->arch.regs;
+    return hc_return(v, wide, hc_console_write(v, hc_arg(r->rbx, wide), hc_arg(r->rcx, wide)));
+}
+
+static __attribute__((noinline)) enum exit_action hc_vm_info_out(struct vcpu *v, bool wide, uint64_t gpa)
+{
     void *out = vm_gpa_map(v->vm, gpa, sizeof(struct keel_vm_info));
-    if (!out)
-        return -(int64_t)KEEL_EFAULT;
-    return vm_info_fill(v, out);
+    return hc_return(v, wide, out ? vm_info_fill(v, out) : -(int64_t)KEEL_EFAULT);
+}
+
+static enum exit_action hc_vm_info(struct vcpu *v, bool wide)
+{
+    const struct guest_regs *r = &v->arch.regs;
+    if (hc_arg(r->rcx, wide) < sizeof(struct keel_vm_info))
+        return hc_einval(v, wide);
+    return hc_vm_info_out(v, wide, hc_arg(r->rbx, wide));
+}
+
+static enum exit_action hc_yield(struct vcpu *v, bool wide)
+{
+    (void)wide;
+    v->arch.regs.rax = 0;
+    return EXIT_NEXT_YIELD;
+}
+
+static enum exit_action hc_exit(struct vcpu *v, bool wide)
+{
+    vm_stop_with_code(v->vm, (uint32_t)hc_arg(v->arch.regs.rbx, wide), "exit hypercall");
+    return EXIT_STOPPED;
 }
 
 static __attribute__((noinline)) int64_t hc_stats(struct vcpu *v, uint64_t flags)
@@ -67,33 +109,32 @@ static __attribute__((noinline)) int64_t hc_stats(struct vcpu *v, uint64_t flags
     return lines;
 }
 
+static enum exit_action hc_stats_call(struct vcpu *v, bool wide)
+{
+    return hc_return(v, wide, hc_stats(v, hc_arg(v->arch.regs.rbx, wide)));
+}
+
+/* By function number; the numbers in between are unknown, as is 0. */
+static enum exit_action (*const hypercalls[])(struct vcpu *v, bool wide) = {
+    [0] = hc_einval,
+    [KEEL_HC_CONSOLE_WRITE] = hc_console,
+    [KEEL_HC_VM_INFO] = hc_vm_info,
+    [KEEL_HC_YIELD] = hc_yield,
+    [KEEL_HC_EXIT] = hc_exit,
+    [KEEL_HC_STATS] = hc_stats_call,
+};
+
+static __attribute__((noinline, cold)) enum exit_action hc_refused(struct vcpu *v, bool wide, uint8_t cpl)
+{
+    return hc_return(v, wide, -(int64_t)(cpl ? KEEL_EPERM : KEEL_EINVAL));
+}
+
 enum exit_action exit_hypercall(struct vcpu *v, struct exit_info *e)
 {
-    struct guest_regs *r = &v->arch.regs;
-    /* 32-bit guests pass 32-bit values; the upper halves may hold anything. A 64-bit
-     * guest's whole RAX is the function number: 0x100000004 is not EXIT. */
+    /* A 64-bit guest's whole RAX is the function number: 0x100000004 is not EXIT. */
     bool wide = e->hc.wide;
-    uint64_t fn = wide ? r->rax : (uint32_t)r->rax;
-    uint64_t a1 = wide ? r->rbx : (uint32_t)r->rbx;
-    uint64_t a2 = wide ? r->rcx : (uint32_t)r->rcx;
-    int64_t ret;
-
-    if (e->hc.cpl != 0) {
-        ret = -(int64_t)KEEL_EPERM;
-    } else {
-        switch (fn) {
-        case KEEL_HC_CONSOLE_WRITE: ret = hc_console_write(v, a1, a2); break;
-        case KEEL_HC_VM_INFO: ret = hc_vm_info(v, a1, a2); break;
-        case KEEL_HC_STATS: ret = hc_stats(v, a1); break;
-        case KEEL_HC_YIELD:
-            r->rax = 0;
-            return EXIT_NEXT_YIELD;
-        case KEEL_HC_EXIT:
-            vm_stop_with_code(v->vm, (uint32_t)a1, "exit hypercall");
-            return EXIT_STOPPED;
-        default: ret = -(int64_t)KEEL_EINVAL; break;
-        }
-    }
-    r->rax = wide ? (uint64_t)ret : (uint32_t)ret;
-    return EXIT_NEXT;
+    uint64_t fn = hc_arg(v->arch.regs.rax, wide);
+    if (__builtin_expect(e->hc.cpl != 0 || fn >= sizeof(hypercalls) / sizeof(hypercalls[0]), 0))
+        return hc_refused(v, wide, e->hc.cpl);
+    return hypercalls[fn](v, wide);
 }

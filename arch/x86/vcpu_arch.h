@@ -99,6 +99,18 @@ struct vm_arch {
     struct vm_vmx vmx;
 };
 
+/* CPUID answers that depend on nothing the guest can change (the VM's configuration,
+ * the vCPU's index, the CPU), for the basic leaves below VCPU_CPUID_CACHED that have no
+ * subleaves. The generic CPUID handler works a leaf out the first time the vCPU asks
+ * and keeps the answer here if it is one of those (vmm/exit_cpuid.c); after that the
+ * backend answers it before its exit table, as cheaply as an exit can be. */
+#define VCPU_CPUID_CACHED 32
+struct vcpu_cpuid_cache {
+    uint32_t known; /* bit n: leaf n's answer is kept */
+    /* One array per register: the backend indexes each by the leaf as it is. */
+    uint32_t a[VCPU_CPUID_CACHED], b[VCPU_CPUID_CACHED], c[VCPU_CPUID_CACHED], d[VCPU_CPUID_CACHED];
+};
+
 struct vcpu_arch {
     struct guest_regs regs; /* first: the entry path takes the vCPU's address as them */
     uint64_t host_rsp;      /* next: the entry path's stack pointer while the guest runs */
@@ -122,10 +134,11 @@ struct vcpu_arch {
     struct vcpu_vmx vmx;
     /* Set by whoever gives the vCPU something to act on (an interrupt, a kick, a timer
      * armed): the backend calls the EVENTS handler before its next entry. */
-    volatile uint32_t recheck;
+    uint32_t recheck; /* other CPUs store it with __atomic_store_n */
     /* Absolute host TSC when the generic side next needs the vCPU out of guest mode (a
      * guest timer), UINT64_MAX: never. The backend bounds the guest's run by it. */
     uint64_t wake_tsc;
+    struct vcpu_cpuid_cache cpuid;
     /* A guest fault or failed entry, as the backend words it for the VM's report. */
     char fault[224];
 

@@ -5,7 +5,8 @@
  * handler for it from a table the generic side hands over once, at start-up
  * (vcpu_backend.init); handlers get what they need in decoded form (struct exit_info)
  * and say how the guest goes on (enum exit_action), so they never read backend state
- * themselves and the hot path has no call it does not need: CPUID is one table call.
+ * themselves and the hot path has no call it does not need: an exit is one table call,
+ * and a CPUID leaf the vCPU keeps (struct vcpu_cpuid_cache) none.
  *
  * Everything else is cold and goes through struct vcpu_backend: set-up, loading on a
  * CPU, guest registers the generic handlers need now and then, event injection. */
@@ -63,7 +64,6 @@ enum cr_access_type {
 };
 
 struct exit_info {
-    uint32_t raw;           /* the backend's raw reason, for messages */
     uint64_t qualification; /* the backend's raw detail, for the backend only */
     union {
         struct {

@@ -4,8 +4,8 @@
 # costs more than BENCH_CPUID_MAX ticks, or a VMCALL one more than BENCH_VMCALL_MAX (the
 # figures with the per-exit statistics on). `make bench` prints the same figures.
 source "$(dirname "$0")/lib.sh"
-CPUID_MAX=${BENCH_CPUID_MAX:-117}
-VMCALL_MAX=${BENCH_VMCALL_MAX:-144}
+CPUID_MAX=${BENCH_CPUID_MAX:-100}
+VMCALL_MAX=${BENCH_VMCALL_MAX:-129}
 make_iso "$WORK/bench.iso" "$ROOT/tests/system/configs/bench.cfg" "$BUILD/guests/bench.elf"
 log=$WORK/bench.log
 bochs_boot 1 "$WORK/bench.iso" "$log" 180

@@ -180,7 +180,6 @@ static const struct vcpu_backend test_backend = {
 #define HOST_LEAF1_EBX 0x00100800u
 #define HOST_LEAF1_ECX (BIT(0) | BIT(3) | BIT(5) | BIT(27)) /* SSE3, MONITOR, VMX, OSXSAVE; no hypervisor bit */
 #define HOST_LEAF1_EDX 0x178bfbffu
-void host_test_cpuid_forget(void);
 static int cpuids;
 static uint32_t cpuid_leaf, cpuid_subleaf;
 static uint32_t host_basic_max; /* leaf 0's EAX when set; else leaf 0 answers like the others */
@@ -301,7 +300,7 @@ static int setup(void **state)
 
     stops = traps = wrmsrs = cpuids = xsetbvs = 0;
     host_basic_max = 0;
-    host_test_cpuid_forget();
+    vcpu->arch.cpuid.known = 0;
     wrmsr_faults = xsetbv_faults = false;
     calibrated = true;
     capture_reset();
@@ -1314,7 +1313,7 @@ static void cpuid_topology_follows_vcpus(void **state)
     check_topology(0x1f, 4, 3);
     /* ...and is nothing where the CPU's basic range ends before it. */
     host_basic_max = 0x1b;
-    host_test_cpuid_forget();
+    vcpu->arch.cpuid.known = 0; /* what the vCPU kept came from another CPU */
     cpuid_exit(0x1f, 1);
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     check_topology(0xb, 4, 3);
@@ -1354,26 +1353,8 @@ static void cpuid_timer_and_power_leaves(void **state)
 static void cpuid_tsc_frequency_leaves(void **state)
 {
     (void)state;
-    /* tsc_hz() is 2.4 GHz here; the crystal runs at the TSC's rate. */
-    int before = cpuids;
-    cpuid_exit(0x15, 0);
-    assert_int_equal(vcpu->arch.regs.rax, 1);
-    assert_int_equal(vcpu->arch.regs.rbx, 1);
-    assert_int_equal(vcpu->arch.regs.rcx, 2400000000u);
-    assert_int_equal(vcpu->arch.regs.rdx, 0);
-    cpuid_exit(0x16, 0);
-    assert_int_equal(vcpu->arch.regs.rax, 2400);
-    assert_int_equal(vcpu->arch.regs.rbx, 2400);
-    assert_int_equal(vcpu->arch.regs.rcx, VM_APIC_TIMER_HZ(2400000000ull) / 1000000);
-    assert_int_equal(vcpu->arch.regs.rdx, 0);
-    cpuid_exit(0x40000010, 0);
-    assert_int_equal(vcpu->arch.regs.rax, 2400000);
-    assert_int_equal(vcpu->arch.regs.rbx, VM_APIC_TIMER_HZ(2400000000ull) / 1000);
-    assert_int_equal(vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
-    /* The Keel leaf never asks the CPU; 0x15 and 0x16 ask only for the range. */
-    assert_int_equal(cpuids - before, 2);
-
-    /* Before calibration Keel does not know the rate, and says so. */
+    /* Before calibration Keel does not know the rate, and says so; it keeps nothing it
+     * would have to take back. */
     calibrated = false;
     cpuid_exit(0x15, 0);
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
@@ -1381,6 +1362,80 @@ static void cpuid_tsc_frequency_leaves(void **state)
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
     cpuid_exit(0x40000010, 0);
     assert_int_equal(vcpu->arch.regs.rax | vcpu->arch.regs.rbx | vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    assert_int_equal(vcpu->arch.cpuid.known & (1u << 0x15 | 1u << 0x16), 0);
+
+    /* tsc_hz() is 2.4 GHz here; the crystal runs at the TSC's rate. */
+    calibrated = true;
+    int before = cpuids;
+    for (int pass = 0; pass < 2; pass++) {
+        cpuid_exit(0x15, 0);
+        assert_int_equal(vcpu->arch.regs.rax, 1);
+        assert_int_equal(vcpu->arch.regs.rbx, 1);
+        assert_int_equal(vcpu->arch.regs.rcx, 2400000000u);
+        assert_int_equal(vcpu->arch.regs.rdx, 0);
+        cpuid_exit(0x16, 0);
+        assert_int_equal(vcpu->arch.regs.rax, 2400);
+        assert_int_equal(vcpu->arch.regs.rbx, 2400);
+        assert_int_equal(vcpu->arch.regs.rcx, VM_APIC_TIMER_HZ(2400000000ull) / 1000000);
+        assert_int_equal(vcpu->arch.regs.rdx, 0);
+        cpuid_exit(0x40000010, 0);
+        assert_int_equal(vcpu->arch.regs.rax, 2400000);
+        assert_int_equal(vcpu->arch.regs.rbx, VM_APIC_TIMER_HZ(2400000000ull) / 1000);
+        assert_int_equal(vcpu->arch.regs.rcx | vcpu->arch.regs.rdx, 0);
+    }
+    /* The Keel leaf never asks the CPU; 0x15 and 0x16 ask only for the range, once:
+     * the second time the vCPU's kept answers come back. */
+    assert_int_equal(cpuids - before, 2);
+}
+
+/* What the vCPU keeps (struct vcpu_cpuid_cache) is answered without the generic handler
+ * and without the CPU, and only leaves that cannot change are kept. */
+static void cpuid_kept_leaves(void **state)
+{
+    (void)state;
+    cpuid_exit(0, 0);
+    uint64_t a = vcpu->arch.regs.rax, b = vcpu->arch.regs.rbx, c = vcpu->arch.regs.rcx, d = vcpu->arch.regs.rdx;
+    int before = cpuids;
+    cpuid_exit(0, 0);
+    assert_int_equal(cpuids, before); /* answered from what the vCPU kept */
+    assert_int_equal(vcpu->arch.regs.rax, a);
+    assert_int_equal(vcpu->arch.regs.rbx, b);
+    assert_int_equal(vcpu->arch.regs.rcx, c);
+    assert_int_equal(vcpu->arch.regs.rdx, d);
+    /* RAX's upper half is not part of the leaf: the kept answer still comes back, and
+     * all four registers are written as CPUID writes them, zero-extended. */
+    cpuid_exit(0xffffffff00000000ull, 0);
+    assert_int_equal(cpuids, before);
+    assert_int_equal(vcpu->arch.regs.rax, a);
+    assert_int_equal(vcpu->arch.regs.rbx >> 32, 0);
+    cpuid_exit(6, 0);
+    cpuid_exit(6, 0);
+    assert_int_equal(vcpu->arch.regs.rax, BIT(2)); /* ARAT, from the kept answer */
+    assert_true(vcpu->arch.cpuid.known & (1u << 0 | 1u << 6));
+
+    /* Leaf 1 follows the guest's CR4 (OSXSAVE), so it is asked every time. */
+    cpuid_exit(1, 0);
+    before = cpuids;
+    vset(VMCS_CR4_GUEST_HOST_MASK, FAKE_CR4_FIXED);
+    vset(VMCS_GUEST_CR4, CR4_PAE | CR4_OSXSAVE | FAKE_CR4_FIXED);
+    cpuid_exit(1, 0);
+    assert_int_equal(cpuids, before + 1);
+    assert_true(vcpu->arch.regs.rcx & BIT(27));
+    /* Leaves with subleaves are never kept: 4, 7, 0xb and 0xd answer per ECX. */
+    uint32_t with_subleaves[] = {4, 7, 0xb, 0xd};
+    for (unsigned i = 0; i < sizeof(with_subleaves) / sizeof(with_subleaves[0]); i++) {
+        cpuid_exit(with_subleaves[i], 0);
+        cpuid_exit(with_subleaves[i], 1);
+        assert_int_equal(vcpu->arch.cpuid.known & (1u << with_subleaves[i]), 0);
+    }
+    assert_int_equal(vcpu->arch.cpuid.known & (1u << 1), 0);
+    /* The topology leaf's subleaf 1 differs from subleaf 0, as it would not if 0xb were
+     * answered from a kept copy. */
+    set_vcpus(4, 1);
+    cpuid_exit(0xb, 0);
+    uint64_t sub0 = vcpu->arch.regs.rbx;
+    cpuid_exit(0xb, 1);
+    assert_int_not_equal(vcpu->arch.regs.rbx, sub0);
 }
 
 static void cpuid_basic_range_covers_keel_leaves(void **state)
@@ -1389,7 +1444,7 @@ static void cpuid_basic_range_covers_keel_leaves(void **state)
     /* A CPU whose basic range ends at 0xd: leaf 0 reaches 0x16, leaves past 0xd are
      * empty except Keel's own, and the vendor string stays. */
     host_basic_max = 0xd;
-    host_test_cpuid_forget(); /* a different CPU from the other tests' */
+    vcpu->arch.cpuid.known = 0; /* a different CPU from the other tests': forget what the vCPU kept */
     cpuid_exit(0, 0);
     assert_int_equal(vcpu->arch.regs.rax, 0x16);
     assert_int_equal(vcpu->arch.regs.rbx, 0x756e6547u);
@@ -1408,7 +1463,7 @@ static void cpuid_basic_range_covers_keel_leaves(void **state)
     assert_int_equal(vcpu->arch.regs.rbx, 1);
     /* A CPU with a longer range keeps it. */
     host_basic_max = 0x20;
-    host_test_cpuid_forget();
+    vcpu->arch.cpuid.known = 0; /* what the vCPU kept came from another CPU */
     cpuid_exit(0, 0);
     assert_int_equal(vcpu->arch.regs.rax, 0x20);
     cpuid_exit(0x14, 0);
@@ -1977,6 +2032,7 @@ int main(void)
         T(cpuid_cache_sharing_follows_vcpus),
         T(cpuid_timer_and_power_leaves),
         T(cpuid_tsc_frequency_leaves),
+        T(cpuid_kept_leaves),
         T(cpuid_basic_range_covers_keel_leaves),
         T(cr0_writes_update_shadow),
         T(cr0_paging_switches_long_mode),

@@ -1,18 +1,21 @@
 ; The VM entry/exit path, the only assembly on Keel's hot path.
 ;
-; vmx_enter(struct vcpu_arch *a)    (rdi; rdi = a on return)
-;   Loads the guest's general registers and enters it: VMLAUNCH the first time (a's
-;   vmx.launched clear), VMRESUME after. Returns with the flags "above" (CF and ZF
-;   clear: a VM exit clears RFLAGS, and nothing after it here changes them) after a VM
-;   exit, with the guest registers saved back and EAX = the low half of the TSC just
-;   after the exit. If the entry failed, CF or ZF is set as VMLAUNCH/VMRESUME left it
-;   and EDX = 1 for VMfailInvalid, 2 for VMfailValid.
+; vmx_enter(struct vcpu_arch *a)    (rbx; rbx = a on return)
+;   Loads the guest's general registers and enters it with VMRESUME; a VMCS not yet
+;   launched (a's vmx.launched clear) makes VMRESUME fail without effect, and the cold
+;   path launches it, so the hot path carries no test of the launch state. Returns with
+;   the flags "above" (CF and ZF clear: a VM exit clears RFLAGS, and nothing after it
+;   here changes them) after a VM exit, with the guest registers saved back and EAX =
+;   the low half of the TSC just after the exit. If the entry failed, CF or ZF is set as
+;   VMLAUNCH/VMRESUME left it and EDX = 1 for VMfailInvalid, 2 for VMfailValid.
 
-; Not the C calling convention: of the callee-saved registers only RBP (the frame
-; pointer) is kept, and RDI comes back pointing at the vCPU again (after an exit it is
-; RSP, which the exit's pushes leave at struct guest_regs); every other register comes
-; back changed (the caller, vmx_run, says so to the compiler), so the loop reloads
-; what it still needs, a load where keeping it would cost a push and a pop per exit.
+; Not the C calling convention: no register is kept (the caller is built without frame
+; pointers, so not even RBP), and RBX comes back pointing at the vCPU again (after an
+; exit it is RSP, which the exit's pushes leave at struct guest_regs); RBX is
+; callee-saved, so the run loop can keep the vCPU there across its calls too. Every
+; other register comes back changed (the caller, vmx_run, says so to the compiler), so
+; the loop reloads what it still needs, a load where keeping it would cost a push and
+; a pop per exit.
 
 ; The guest registers move with POP and PUSH, straight between the CPU and struct
 ; guest_regs (the first member of struct vcpu_arch): entry points RSP at the structure
@@ -58,10 +61,8 @@ check_slot R_R15, 14
 section .text
 align 16
 vmx_enter:
-    push rbp                        ; the frame pointer
-    mov [rdi + GUEST_REGS_SIZE], rsp
-    cmp byte [rdi + VCPU_VMX_LAUNCHED], 0 ; flags survive the MOV and POPs below
-    mov rsp, rdi
+    mov [rbx + GUEST_REGS_SIZE], rsp
+    mov rsp, rbx
     pop rax
     pop rbx
     pop rcx
@@ -77,25 +78,29 @@ vmx_enter:
     pop r13
     pop r14
     pop r15
-    jnz .resume
-    ; RSP is just past the guest registers, at a + GUEST_REGS_SIZE. MOV leaves the flags
-    ; alone, so the flag is set here, off the VMRESUME path, and cleared again if the
-    ; launch fails.
+    vmresume
+    ; RSP is just past the guest registers, at a + GUEST_REGS_SIZE (host_rsp), and the
+    ; guest registers are still loaded. CF: VMfailInvalid, which launching cannot mend.
+    ; A VMCS never launched is launched now: VMRESUME refused it (VMfailValid, error 5)
+    ; before looking at anything else. The launch flag is set before VMLAUNCH (MOV leaves
+    ; the flags alone) and cleared if it fails.
+    jc .invalid
+    cmp byte [rsp + VCPU_VMX_LAUNCHED - GUEST_REGS_SIZE], 0
+    jne .valid
     mov byte [rsp + VCPU_VMX_LAUNCHED - GUEST_REGS_SIZE], 1
     vmlaunch
     mov byte [rsp + VCPU_VMX_LAUNCHED - GUEST_REGS_SIZE], 0
-    jmp .failed
-.resume:
-    vmresume
-.failed:
-    ; RSP is at host_rsp again; the flags say why, and stay as they are to the RET.
-    mov edx, 1                      ; VMfailInvalid (CF)
-    jc .out
-    mov edx, 2                      ; VMfailValid (ZF)
+    jc .invalid
+.valid:
+    mov edx, 2                      ; VMfailValid
+    cmp edx, edx                    ; ZF: not "above", whatever CMP above left
+    jmp .out
+.invalid:
+    mov edx, 1                      ; VMfailInvalid, CF still set
 .out:
-    lea rdi, [rsp - GUEST_REGS_SIZE]
+    ; RSP is at host_rsp; the flags stay as they are to the RET.
+    lea rbx, [rsp - GUEST_REGS_SIZE]
     mov rsp, [rsp]
-    pop rbp
     ret
 
 ; HOST_RIP: the CPU arrives here on every VM exit with RSP = HOST_RSP, just past the
@@ -118,7 +123,6 @@ vmx_exit_stub:
     push rbx
     push rax
     rdtsc                           ; the exit's time, as early as it can be read
-    mov rdi, rsp                    ; the vCPU, for the caller
+    mov rbx, rsp                    ; the vCPU, for the caller
     mov rsp, [rsp + GUEST_REGS_SIZE]
-    pop rbp
     ret

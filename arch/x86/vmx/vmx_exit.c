@@ -45,17 +45,12 @@ static enum exit_action fatal(struct vcpu *v, struct exit_info *e)
     return vmx_generic[VCPU_EXIT_FATAL](v, e);
 }
 
-enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw, struct latency **spent_on)
+enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw)
 {
     uint32_t reason = EXIT_REASON_BASIC(raw);
-    struct exit_info e = {.raw = raw};
-    if (reason >= VMX_EXIT_REASON_COUNT) {
-        /* A reason newer than the table: report it, never ignore it. Its time counts
-         * in the last slot, which no VMX reason uses. */
-        *spent_on = &vcpu_arch(v)->latency.exit[VCPU_EXIT_REASON_SLOTS - 1];
-        return vmx_exit_unexpected(v, &e);
-    }
-    *spent_on = &vcpu_arch(v)->latency.exit[reason];
+    struct exit_info e;
+    if (reason >= VMX_EXIT_REASON_COUNT)
+        return vmx_exit_unexpected(v, &e); /* a reason newer than the table: reported */
     vcpu_arch(v)->stats.exits[reason]++;
     return vmx_exit_table.fn[reason](v, &e);
 }
@@ -66,9 +61,15 @@ static uint64_t exit_qualification(void)
     return vmcs_readnat_on_exit(VMCS_EXIT_QUALIFICATION);
 }
 
+/* The reason as the VMCS holds it, for the reports: the hot path does not pass it. */
+static uint32_t exit_reason_basic(void)
+{
+    return EXIT_REASON_BASIC(vmcs_read32(VMCS_EXIT_REASON));
+}
+
 enum exit_action vmx_exit_unexpected(struct vcpu *v, struct exit_info *e)
 {
-    uint32_t reason = EXIT_REASON_BASIC(e->raw);
+    uint32_t reason = exit_reason_basic();
     /* The qualification only where the SDM defines one for the reason (and for a reason
      * too new to know, whatever the field holds). */
     uint64_t q = reason >= VMX_EXIT_REASON_COUNT || vmx_exit_table.needs_qualification[reason] ? exit_qualification() : 0;
@@ -175,7 +176,7 @@ static const char *entry_failure_detail(uint32_t reason, uint64_t q)
 
 enum exit_action vmx_exit_entry_failure(struct vcpu *v, struct exit_info *e)
 {
-    uint32_t reason = EXIT_REASON_BASIC(e->raw);
+    uint32_t reason = exit_reason_basic();
     uint64_t q = reason == EXIT_REASON_ENTRY_MACHINE_CHECK ? 0 : exit_qualification();
     ksnprintf(vcpu_arch(v)->fault, sizeof(vcpu_arch(v)->fault),
               "VM entry failed: %s (exit reason %u %s, qualification 0x%lx); guest rip 0x%lx cr0 0x%lx cr4 0x%lx",

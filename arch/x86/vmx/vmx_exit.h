@@ -34,30 +34,60 @@ static inline __attribute__((always_inline)) void vmx_skip_instruction(void)
 }
 
 /* An exit reason with flags in its upper bits (a failed entry) or beyond the table. */
-__attribute__((cold, noinline)) enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw,
-                                                                   struct latency **spent_on);
+__attribute__((cold, noinline)) enum exit_action vmx_exit_flagged(struct vcpu *v, uint32_t raw);
 
-/* One exit of the vCPU whose VMCS is current, from the exit reason to the state the
- * guest resumes in: EXIT_RESUME, EXIT_YIELD or EXIT_STOPPED; *spent_on is where the
- * exit's duration goes (vcpu_latency), known before the handler runs so that it needs
- * no saving across the call. Inlined into the run loop: on Keel's hottest path a call
- * frame is a measurable cost. Only the exit reason is read here; a decoder that needs
- * the exit qualification reads it itself. */
-static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit_timed(struct vcpu *v,
-                                                                                    struct latency **spent_on)
+/* CPUID of a leaf whose answer the vCPU keeps (struct vcpu_cpuid_cache): answered
+ * here, before the table. False: the generic handler works it out. */
+static inline __attribute__((always_inline)) bool vmx_cpuid_cached(struct vcpu_arch *a)
+{
+    /* EAX alone, loaded as 32 bits (x86 is little-endian): the upper half is not part
+     * of the leaf, and the load zero-extends for the indexing below. */
+    uint32_t leaf;
+    __builtin_memcpy(&leaf, &a->regs.rax, sizeof(leaf));
+    if (leaf >= VCPU_CPUID_CACHED || !((a->cpuid.known >> leaf) & 1))
+        return false;
+    a->regs.rax = a->cpuid.a[leaf];
+    a->regs.rbx = a->cpuid.b[leaf];
+    a->regs.rcx = a->cpuid.c[leaf];
+    a->regs.rdx = a->cpuid.d[leaf];
+    return true;
+}
+
+/* One exit of the vCPU whose VMCS is current, up to the handler's answer (enum
+ * exit_action; vmx_finish_exit acts on it); *spent_on is where the exit's duration goes
+ * (vcpu_latency), known before the handler runs so that it needs no saving across the
+ * call. Inlined into the run loop: on Keel's hottest path a call frame is a measurable
+ * cost, and so is every store: spent_on never leaves a register (nothing takes its
+ * address), and the handlers that word the reason in a report read it from the VMCS
+ * again. A decoder that needs the exit qualification reads it itself. */
+static inline __attribute__((always_inline)) enum exit_action vmx_dispatch_exit(struct vcpu *v,
+                                                                                struct latency **spent_on)
 {
     uint64_t raw = vmcs_read32_wide_on_exit(VMCS_EXIT_REASON);
-    enum exit_action a;
+    struct vcpu_arch *a = vcpu_arch(v);
+    /* Looked for first, and with constant offsets: the cheapest exit there is. */
+    if (raw == EXIT_REASON_CPUID && vmx_cpuid_cached(a)) {
+        *spent_on = &a->latency.exit[EXIT_REASON_CPUID];
+        a->stats.exits[EXIT_REASON_CPUID]++;
+        return EXIT_NEXT;
+    }
     /* The basic reason is the low 16 bits; with no flag above them, raw is the reason. */
     if (__builtin_expect(raw < VMX_EXIT_REASON_COUNT, 1)) {
-        *spent_on = &vcpu_arch(v)->latency.exit[raw];
-        vcpu_arch(v)->stats.exits[raw]++;
+        *spent_on = &a->latency.exit[raw];
+        a->stats.exits[raw]++;
         struct exit_info e;
-        e.raw = (uint32_t)raw;
-        a = vmx_exit_table.fn[raw](v, &e);
-    } else {
-        a = vmx_exit_flagged(v, (uint32_t)raw, spent_on);
+        return vmx_exit_table.fn[raw](v, &e);
     }
+    /* A reason too new for the table counts in the last slot, which no VMX reason uses. */
+    uint32_t basic = EXIT_REASON_BASIC(raw);
+    *spent_on = &a->latency.exit[basic < VMX_EXIT_REASON_COUNT ? basic : VCPU_EXIT_REASON_SLOTS - 1];
+    return vmx_exit_flagged(v, (uint32_t)raw);
+}
+
+/* The handler's answer carried out: the instruction stepped over where it asks, and the
+ * state the guest goes on in (EXIT_RESUME, EXIT_YIELD or EXIT_STOPPED). */
+static inline __attribute__((always_inline)) enum exit_action vmx_finish_exit(enum exit_action a)
+{
     if (__builtin_expect(a == EXIT_NEXT, 1)) {
         vmx_skip_instruction();
         return EXIT_RESUME;
@@ -72,7 +102,7 @@ static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit_ti
 static inline __attribute__((always_inline)) enum exit_action vmx_handle_exit(struct vcpu *v)
 {
     struct latency *spent_on;
-    return vmx_handle_exit_timed(v, &spent_on);
+    return vmx_finish_exit(vmx_dispatch_exit(v, &spent_on));
 }
 
 /* The VMX decoders named in vmx_exit_reasons.h. */

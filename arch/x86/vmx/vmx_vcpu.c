@@ -25,22 +25,23 @@
 
 extern char vmx_exit_stub[];
 
-/* vmx_entry.asm. It is called from an asm statement because it keeps only RBP: the
+/* vmx_entry.asm. It is called from an asm statement because it keeps no register: the
  * compiler keeps across it just what the run loop still needs (mostly by reloading it),
  * rather than the assembly saving and restoring callee-saved registers on each exit.
- * *v comes back as it went in (the assembly finds the vCPU from its stack pointer), so
- * the vCPU pointer needs no saving either; the assembly reads and sets vmx.launched
- * itself. True after an exit, with *t_exit the low half of the TSC read right after
- * it; false if the entry failed, with *fail 1 (VMfailInvalid) or 2 (VMfailValid). The
- * answer comes in the flags, so the exit path spends no instruction making it. */
-static inline __attribute__((always_inline)) bool vmx_enter(struct vcpu **v, uint32_t *t_exit, uint32_t *fail)
+ * RBX, where it takes the vCPU, comes back as it went in (the assembly finds the vCPU
+ * from its stack pointer), so the compiler may keep the vCPU pointer there for the whole
+ * loop, with no saving and no moving; the assembly reads and sets vmx.launched itself.
+ * True after an exit, with *t_exit the low half of the TSC read right after it; false
+ * if the entry failed, with *fail 1 (VMfailInvalid) or 2 (VMfailValid). The answer
+ * comes in the flags, so the exit path spends no instruction making it. */
+static inline __attribute__((always_inline)) bool vmx_enter(struct vcpu *v, uint32_t *t_exit, uint32_t *fail)
 {
     bool exited;
     uint32_t tsc, rc;
     __asm__ volatile("call vmx_enter"
-                     : "=@cca"(exited), "=d"(rc), "=a"(tsc), "+D"(*v)
-                     :
-                     : "rbx", "rcx", "rsi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory");
+                     : "=@cca"(exited), "=d"(rc), "=a"(tsc)
+                     : "b"(v)
+                     : "rdi", "rcx", "rsi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory");
     *t_exit = tsc;
     *fail = rc;
     return exited;
@@ -554,7 +555,7 @@ static __attribute__((cold, noinline)) enum exit_action entry_failed(struct vcpu
         ksnprintf(a->fault, sizeof(a->fault), "VM entry failed: VM-instruction error %u (%s)", err,
                   vmx_instruction_error_name(err));
     }
-    struct exit_info e = {.raw = ~0u, .why = a->fault};
+    struct exit_info e = {.why = a->fault};
     return vmx_generic[VCPU_EXIT_FATAL](v, &e);
 }
 
@@ -586,12 +587,26 @@ static void arm_preemption_timer(const struct vcpu_arch *a, uint64_t slice_end, 
 static __attribute__((noinline)) enum exit_action take_events(struct vcpu *v, uint64_t slice_end, unsigned rate)
 {
     struct vcpu_arch *a = vcpu_arch(v);
-    a->recheck = 0;
+    /* Cleared with a full barrier before anything is looked at: an event given from
+     * another CPU after this sets the flag again, never between a plain store still in
+     * the store buffer and the loads below. */
+    __atomic_store_n(&a->recheck, 0, __ATOMIC_SEQ_CST);
     if (a->latency.reset_requested)
         vcpu_stats_clear_counts(a);
-    struct exit_info e = {.raw = ~0u};
+    struct exit_info e = {0};
     enum exit_action act = vmx_generic[VCPU_EXIT_EVENTS](v, &e);
     arm_preemption_timer(a, slice_end, rate);
+    return act;
+}
+
+/* An exit whose handler did more than ask for the next instruction, or after which the
+ * vCPU has events to look at: out of the loop's straight line. */
+static __attribute__((noinline)) enum exit_action after_exit(struct vcpu *v, enum exit_action act,
+                                                             uint64_t slice_end, unsigned rate)
+{
+    act = vmx_finish_exit(act);
+    if (act == EXIT_RESUME && __atomic_load_n(&vcpu_arch(v)->recheck, __ATOMIC_ACQUIRE))
+        act = take_events(v, slice_end, rate);
     return act;
 }
 
@@ -633,36 +648,42 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
      * Per exit the loop adds only Keel's time; the guest's is worked out per run. */
     struct latency *spent_on = &a->latency.load;
     uint32_t t_host = (uint32_t)start;
-    enum exit_action act;
-    /* One way out, so that the values the end needs live in one place each. */
-    for (;;) {
+    /* Events are looked at before the first entry and after every exit (whoever gives
+     * the vCPU one from another CPU kicks that CPU out of the guest too), where the
+     * common case tests them together with the handler's answer. */
+    enum exit_action act = __atomic_load_n(&a->recheck, __ATOMIC_ACQUIRE) ? take_events(v, slice_end64, rate)
+                                                                          : EXIT_RESUME;
+    /* One way out, so that the values the end needs live in one place each. From here
+     * the vCPU is reached through v alone, the register the entry path gives back. */
+    while (act == EXIT_RESUME) {
         uint32_t t_entry = rdtsc32();
         if (__builtin_expect((int32_t)(t_entry - slice_end) >= 0, 0)) {
             act = EXIT_YIELD;
             break;
         }
-        if (__builtin_expect(a->recheck, 0)) {
-            act = take_events(v, slice_end64, rate);
-            if (act != EXIT_RESUME)
-                break;
-            t_entry = rdtsc32();
-        }
         uint32_t ticks = t_entry - t_host;
-        a->stats.host_tsc += ticks;
+        vcpu_arch(v)->stats.host_tsc += ticks;
         vcpu_latency_record(spent_on, ticks);
         uint32_t rc;
-        bool exited = vmx_enter(&v, &t_host, &rc);
-        a = vcpu_arch(v); /* the same vCPU, now in a register */
+        bool exited = vmx_enter(v, &t_host, &rc);
         if (__builtin_expect(!exited, 0)) {
             act = entry_failed(v, (int)rc);
-            t_host = rdtsc32(); /* nothing ran: the failure's report is Keel's time */
+            /* Nothing ran: the failure's report is Keel's time, counted as loading.
+             * Set afresh here, spent_on is dead across the entry and can stay in a
+             * register on the exit path. */
+            spent_on = &vcpu_arch(v)->latency.load;
+            t_host = rdtsc32();
             break;
         }
-        act = vmx_handle_exit_timed(v, &spent_on);
-        if (act != EXIT_RESUME)
-            break;
+        act = vmx_dispatch_exit(v, &spent_on);
+        if (__builtin_expect(act == EXIT_NEXT, 1) && __builtin_expect(!vcpu_arch(v)->recheck, 1)) {
+            vmx_skip_instruction();
+            act = EXIT_RESUME;
+        } else {
+            act = after_exit(v, act, slice_end64, rate);
+        }
     }
-    return end_run(a, spent_on, t_host, start, host_at_start, act);
+    return end_run(vcpu_arch(v), spent_on, t_host, start, host_at_start, act);
 }
 
 const struct vcpu_backend vmx_backend = {
