@@ -114,14 +114,17 @@ static enum exit_action hc_stats_call(struct vcpu *v, bool wide)
     return hc_return(v, wide, hc_stats(v, hc_arg(v->arch.regs.rbx, wide)));
 }
 
-/* By function number; the numbers in between are unknown, as is 0. */
-static enum exit_action (*const hypercalls[])(struct vcpu *v, bool wide) = {
+STATIC_ASSERT(KEEL_HC_STATS < VCPU_HYPERCALL_SLOTS, "every hypercall has a slot");
+
+/* By function number; 0 and the numbers without a function are unknown. */
+const vcpu_hypercall_fn keel_hypercalls[VCPU_HYPERCALL_SLOTS] = {
     [0] = hc_einval,
     [KEEL_HC_CONSOLE_WRITE] = hc_console,
     [KEEL_HC_VM_INFO] = hc_vm_info,
     [KEEL_HC_YIELD] = hc_yield,
     [KEEL_HC_EXIT] = hc_exit,
     [KEEL_HC_STATS] = hc_stats_call,
+    [KEEL_HC_STATS + 1 ... VCPU_HYPERCALL_SLOTS - 1] = hc_einval,
 };
 
 static __attribute__((noinline, cold)) enum exit_action hc_refused(struct vcpu *v, bool wide, uint8_t cpl)
@@ -134,7 +137,7 @@ enum exit_action exit_hypercall(struct vcpu *v, struct exit_info *e)
     /* A 64-bit guest's whole RAX is the function number: 0x100000004 is not EXIT. */
     bool wide = e->hc.wide;
     uint64_t fn = hc_arg(v->arch.regs.rax, wide);
-    if (__builtin_expect(e->hc.cpl != 0 || fn >= sizeof(hypercalls) / sizeof(hypercalls[0]), 0))
+    if (__builtin_expect(e->hc.cpl != 0 || fn >= VCPU_HYPERCALL_SLOTS, 0))
         return hc_refused(v, wide, e->hc.cpl);
-    return hypercalls[fn](v, wide);
+    return keel_hypercalls[fn](v, wide);
 }

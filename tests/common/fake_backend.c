@@ -29,8 +29,10 @@ struct fake_vcpu *fake_vcpu(struct vcpu *v)
     return f;
 }
 
-static bool fake_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
+static bool fake_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT],
+                      const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS])
 {
+    (void)hypercalls; /* the fake hands VMCALLs to the HYPERCALL handler, as backends may */
     fake.inits++;
     if (fake.init_fails)
         return false;

@@ -120,7 +120,7 @@ static void setup(void)
     FUZZ_CHECK(mprotect(area, RAM_MAX, PROT_READ | PROT_WRITE) == 0, "mprotect");
     cpu_block.self = &cpu_block;
     cpu_block.cpu_id = HOST_CPU;
-    vmx_exit_init(only_hypercalls);
+    vmx_exit_init(only_hypercalls, keel_hypercalls);
     FUZZ_CHECK(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block) == 0, "arch_prctl");
 }
 

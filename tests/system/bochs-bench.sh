@@ -5,7 +5,7 @@
 # figures with the per-exit statistics on). `make bench` prints the same figures.
 source "$(dirname "$0")/lib.sh"
 CPUID_MAX=${BENCH_CPUID_MAX:-100}
-VMCALL_MAX=${BENCH_VMCALL_MAX:-129}
+VMCALL_MAX=${BENCH_VMCALL_MAX:-116}
 make_iso "$WORK/bench.iso" "$ROOT/tests/system/configs/bench.cfg" "$BUILD/guests/bench.elf"
 log=$WORK/bench.log
 bochs_boot 1 "$WORK/bench.iso" "$log" 180

@@ -13,7 +13,8 @@
 #include "arch/x86/trap.h"
 #include "tests/common/fake_vmcs.h"
 
-/* What vmx_exit.c calls besides the table; no test here takes an exit. */
+/* What vmx_exit.c calls besides the table; only the VMCALL test takes an exit, into a
+ * stub. */
 void fake_vmcs_misuse(const char *what, uint32_t field) { fail_msg("%s 0x%x", what, field); }
 void trap_dispatch(struct trap_frame *f) { (void)f; fail(); }
 uint64_t ept_leaf_entry(const struct ept *ept, gpa_t gpa, uint64_t *page_size)
@@ -59,7 +60,7 @@ static const struct {
 static int setup(void **state)
 {
     (void)state;
-    vmx_exit_init(generic);
+    vmx_exit_init(generic, NULL);
     return 0;
 }
 
@@ -208,6 +209,26 @@ static void raw_field_and_unknown_numbers(void **state)
 
 /* Every reason that has a handler of its own has a kind that says what it is; the
  * shared handlers imply the kind, so the two tables cannot drift apart. */
+/* A backend given no hypercall table (vmx_exit_init's NULL) hands a VMCALL from CPL 0
+ * to the HYPERCALL handler, as it does one from CPL 3. */
+static void vmcall_without_hypercall_table(void **state)
+{
+    (void)state;
+    static struct vcpu_arch arch;
+    struct vcpu *v = (struct vcpu *)(void *)&arch;
+    for (uint32_t dpl = 0; dpl <= 3; dpl += 3) {
+        fake_vmcs_reset();
+        fake_vmcs_set(VMCS_EXIT_REASON, EXIT_REASON_VMCALL);
+        fake_vmcs_set(VMCS_GUEST_SS_ACCESS_RIGHTS, 0xc093 | dpl << 5);
+        fake_vmcs_set(VMCS_GUEST_CS_ACCESS_RIGHTS, 0xc09b | dpl << 5);
+        arch.regs.rax = 2;
+        struct latency *spent_on = NULL;
+        assert_int_equal(vmx_dispatch_exit(v, &spent_on), 100 + VCPU_EXIT_HYPERCALL);
+        assert_ptr_equal(spent_on, &arch.latency.exit[EXIT_REASON_VMCALL]);
+    }
+    assert_int_equal(arch.stats.exits[EXIT_REASON_VMCALL], 2);
+}
+
 static void kinds_follow_the_handlers(void **state)
 {
     (void)state;
@@ -260,6 +281,7 @@ int main(void)
         cmocka_unit_test(names_and_descriptions_unique),
         cmocka_unit_test(raw_field_and_unknown_numbers),
         cmocka_unit_test(kinds_follow_the_handlers),
+        cmocka_unit_test(vmcall_without_hypercall_table),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

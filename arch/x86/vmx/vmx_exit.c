@@ -11,6 +11,7 @@
 
 struct vmx_exit_table vmx_exit_table;
 vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
+vcpu_hypercall_fn vmx_hypercalls[VCPU_HYPERCALL_SLOTS];
 
 /* Where each reason goes, from the one list; GENERIC entries are resolved at init. */
 static const struct {
@@ -29,10 +30,20 @@ static const struct {
 
 STATIC_ASSERT(VMX_EXIT_REASON_COUNT < VCPU_EXIT_REASON_SLOTS, "per-vCPU exit counters too small (one slot for unknown reasons)");
 
-void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
+/* Without a hypercall table every VMCALL reaches the HYPERCALL handler, as one from
+ * CPL 0 does here. */
+static enum exit_action hypercall_by_handler(struct vcpu *v, bool wide)
+{
+    struct exit_info e = {.hc = {.cpl = 0, .wide = wide}};
+    return vmx_generic[VCPU_EXIT_HYPERCALL](v, &e);
+}
+
+void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS])
 {
     for (unsigned i = 0; i < VCPU_EXIT_COUNT; i++)
         vmx_generic[i] = handlers[i];
+    for (unsigned i = 0; i < VCPU_HYPERCALL_SLOTS; i++)
+        vmx_hypercalls[i] = hypercalls ? hypercalls[i] : hypercall_by_handler;
     for (unsigned r = 0; r < VMX_EXIT_REASON_COUNT; r++) {
         vmx_exit_table.fn[r] = routes[r].generic ? handlers[routes[r].generic - 1] : routes[r].vmx;
         vmx_exit_table.needs_qualification[r] = routes[r].needs_qualification;
@@ -242,13 +253,12 @@ enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
     return vmx_generic[VCPU_EXIT_CR](v, e);
 }
 
+/* The VMCALLs the run loop did not call a hypercall for (vmx_hypercall): from CPL above
+ * 0, or with a number without a slot, for the handler to refuse. Reached from the run
+ * loop only, between an exit and the next entry. */
 enum exit_action vmx_exit_vmcall(struct vcpu *v, struct exit_info *e)
 {
-    /* Reached from the run loop only, between an exit and the next entry. */
-    e->hc.cpl = (vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
-    /* 64-bit code: CS.L in IA-32e mode. CS.L is read first, since outside 64-bit code
-     * it is almost always clear and the entry controls need no read. */
-    e->hc.wide = (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
-                 (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+    e->hc.cpl = (uint8_t)vmx_caller_cpl();
+    e->hc.wide = vmx_caller_wide();
     return vmx_generic[VCPU_EXIT_HYPERCALL](v, e);
 }

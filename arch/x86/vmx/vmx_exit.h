@@ -7,6 +7,7 @@
 
 #include "arch/x86/vcpu_backend.h"
 #include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/vmx/vmx_controls.h"
 #include "arch/x86/vmx/vmx_exit_reasons.h"
 
 /* Two arrays rather than one of pairs: each is indexed by the reason as it is, with no
@@ -19,8 +20,11 @@ struct vmx_exit_table {
 extern struct vmx_exit_table vmx_exit_table;
 /* The generic handlers, for the decoders that hand an exit on. */
 extern vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
+/* The hypercalls the run loop calls itself (vcpu_hypercall_fn). */
+extern vcpu_hypercall_fn vmx_hypercalls[VCPU_HYPERCALL_SLOTS];
 
-void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT]);
+/* hypercalls may be NULL: every VMCALL then goes to the HYPERCALL handler. */
+void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS]);
 
 /* Steps over the instruction that exited. Stepping over an instruction ends STI/MOV-SS
  * blocking, as the CPU would. */
@@ -53,6 +57,36 @@ static inline __attribute__((always_inline)) bool vmx_cpuid_cached(struct vcpu_a
     return true;
 }
 
+/* Who made a VMCALL: its CPL, and whether it runs 64-bit code (CS.L in IA-32e mode).
+ * CS.L is read first: outside 64-bit code it is almost always clear, and the entry
+ * controls need no read. */
+static inline __attribute__((always_inline)) uint32_t vmx_caller_cpl(void)
+{
+    return (vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
+}
+
+static inline __attribute__((always_inline)) bool vmx_caller_wide(void)
+{
+    return (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
+           (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+}
+
+/* A VMCALL from CPL 0 with a number that has a slot: the hypercall called here, before
+ * the table. False: the HYPERCALL handler takes it (and refuses it). */
+static inline __attribute__((always_inline)) bool vmx_hypercall(struct vcpu *v, enum exit_action *act)
+{
+    if (vmx_caller_cpl() != 0)
+        return false;
+    bool wide = vmx_caller_wide();
+    uint64_t fn = vcpu_arch(v)->regs.rax;
+    if (!wide)
+        fn = (uint32_t)fn;
+    if (fn >= VCPU_HYPERCALL_SLOTS)
+        return false;
+    *act = vmx_hypercalls[fn](v, wide);
+    return true;
+}
+
 /* One exit of the vCPU whose VMCS is current, up to the handler's answer (enum
  * exit_action; vmx_finish_exit acts on it); *spent_on is where the exit's duration goes
  * (vcpu_latency), known before the handler runs so that it needs no saving across the
@@ -65,11 +99,18 @@ static inline __attribute__((always_inline)) enum exit_action vmx_dispatch_exit(
 {
     uint64_t raw = vmcs_read32_wide_on_exit(VMCS_EXIT_REASON);
     struct vcpu_arch *a = vcpu_arch(v);
-    /* Looked for first, and with constant offsets: the cheapest exit there is. */
+    /* The two exits that exist only to ask Keel something, looked for first and with
+     * constant offsets. */
     if (raw == EXIT_REASON_CPUID && vmx_cpuid_cached(a)) {
         *spent_on = &a->latency.exit[EXIT_REASON_CPUID];
         a->stats.exits[EXIT_REASON_CPUID]++;
         return EXIT_NEXT;
+    }
+    enum exit_action act;
+    if (raw == EXIT_REASON_VMCALL && vmx_hypercall(v, &act)) {
+        *spent_on = &a->latency.exit[EXIT_REASON_VMCALL];
+        a->stats.exits[EXIT_REASON_VMCALL]++;
+        return act;
     }
     /* The basic reason is the low 16 bits; with no flag above them, raw is the reason. */
     if (__builtin_expect(raw < VMX_EXIT_REASON_COUNT, 1)) {

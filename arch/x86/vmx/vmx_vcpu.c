@@ -1,8 +1,9 @@
 /* The VMX backend (arch/x86/vcpu_backend.h): global VMX set-up, a VM's EPT, a vCPU's
  * VMCS, moving a vCPU onto a CPU, and the run loop. The run loop is Keel's hot path:
- * per exit it costs the exit stub, one VMREAD of the exit reason, a table call, two
- * RDTSCs, the counters and the exit's duration in the statistics, and nothing else
- * unless a handler asks for more. */
+ * per exit it costs the exit stub, one VMREAD of the exit reason, a table call (none for
+ * a CPUID leaf the vCPU keeps, a direct call for a hypercall), two RDTSCs, the counters
+ * and the exit's duration in the statistics, and nothing else unless a handler asks
+ * for more. */
 #include "arch/x86/vcpu_backend.h"
 #include "arch/x86/vmx/vmx_exit.h"
 #include "arch/x86/vmx/vmx_guest.h"
@@ -96,7 +97,7 @@ static void msr_bitmap_allow(uint32_t msr, bool read, bool write)
         bm[0x800 + base + idx / 8] &= (uint8_t)~(1u << (idx % 8));
 }
 
-static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
+static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS])
 {
     const struct vmx_caps *caps = vmx_boot_caps();
     char err[200];
@@ -133,7 +134,7 @@ static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT])
     vmx_fixed.cr4_fixed1 = caps->cr4_fixed1;
     vmx_nmi_window_ok = controls.nmi_window;
     vmx_unrestricted_ok = controls.unrestricted_guest;
-    vmx_exit_init(handlers);
+    vmx_exit_init(handlers, hypercalls);
     kprintf("VMM: controls pin 0x%08x proc 0x%08x proc2 0x%08x exit 0x%08x entry 0x%08x%s, preemption timer rate "
             "2^%u\n", controls.pin, controls.proc, controls.proc2, controls.exit, controls.entry,
             controls.unrestricted_guest ? ", unrestricted guest" : "", vmx_preemption_timer_rate(caps));
