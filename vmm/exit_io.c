@@ -21,6 +21,15 @@ enum exit_action exit_device_result(struct vcpu *v, struct bus_result r)
     return EXIT_STOPPED;
 }
 
+/* A timer device's next event may have moved: after a write, or a read of the RTC's
+ * register C (which lets its next interrupt come) or a PIC poll. Not after a read of
+ * the PM timer's count. */
+static __attribute__((noinline)) void timer_port_accessed(struct vm *vm, struct vcpu *v, uint16_t port, bool in)
+{
+    if (!in || vm->pc.timed_reads[port / 64] & (1ull << (port % 64)))
+        vm_platform_programmed(vm, v);
+}
+
 enum exit_action exit_io(struct vcpu *v, struct exit_info *e)
 {
     struct vm *vm = v->vm;
@@ -49,9 +58,7 @@ enum exit_action exit_io(struct vcpu *v, struct exit_info *e)
 
     if (in)
         v->arch.regs.rax = (v->arch.regs.rax & in_keeps[size]) | (value & mask);
-    /* A timer device's next event may have moved (a write, or a read of the RTC's
-     * register C, which lets its next interrupt come). */
     if (__builtin_expect(vm->pc.timed_ports[port / 64] & (1ull << (port % 64)), 0))
-        vm_platform_programmed(vm, v);
+        timer_port_accessed(vm, v, port, in);
     return EXIT_NEXT;
 }

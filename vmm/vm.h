@@ -52,8 +52,11 @@ struct vm_pc {
     uint64_t next_deadline;   /* VM time of the next device event (CLOCK_NEVER: none) */
     uint32_t uart_input;      /* the host queued COM1 input: the next poll moves it in */
     struct irq_sink irq;      /* ISA IRQ / GSI lines, to the PIC and the IOAPIC */
-    /* Ports of devices with timers: a write there may move the next device event. */
+    /* Ports of devices with timers: a write there may move the next device event, and
+     * so may a read of those also in timed_reads (the RTC's register C, a PIC poll).
+     * Reading the PM timer's count moves nothing, and Linux does it often. */
     uint64_t timed_ports[BUS_PORTS / 64];
+    uint64_t timed_reads[BUS_PORTS / 64];
     struct apic_bus apic;
     struct vioapic ioapic;
     struct pic8259 pic;

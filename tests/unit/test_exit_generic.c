@@ -627,6 +627,34 @@ static void cr8_write_looks_only_for_a_deliverable_vector(void **state)
     assert_int_equal(v->arch.recheck, 1);
 }
 
+/* An access to a timer device's port asks for a look before the entry (its next event
+ * may have moved), except a read of the PM timer's count, which moves nothing: the
+ * look costs that read, which Linux makes often, about 700 Bochs ticks. */
+static void timer_ports_look_when_an_event_may_move(void **state)
+{
+    (void)state;
+    static const struct {
+        uint16_t port;
+        bool in, looks;
+    } cases[] = {
+        {ACPI_PM_BASE + ACPI_PM_TMR_OFF, true, false}, /* the PM timer's count */
+        {ACPI_PM_BASE, true, true},                    /* PM1 status */
+        {ACPI_PM_BASE + ACPI_PM_TMR_OFF, false, true}, /* a write, even to a read-only count */
+        {0x71, true, true},                            /* the RTC's data (register C) */
+        {0x43, false, true},                           /* the PIT's mode register */
+        {0x20, true, true},                            /* the PIC (a poll acknowledges) */
+        {0x4d0, true, false},                          /* the ELCR: no timer */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct exit_info io = {.io = {.port = cases[i].port, .size = 1, .in = cases[i].in}};
+        v->arch.regs.rax = 0;
+        v->arch.recheck = 0;
+        f->reg[VCPU_REG_RIP] = RIP0;
+        assert_int_equal(take(VCPU_EXIT_IO, io, 2), EXIT_RESUME);
+        assert_int_equal(v->arch.recheck, cases[i].looks);
+    }
+}
+
 /* An application processor: nothing runs until INIT and SIPI; then it starts at the
  * SIPI's page. */
 static void ap_waits_for_init_sipi(void **state)
@@ -783,6 +811,7 @@ int main(void)
         T(handlers_cover_every_exit), T(cpuid_and_hypercalls), T(stats_hypercall),     T(port_io_through_the_bus),
         T(string_io_stops),           T(cr0_paging_and_long_mode), T(cr8_through_rsp_and_cr4_limits),
         T(cr8_write_looks_only_for_a_deliverable_vector),
+        T(timer_ports_look_when_an_event_may_move),
         T(msrs_in_backend_registers), T(hlt_xsetbv_and_undefined), T(memory_interrupt_and_fatal),
         T(pit_irq0_through_the_ioapic), T(pit_first_then_ioapic), T(pit_irq0_on_a_running_clock), T(pit_irq0_through_the_pic), T(ap_waits_for_init_sipi),
         T(testdev_only_when_asked_and_its_lines_interrupt), T(blocked_nmi_waits_for_the_nmi_window),

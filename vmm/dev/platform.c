@@ -197,10 +197,20 @@ static bool platform_start(struct vm *vm, bool restart)
     bios_pic_setup(vm);
     static const struct {
         uint16_t base, len;
-    } timed[] = {{0x20, 2}, {0x40, 4}, {0x61, 1}, {0x70, 2}, {0xa0, 2}, {ACPI_PM_BASE, ACPI_PM_TMR_OFF + ACPI_PM_TMR_LEN}};
+        bool reads; /* a read may move an event too */
+    } timed[] = {{0x20, 2, true},
+                 {0x40, 4, true},
+                 {0x61, 1, true},
+                 {0x70, 2, true},
+                 {0xa0, 2, true},
+                 {ACPI_PM_BASE, ACPI_PM_TMR_OFF, true},
+                 {ACPI_PM_BASE + ACPI_PM_TMR_OFF, ACPI_PM_TMR_LEN, false}};
     for (size_t i = 0; i < ARRAY_SIZE(timed); i++)
-        for (uint32_t p = timed[i].base; p < (uint32_t)timed[i].base + timed[i].len; p++)
+        for (uint32_t p = timed[i].base; p < (uint32_t)timed[i].base + timed[i].len; p++) {
             pc->timed_ports[p / 64] |= 1ull << (p % 64);
+            if (timed[i].reads)
+                pc->timed_reads[p / 64] |= 1ull << (p % 64);
+        }
     /* The firmware tables, where a PC BIOS leaves them (found by the RSDP scan); a VM
      * with less than 1 MiB of RAM has no BIOS area to hold them. */
     void *area = vm_gpa_map(vm, GUEST_ACPI_AREA, GUEST_ACPI_MAX_SIZE);

@@ -22,7 +22,7 @@ bool vm_platform_restart(struct vm *vm);
 /* Runs the device timers that are due (the PIT's IRQ 0, the RTC, the PM timer's
  * overflow) and returns VM time of the next one (CLOCK_NEVER: none). */
 uint64_t vm_platform_poll(struct vm *vm);
-/* After a write to a port of a device with timers (vm_pc.timed_ports), from the exit
+/* After an access to a port of a device with timers (vm_pc.timed_ports), from the exit
  * of vCPU v: the device's next event may have moved. */
 struct vcpu;
 void vm_platform_programmed(struct vm *vm, struct vcpu *v);
