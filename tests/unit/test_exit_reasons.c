@@ -229,6 +229,40 @@ static void vmcall_without_hypercall_table(void **state)
     assert_int_equal(arch.stats.exits[EXIT_REASON_VMCALL], 2);
 }
 
+/* With a table, the run loop calls the slot itself, and the exit is counted before the
+ * call (the EXIT hypercall stops the VM and prints its report from inside it). */
+static uint64_t counted_at_call;
+static enum exit_action probe_hypercall(struct vcpu *v, bool wide)
+{
+    counted_at_call = vcpu_arch(v)->stats.exits[EXIT_REASON_VMCALL];
+    return wide ? EXIT_YIELD : EXIT_STOPPED;
+}
+
+static void vmcall_through_hypercall_table(void **state)
+{
+    (void)state;
+    vcpu_hypercall_fn table[VCPU_HYPERCALL_SLOTS];
+    for (unsigned i = 0; i < VCPU_HYPERCALL_SLOTS; i++)
+        table[i] = probe_hypercall;
+    vmx_exit_init(generic, table);
+    static struct vcpu_arch arch;
+    struct vcpu *v = (struct vcpu *)(void *)&arch;
+    fake_vmcs_reset();
+    fake_vmcs_set(VMCS_EXIT_REASON, EXIT_REASON_VMCALL);
+    fake_vmcs_set(VMCS_GUEST_SS_ACCESS_RIGHTS, 0xc093);
+    fake_vmcs_set(VMCS_GUEST_CS_ACCESS_RIGHTS, 0xc09b);
+    arch.regs.rax = 0xabcd000000000004ull; /* 32-bit code: EAX alone is the number */
+    struct latency *spent_on = NULL;
+    assert_int_equal(vmx_dispatch_exit(v, &spent_on), EXIT_STOPPED);
+    assert_int_equal(counted_at_call, 1);
+    assert_ptr_equal(spent_on, &arch.latency.exit[EXIT_REASON_VMCALL]);
+    /* A number past the slots goes to the HYPERCALL handler (the stub here). */
+    arch.regs.rax = VCPU_HYPERCALL_SLOTS;
+    assert_int_equal(vmx_dispatch_exit(v, &spent_on), 100 + VCPU_EXIT_HYPERCALL);
+    assert_int_equal(arch.stats.exits[EXIT_REASON_VMCALL], 2);
+    vmx_exit_init(generic, NULL);
+}
+
 static void kinds_follow_the_handlers(void **state)
 {
     (void)state;
@@ -282,6 +316,7 @@ int main(void)
         cmocka_unit_test(raw_field_and_unknown_numbers),
         cmocka_unit_test(kinds_follow_the_handlers),
         cmocka_unit_test(vmcall_without_hypercall_table),
+        cmocka_unit_test(vmcall_through_hypercall_table),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -71,18 +71,23 @@ static inline __attribute__((always_inline)) bool vmx_caller_wide(void)
            (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
 }
 
-/* A VMCALL from CPL 0 with a number that has a slot: the hypercall called here, before
- * the table. False: the HYPERCALL handler takes it (and refuses it). */
-static inline __attribute__((always_inline)) bool vmx_hypercall(struct vcpu *v, enum exit_action *act)
+/* A VMCALL from CPL 0 with a number that has a slot: counted, then the hypercall called
+ * here, before the table (counted first: the EXIT hypercall's report includes itself).
+ * False: the HYPERCALL handler takes it (and refuses it). */
+static inline __attribute__((always_inline)) bool vmx_hypercall(struct vcpu *v, struct latency **spent_on,
+                                                                enum exit_action *act)
 {
+    struct vcpu_arch *a = vcpu_arch(v);
     if (vmx_caller_cpl() != 0)
         return false;
     bool wide = vmx_caller_wide();
-    uint64_t fn = vcpu_arch(v)->regs.rax;
+    uint64_t fn = a->regs.rax;
     if (!wide)
         fn = (uint32_t)fn;
     if (fn >= VCPU_HYPERCALL_SLOTS)
         return false;
+    *spent_on = &a->latency.exit[EXIT_REASON_VMCALL];
+    a->stats.exits[EXIT_REASON_VMCALL]++;
     *act = vmx_hypercalls[fn](v, wide);
     return true;
 }
@@ -107,11 +112,8 @@ static inline __attribute__((always_inline)) enum exit_action vmx_dispatch_exit(
         return EXIT_NEXT;
     }
     enum exit_action act;
-    if (raw == EXIT_REASON_VMCALL && vmx_hypercall(v, &act)) {
-        *spent_on = &a->latency.exit[EXIT_REASON_VMCALL];
-        a->stats.exits[EXIT_REASON_VMCALL]++;
+    if (raw == EXIT_REASON_VMCALL && vmx_hypercall(v, spent_on, &act))
         return act;
-    }
     /* The basic reason is the low 16 bits; with no flag above them, raw is the reason. */
     if (__builtin_expect(raw < VMX_EXIT_REASON_COUNT, 1)) {
         *spent_on = &a->latency.exit[raw];
