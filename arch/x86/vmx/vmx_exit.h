@@ -57,14 +57,14 @@ static inline __attribute__((always_inline)) bool vmx_cpuid_cached(struct vcpu_a
     return true;
 }
 
-/* Who made a VMCALL: its CPL, and whether it runs 64-bit code (CS.L in IA-32e mode).
- * CS.L is read first: outside 64-bit code it is almost always clear, and the entry
- * controls need no read. */
+/* Who made a VMCALL: its CPL (SS.DPL)... */
 static inline __attribute__((always_inline)) uint32_t vmx_caller_cpl(void)
 {
     return (vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
 }
 
+/* ...and whether it runs 64-bit code: CS.L in IA-32e mode. CS.L is read first: outside
+ * 64-bit code it is almost always clear, and the entry controls need no read. */
 static inline __attribute__((always_inline)) bool vmx_caller_wide(void)
 {
     return (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
