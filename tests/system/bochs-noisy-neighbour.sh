@@ -2,10 +2,11 @@
 # Bochs, 1 CPU: host time spent for a VM counts against its slice. Two chatty guests
 # write 8 blocks of 2 KiB each to the console (one through the console hypercall, one
 # byte by byte through the UART); their guest time is tiny, Keel's time on their
-# behalf (the physical UART) is not. The spinner beside them times every chunk of its
-# loop: its slowest chunk is the longest time it was kept off the CPU. With the host
-# time charged, that is about one chatty block plus a slice; without it, a chatty VM
-# kept the CPU for all of its blocks in one slice.
+# behalf (copying into the VM's console queue, the 16550's emulation; the physical
+# UART is drained off their time, vmm/lib/console_buffer.h) is not. The spinner beside
+# them times every chunk of its loop: its slowest chunk is the longest time it was
+# kept off the CPU. With the host time charged, that is about one chatty block plus a
+# slice; without it, a chatty VM kept the CPU for all of its blocks in one slice.
 source "$(dirname "$0")/lib.sh"
 G=$BUILD/guests
 make_iso "$WORK/noisy.iso" "$ROOT/tests/system/configs/noisy-1cpu.cfg" "$G/spinner.elf" "$G/chatty.elf"
