@@ -10,7 +10,7 @@ const vcpu_exit_fn exit_handlers[VCPU_EXIT_COUNT] = {
 
 bool vcpu_backend_start(const struct vcpu_backend *backend)
 {
-    if (!backend->init(exit_handlers, keel_hypercalls))
+    if (!backend->init(exit_handlers, &keel_hypercalls))
         return false;
     vcpu_backend = backend;
     return true;

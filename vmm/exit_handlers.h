@@ -17,7 +17,7 @@ enum exit_action exit_mmio(struct vcpu *v, gpa_t gpa, bool write, const struct b
 /* The tables the backend gets: the handlers in enum vcpu_exit order, and the
  * hypercalls by function number (vmm/hypercall.c). */
 extern const vcpu_exit_fn exit_handlers[VCPU_EXIT_COUNT];
-extern const vcpu_hypercall_fn keel_hypercalls[VCPU_HYPERCALL_SLOTS];
+extern const struct vcpu_hypercalls keel_hypercalls;
 
 /* Stops the VM as a device handler asked (vmm/dev/bus.h); used by port and MMIO exits. */
 __attribute__((cold, noinline)) enum exit_action exit_device_result(struct vcpu *v, struct bus_result r);

@@ -59,12 +59,12 @@ static inline enum exit_action hc_return(struct vcpu *v, bool wide, int64_t ret)
     return EXIT_NEXT;
 }
 
-static enum exit_action hc_einval(struct vcpu *v, bool wide)
+static inline __attribute__((always_inline)) enum exit_action hc_einval(struct vcpu *v, bool wide)
 {
     return hc_return(v, wide, -(int64_t)KEEL_EINVAL);
 }
 
-static enum exit_action hc_console(struct vcpu *v, bool wide)
+static inline __attribute__((always_inline)) enum exit_action hc_console(struct vcpu *v, bool wide)
 {
     const struct guest_regs *r = &v->arch.regs;
     return hc_return(v, wide, hc_console_write(v, hc_arg(r->rbx, wide), hc_arg(r->rcx, wide)));
@@ -76,7 +76,7 @@ static __attribute__((noinline)) enum exit_action hc_vm_info_out(struct vcpu *v,
     return hc_return(v, wide, out ? vm_info_fill(v, out) : -(int64_t)KEEL_EFAULT);
 }
 
-static enum exit_action hc_vm_info(struct vcpu *v, bool wide)
+static inline __attribute__((always_inline)) enum exit_action hc_vm_info(struct vcpu *v, bool wide)
 {
     const struct guest_regs *r = &v->arch.regs;
     if (hc_arg(r->rcx, wide) < sizeof(struct keel_vm_info))
@@ -84,14 +84,14 @@ static enum exit_action hc_vm_info(struct vcpu *v, bool wide)
     return hc_vm_info_out(v, wide, hc_arg(r->rbx, wide));
 }
 
-static enum exit_action hc_yield(struct vcpu *v, bool wide)
+static inline __attribute__((always_inline)) enum exit_action hc_yield(struct vcpu *v, bool wide)
 {
     (void)wide;
     v->arch.regs.rax = 0;
     return EXIT_NEXT_YIELD;
 }
 
-static enum exit_action hc_exit(struct vcpu *v, bool wide)
+static inline __attribute__((always_inline)) enum exit_action hc_exit(struct vcpu *v, bool wide)
 {
     vm_stop_with_code(v->vm, (uint32_t)hc_arg(v->arch.regs.rbx, wide), "exit hypercall");
     return EXIT_STOPPED;
@@ -109,23 +109,40 @@ static __attribute__((noinline)) int64_t hc_stats(struct vcpu *v, uint64_t flags
     return lines;
 }
 
-static enum exit_action hc_stats_call(struct vcpu *v, bool wide)
+static inline __attribute__((always_inline)) enum exit_action hc_stats_call(struct vcpu *v, bool wide)
 {
     return hc_return(v, wide, hc_stats(v, hc_arg(v->arch.regs.rbx, wide)));
 }
 
+/* By function number, 1 to KEEL_HC_STATS; 0 and the numbers above are unknown
+ * (hc_einval). */
+#define KEEL_HYPERCALL_TABLE(X)             \
+    X(KEEL_HC_CONSOLE_WRITE, hc_console)    \
+    X(KEEL_HC_VM_INFO, hc_vm_info)          \
+    X(KEEL_HC_YIELD, hc_yield)              \
+    X(KEEL_HC_EXIT, hc_exit)                \
+    X(KEEL_HC_STATS, hc_stats_call)
+
 STATIC_ASSERT(KEEL_HC_STATS < VCPU_HYPERCALL_SLOTS, "every hypercall has a slot");
 
-/* By function number; 0 and the numbers without a function are unknown. */
-const vcpu_hypercall_fn keel_hypercalls[VCPU_HYPERCALL_SLOTS] = {
-    [0] = hc_einval,
-    [KEEL_HC_CONSOLE_WRITE] = hc_console,
-    [KEEL_HC_VM_INFO] = hc_vm_info,
-    [KEEL_HC_YIELD] = hc_yield,
-    [KEEL_HC_EXIT] = hc_exit,
-    [KEEL_HC_STATS] = hc_stats_call,
-    [KEEL_HC_STATS + 1 ... VCPU_HYPERCALL_SLOTS - 1] = hc_einval,
+/* Each function once per width, the width a constant in each. */
+#define HC_BY_WIDTH(num, fn)                                                       \
+    static enum exit_action fn##_narrow(struct vcpu *v) { return fn(v, false); } \
+    static enum exit_action fn##_wide(struct vcpu *v) { return fn(v, true); }
+HC_BY_WIDTH(0, hc_einval)
+KEEL_HYPERCALL_TABLE(HC_BY_WIDTH)
+#undef HC_BY_WIDTH
+
+#define HC_SLOT_NARROW(num, fn) [num] = fn##_narrow,
+#define HC_SLOT_WIDE(num, fn) [num] = fn##_wide,
+const struct vcpu_hypercalls keel_hypercalls = {
+    .narrow = {[0] = hc_einval_narrow, KEEL_HYPERCALL_TABLE(HC_SLOT_NARROW)
+               [KEEL_HC_STATS + 1 ... VCPU_HYPERCALL_SLOTS - 1] = hc_einval_narrow},
+    .wide = {[0] = hc_einval_wide, KEEL_HYPERCALL_TABLE(HC_SLOT_WIDE)
+             [KEEL_HC_STATS + 1 ... VCPU_HYPERCALL_SLOTS - 1] = hc_einval_wide},
 };
+#undef HC_SLOT_NARROW
+#undef HC_SLOT_WIDE
 
 static __attribute__((noinline, cold)) enum exit_action hc_refused(struct vcpu *v, bool wide, uint8_t cpl)
 {
@@ -139,5 +156,5 @@ enum exit_action exit_hypercall(struct vcpu *v, struct exit_info *e)
     uint64_t fn = hc_arg(v->arch.regs.rax, wide);
     if (__builtin_expect(e->hc.cpl != 0 || fn >= VCPU_HYPERCALL_SLOTS, 0))
         return hc_refused(v, wide, e->hc.cpl);
-    return keel_hypercalls[fn](v, wide);
+    return (wide ? keel_hypercalls.wide : keel_hypercalls.narrow)[fn](v);
 }

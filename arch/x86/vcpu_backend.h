@@ -93,13 +93,18 @@ struct vcpu;
 typedef enum exit_action (*vcpu_exit_fn)(struct vcpu *v, struct exit_info *e);
 
 /* Keel's hypercalls by function number (vmm/hypercall_abi.h), from the generic side at
- * init: a backend calls one itself for a VMCALL from CPL 0 whose number has a slot,
- * telling it the caller's width (wide: 64-bit code, whose arguments and result are
- * whole registers; 32-bit values otherwise). The function reads its arguments and
- * writes its result in the guest's registers. Every other VMCALL goes to the HYPERCALL
- * exit handler (e->hc), which refuses or calls the same functions. */
+ * init: a backend calls one itself for a VMCALL from CPL 0 whose number has a slot. One
+ * table per width of the caller, so that each function knows it as a constant: wide
+ * (64-bit code) passes whole registers as arguments and gets a whole register back;
+ * 32-bit code passes and gets 32-bit values. The function reads its arguments and writes
+ * its result in the guest's registers. Every other VMCALL goes to the HYPERCALL exit
+ * handler (e->hc), which refuses or calls the same functions. */
 #define VCPU_HYPERCALL_SLOTS 8
-typedef enum exit_action (*vcpu_hypercall_fn)(struct vcpu *v, bool wide);
+typedef enum exit_action (*vcpu_hypercall_fn)(struct vcpu *v);
+struct vcpu_hypercalls {
+    vcpu_hypercall_fn narrow[VCPU_HYPERCALL_SLOTS];
+    vcpu_hypercall_fn wide[VCPU_HYPERCALL_SLOTS];
+};
 
 /* What a vCPU is doing, for the backend's set-up of the next entry. */
 enum vcpu_activity {
@@ -126,7 +131,7 @@ struct vcpu_backend {
     const char *name;
     /* Once, on the boot CPU: capabilities, shared bitmaps, the handler table. false
      * (after saying why) when no guest can run on this machine. */
-    bool (*init)(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS]);
+    bool (*init)(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const struct vcpu_hypercalls *hypercalls);
     /* Entering and leaving guest-capable operation on the calling CPU (VMXON). */
     bool (*cpu_on)(struct percpu *p);
     void (*cpu_off)(struct percpu *p);

@@ -30,7 +30,7 @@ struct fake_vcpu *fake_vcpu(struct vcpu *v)
 }
 
 static bool fake_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT],
-                      const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS])
+                      const struct vcpu_hypercalls *hypercalls)
 {
     (void)hypercalls; /* the fake hands VMCALLs to the HYPERCALL handler, as backends may */
     fake.inits++;

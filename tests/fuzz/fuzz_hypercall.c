@@ -5,7 +5,8 @@
  * of its RAM, and up to eight VMCALLs with every register the ABI reads.
  *
  * Input: byte 0: bits 1:0 the mode (64-bit, 32-bit protected, compatibility, real),
- * bits 3:2 the CPL, bit 4 a calibrated TSC; byte 1: RAM pages - 1 (mod 16); byte 2:
+ * bits 3:2 the CPL, bit 4 a calibrated TSC, bit 5 a conforming code segment of DPL 0
+ * (otherwise CS.DPL is the CPL, as in a non-conforming one); byte 1: RAM pages - 1 (mod 16); byte 2:
  * calls - 1 (mod 8); then per call RAX, RBX, RCX, RDX (8 bytes each, little-endian) and
  * the instruction length (1 byte); the rest is the start of guest RAM.
  *
@@ -120,11 +121,11 @@ static void setup(void)
     FUZZ_CHECK(mprotect(area, RAM_MAX, PROT_READ | PROT_WRITE) == 0, "mprotect");
     cpu_block.self = &cpu_block;
     cpu_block.cpu_id = HOST_CPU;
-    vmx_exit_init(only_hypercalls, keel_hypercalls);
+    vmx_exit_init(only_hypercalls, &keel_hypercalls);
     FUZZ_CHECK(syscall(SYS_arch_prctl, ARCH_SET_GS, &cpu_block) == 0, "arch_prctl");
 }
 
-static void set_mode(unsigned mode, unsigned cpl)
+static void set_mode(unsigned mode, unsigned cpl, bool conforming)
 {
     fake_vmcs_reset();
     switch (mode) {
@@ -149,6 +150,8 @@ static void set_mode(unsigned mode, unsigned cpl)
         break;
     }
     vset(VMCS_GUEST_SS_ACCESS_RIGHTS, AR_DATA | (cpl << 5));
+    uint64_t cs = fake_vmcs_get(VMCS_GUEST_CS_ACCESS_RIGHTS);
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, conforming ? cs | 0x4 : cs | (cpl << 5));
     vset(VMCS_GUEST_RFLAGS, 0x2);
 }
 
@@ -298,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm->ram_size = ram_size;
     v->vm = vm;
     stops = 0;
-    set_mode(mode, cpl);
+    set_mode(mode, cpl, data[0] & 32);
     ASAN_POISON_MEMORY_REGION(area, RAM_MAX - ram_size);
 
     size_t call_bytes = MIN((size_t)calls * CALL_BYTES, size - pos);

@@ -242,9 +242,11 @@ static void guest_protected32(void)
     vset(VMCS_GUEST_CR4, FAKE_CR4_FIXED);
 }
 
+/* The CPL is SS.DPL; a non-conforming CS has the same DPL (the CPU keeps them equal). */
 static void set_cpl(unsigned cpl)
 {
     vset(VMCS_GUEST_SS_ACCESS_RIGHTS, AR_DATA | (cpl << 5));
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, (vget(VMCS_GUEST_CS_ACCESS_RIGHTS) & ~0x60ull) | (cpl << 5));
 }
 
 static int setup(void **state)
@@ -273,7 +275,7 @@ static int setup(void **state)
     vmx_fixed = (struct vmx_fixed_bits){.cr0_fixed0 = FAKE_CR0_FIXED, .cr0_fixed1 = ~0ull,
                                         .cr4_fixed1 = FAKE_CR4_ALLOWED | FAKE_CR4_FIXED};
     vcpu_backend = &test_backend;
-    vmx_exit_init(exit_handlers, keel_hypercalls);
+    vmx_exit_init(exit_handlers, &keel_hypercalls);
     /* The vCPU's LAPIC on its VM's APIC bus; the rest of the platform stays off, so the
      * port and MMIO maps are the ones these tests build (test_exit_generic.c covers the
      * platform's). */
@@ -871,12 +873,18 @@ static void hc_from_ring3_is_refused(void **state)
         assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x3000, 64), -(int64_t)KEEL_EPERM);
         assert_int_equal(hc_result(KEEL_HC_YIELD, 0, 0), -(int64_t)KEEL_EPERM);
     }
+    /* A conforming code segment of DPL 0 runs at the caller's CPL: SS says 3. */
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, vget(VMCS_GUEST_CS_ACCESS_RIGHTS) & ~0x60ull);
+    vset(VMCS_GUEST_CS_ACCESS_RIGHTS, vget(VMCS_GUEST_CS_ACCESS_RIGHTS) | 0x4);
+    assert_int_equal(hc_result(KEEL_HC_EXIT, 1, 0), -(int64_t)KEEL_EPERM);
+    assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x3000, 64), -(int64_t)KEEL_EPERM);
     assert_int_equal(vm->ram[0x3000], 0xcc);
     assert_int_equal(capture_count(), 0);
     assert_int_equal(vm->console.len, 0);
     assert_running();
     /* 32-bit guest: the error is a 32-bit value in EAX. */
     guest_protected32();
+    set_cpl(3);
     vcpu->arch.regs.rax = 0xffffffff00000000ull | KEEL_HC_EXIT;
     assert_int_equal(run_exit(EXIT_REASON_VMCALL, 0, 3), EXIT_RESUME);
     assert_int_equal(vcpu->arch.regs.rax, (uint32_t)-(int32_t)KEEL_EPERM);

@@ -232,34 +232,64 @@ static void vmcall_without_hypercall_table(void **state)
 /* With a table, the run loop calls the slot itself, and the exit is counted before the
  * call (the EXIT hypercall stops the VM and prints its report from inside it). */
 static uint64_t counted_at_call;
-static enum exit_action probe_hypercall(struct vcpu *v, bool wide)
+static enum exit_action probe_narrow(struct vcpu *v)
 {
     counted_at_call = vcpu_arch(v)->stats.exits[EXIT_REASON_VMCALL];
-    return wide ? EXIT_YIELD : EXIT_STOPPED;
+    return EXIT_STOPPED;
+}
+
+static enum exit_action probe_wide(struct vcpu *v)
+{
+    counted_at_call = vcpu_arch(v)->stats.exits[EXIT_REASON_VMCALL];
+    return EXIT_YIELD;
+}
+
+/* One VMCALL exit with the given segments and mode; what the dispatch answered. */
+static enum exit_action vmcall_from(struct vcpu_arch *arch, uint32_t ss_ar, uint32_t cs_ar, bool ia32e,
+                                    uint64_t rax)
+{
+    fake_vmcs_reset();
+    fake_vmcs_set(VMCS_EXIT_REASON, EXIT_REASON_VMCALL);
+    fake_vmcs_set(VMCS_GUEST_SS_ACCESS_RIGHTS, ss_ar);
+    fake_vmcs_set(VMCS_GUEST_CS_ACCESS_RIGHTS, cs_ar);
+    fake_vmcs_set(VMCS_ENTRY_CONTROLS, ia32e ? VMX_ENTRY_CTL_IA32E_MODE_GUEST : 0);
+    arch->regs.rax = rax;
+    struct latency *spent_on = NULL;
+    enum exit_action act = vmx_dispatch_exit((struct vcpu *)(void *)arch, &spent_on);
+    assert_ptr_equal(spent_on, &arch->latency.exit[EXIT_REASON_VMCALL]);
+    return act;
 }
 
 static void vmcall_through_hypercall_table(void **state)
 {
     (void)state;
-    vcpu_hypercall_fn table[VCPU_HYPERCALL_SLOTS];
-    for (unsigned i = 0; i < VCPU_HYPERCALL_SLOTS; i++)
-        table[i] = probe_hypercall;
-    vmx_exit_init(generic, table);
+    struct vcpu_hypercalls table;
+    for (unsigned i = 0; i < VCPU_HYPERCALL_SLOTS; i++) {
+        table.narrow[i] = probe_narrow;
+        table.wide[i] = probe_wide;
+    }
+    vmx_exit_init(generic, &table);
     static struct vcpu_arch arch;
-    struct vcpu *v = (struct vcpu *)(void *)&arch;
-    fake_vmcs_reset();
-    fake_vmcs_set(VMCS_EXIT_REASON, EXIT_REASON_VMCALL);
-    fake_vmcs_set(VMCS_GUEST_SS_ACCESS_RIGHTS, 0xc093);
-    fake_vmcs_set(VMCS_GUEST_CS_ACCESS_RIGHTS, 0xc09b);
-    arch.regs.rax = 0xabcd000000000004ull; /* 32-bit code: EAX alone is the number */
-    struct latency *spent_on = NULL;
-    assert_int_equal(vmx_dispatch_exit(v, &spent_on), EXIT_STOPPED);
+    /* 32-bit code (CS.D): EAX alone is the number. */
+    assert_int_equal(vmcall_from(&arch, 0xc093, 0xc09b, false, 0xabcd000000000004ull), EXIT_STOPPED);
     assert_int_equal(counted_at_call, 1);
-    assert_ptr_equal(spent_on, &arch.latency.exit[EXIT_REASON_VMCALL]);
+    /* CS.L outside IA-32e mode is still 32-bit code. */
+    assert_int_equal(vmcall_from(&arch, 0xc093, 0xa09b, false, 4), EXIT_STOPPED);
+    /* 64-bit code: the wide table, and the whole of RAX is the number. */
+    assert_int_equal(vmcall_from(&arch, 0x0093, 0xa09b, true, 4), EXIT_YIELD);
+    assert_int_equal(counted_at_call, 3);
+    assert_int_equal(vmcall_from(&arch, 0x0093, 0xa09b, true, 0x100000004ull), 100 + VCPU_EXIT_HYPERCALL);
+    /* Real mode's CS (type 3, DPL 0) is CPL 0. */
+    assert_int_equal(vmcall_from(&arch, 0x0093, 0x0093, false, 4), EXIT_STOPPED);
     /* A number past the slots goes to the HYPERCALL handler (the stub here). */
-    arch.regs.rax = VCPU_HYPERCALL_SLOTS;
-    assert_int_equal(vmx_dispatch_exit(v, &spent_on), 100 + VCPU_EXIT_HYPERCALL);
-    assert_int_equal(arch.stats.exits[EXIT_REASON_VMCALL], 2);
+    assert_int_equal(vmcall_from(&arch, 0xc093, 0xc09b, false, VCPU_HYPERCALL_SLOTS), 100 + VCPU_EXIT_HYPERCALL);
+    /* CPL 3 in a non-conforming segment, and a conforming segment of DPL 0 (whose CPL
+     * may be 3: only SS says): both go to the handler, which reads SS. */
+    assert_int_equal(vmcall_from(&arch, 0xc0f3, 0xc0fb, false, 4), 100 + VCPU_EXIT_HYPERCALL);
+    assert_int_equal(vmcall_from(&arch, 0xc0f3, 0xc09f, false, 4), 100 + VCPU_EXIT_HYPERCALL);
+    assert_int_equal(vmcall_from(&arch, 0x0093, 0xa09f, true, 4), 100 + VCPU_EXIT_HYPERCALL);
+    assert_int_equal(counted_at_call, 5); /* the real-mode call was the last */
+    assert_int_equal(arch.stats.exits[EXIT_REASON_VMCALL], 9);
     vmx_exit_init(generic, NULL);
 }
 

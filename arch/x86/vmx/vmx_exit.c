@@ -11,7 +11,7 @@
 
 struct vmx_exit_table vmx_exit_table;
 vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
-vcpu_hypercall_fn vmx_hypercalls[VCPU_HYPERCALL_SLOTS];
+struct vcpu_hypercalls vmx_hypercalls;
 
 /* Where each reason goes, from the one list; GENERIC entries are resolved at init. */
 static const struct {
@@ -38,12 +38,24 @@ static enum exit_action hypercall_by_handler(struct vcpu *v, bool wide)
     return vmx_generic[VCPU_EXIT_HYPERCALL](v, &e);
 }
 
-void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS])
+static enum exit_action narrow_by_handler(struct vcpu *v)
+{
+    return hypercall_by_handler(v, false);
+}
+
+static enum exit_action wide_by_handler(struct vcpu *v)
+{
+    return hypercall_by_handler(v, true);
+}
+
+void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const struct vcpu_hypercalls *hypercalls)
 {
     for (unsigned i = 0; i < VCPU_EXIT_COUNT; i++)
         vmx_generic[i] = handlers[i];
-    for (unsigned i = 0; i < VCPU_HYPERCALL_SLOTS; i++)
-        vmx_hypercalls[i] = hypercalls ? hypercalls[i] : hypercall_by_handler;
+    for (unsigned i = 0; i < VCPU_HYPERCALL_SLOTS; i++) {
+        vmx_hypercalls.narrow[i] = hypercalls ? hypercalls->narrow[i] : narrow_by_handler;
+        vmx_hypercalls.wide[i] = hypercalls ? hypercalls->wide[i] : wide_by_handler;
+    }
     for (unsigned r = 0; r < VMX_EXIT_REASON_COUNT; r++) {
         vmx_exit_table.fn[r] = routes[r].generic ? handlers[routes[r].generic - 1] : routes[r].vmx;
         vmx_exit_table.needs_qualification[r] = routes[r].needs_qualification;
@@ -254,11 +266,15 @@ enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
 }
 
 /* The VMCALLs the run loop did not call a hypercall for (vmx_hypercall): from CPL above
- * 0, or with a number without a slot, for the handler to refuse. Reached from the run
+ * 0 or a conforming code segment, or with a number without a slot, for the handler to
+ * refuse or call. Reached from the run
  * loop only, between an exit and the next entry. */
 enum exit_action vmx_exit_vmcall(struct vcpu *v, struct exit_info *e)
 {
-    e->hc.cpl = (uint8_t)vmx_caller_cpl();
-    e->hc.wide = vmx_caller_wide();
+    /* The CPL is SS.DPL: CS.DPL is not, in a conforming segment. 64-bit code is CS.L
+     * in IA-32e mode; outside it CS.L means nothing. */
+    e->hc.cpl = (uint8_t)((vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3);
+    e->hc.wide = (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & VMX_AR_L) &&
+                 (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
     return vmx_generic[VCPU_EXIT_HYPERCALL](v, e);
 }

@@ -20,11 +20,11 @@ struct vmx_exit_table {
 extern struct vmx_exit_table vmx_exit_table;
 /* The generic handlers, for the decoders that hand an exit on. */
 extern vcpu_exit_fn vmx_generic[VCPU_EXIT_COUNT];
-/* The hypercalls the run loop calls itself (vcpu_hypercall_fn). */
-extern vcpu_hypercall_fn vmx_hypercalls[VCPU_HYPERCALL_SLOTS];
+/* The hypercalls the run loop calls itself (struct vcpu_hypercalls). */
+extern struct vcpu_hypercalls vmx_hypercalls;
 
 /* hypercalls may be NULL: every VMCALL then goes to the HYPERCALL handler. */
-void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS]);
+void vmx_exit_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const struct vcpu_hypercalls *hypercalls);
 
 /* Steps over the instruction that exited. Stepping over an instruction ends STI/MOV-SS
  * blocking, as the CPU would. */
@@ -57,38 +57,44 @@ static inline __attribute__((always_inline)) bool vmx_cpuid_cached(struct vcpu_a
     return true;
 }
 
-/* Who made a VMCALL: its CPL (SS.DPL)... */
-static inline __attribute__((always_inline)) uint32_t vmx_caller_cpl(void)
-{
-    return (vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3;
-}
-
-/* ...and whether it runs 64-bit code: CS.L in IA-32e mode. CS.L is read first: outside
- * 64-bit code it is almost always clear, and the entry controls need no read. */
-static inline __attribute__((always_inline)) bool vmx_caller_wide(void)
-{
-    return (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & BIT(13)) &&
-           (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
-}
+/* CS access rights: DPL (bits 6:5) and, for code, the conforming bit (2). A
+ * non-conforming CS has DPL = CPL: far transfers load it only so, and VM entry checks it
+ * (SDM 26.3.1.2). The run loop's test of CPL 0 therefore needs CS alone, which it reads
+ * anyway for the width; a conforming CS (DPL may be below CPL) goes to the table, whose
+ * handler reads SS.DPL. Real mode's CS (type 3) has neither bit and DPL 0. */
+#define VMX_AR_DPL_OR_CONFORMING 0x64u
+#define VMX_AR_L BIT(13)
 
 /* A VMCALL from CPL 0 with a number that has a slot: counted, then the hypercall called
  * here, before the table (counted first: the EXIT hypercall's report includes itself).
- * False: the HYPERCALL handler takes it (and refuses it). */
+ * False: the HYPERCALL handler takes it, to refuse it (or, from a conforming segment at
+ * CPL 0, to call it). */
 static inline __attribute__((always_inline)) bool vmx_hypercall(struct vcpu *v, struct latency **spent_on,
                                                                 enum exit_action *act)
 {
     struct vcpu_arch *a = vcpu_arch(v);
-    if (vmx_caller_cpl() != 0)
+    uint32_t cs = vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS);
+    if (cs & VMX_AR_DPL_OR_CONFORMING)
         return false;
-    bool wide = vmx_caller_wide();
-    uint64_t fn = a->regs.rax;
-    if (!wide)
-        fn = (uint32_t)fn;
+    const vcpu_hypercall_fn *table;
+    uint64_t fn;
+    if (__builtin_expect((cs & VMX_AR_L) && (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) &
+                                               VMX_ENTRY_CTL_IA32E_MODE_GUEST), 0)) {
+        /* The whole of RAX is the number: 0x100000004 is not EXIT. */
+        fn = a->regs.rax;
+        table = vmx_hypercalls.wide;
+    } else {
+        /* EAX alone, loaded as 32 bits, as for CPUID's leaf. */
+        uint32_t eax;
+        __builtin_memcpy(&eax, &a->regs.rax, sizeof(eax));
+        fn = eax;
+        table = vmx_hypercalls.narrow;
+    }
     if (fn >= VCPU_HYPERCALL_SLOTS)
         return false;
     *spent_on = &a->latency.exit[EXIT_REASON_VMCALL];
     a->stats.exits[EXIT_REASON_VMCALL]++;
-    *act = vmx_hypercalls[fn](v, wide);
+    *act = table[fn](v);
     return true;
 }
 

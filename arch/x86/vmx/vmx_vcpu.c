@@ -97,7 +97,7 @@ static void msr_bitmap_allow(uint32_t msr, bool read, bool write)
         bm[0x800 + base + idx / 8] &= (uint8_t)~(1u << (idx % 8));
 }
 
-static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const vcpu_hypercall_fn hypercalls[VCPU_HYPERCALL_SLOTS])
+static bool vmx_init(const vcpu_exit_fn handlers[VCPU_EXIT_COUNT], const struct vcpu_hypercalls *hypercalls)
 {
     const struct vmx_caps *caps = vmx_boot_caps();
     char err[200];
