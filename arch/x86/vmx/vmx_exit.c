@@ -267,14 +267,11 @@ enum exit_action vmx_exit_cr_access(struct vcpu *v, struct exit_info *e)
 
 /* The VMCALLs the run loop did not call a hypercall for (vmx_hypercall): from CPL above
  * 0 or a conforming code segment, or with a number without a slot, for the handler to
- * refuse or call. Reached from the run
- * loop only, between an exit and the next entry. */
+ * refuse or call. Reached from the run loop only, between an exit and the next entry. */
 enum exit_action vmx_exit_vmcall(struct vcpu *v, struct exit_info *e)
 {
-    /* The CPL is SS.DPL: CS.DPL is not, in a conforming segment. 64-bit code is CS.L
-     * in IA-32e mode; outside it CS.L means nothing. */
+    /* The CPL is SS.DPL: CS.DPL is not, in a conforming segment. */
     e->hc.cpl = (uint8_t)((vmcs_read32_on_exit(VMCS_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3);
-    e->hc.wide = (vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS) & VMX_AR_L) &&
-                 (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+    e->hc.wide = vmx_code64(vmcs_read32_on_exit(VMCS_GUEST_CS_ACCESS_RIGHTS));
     return vmx_generic[VCPU_EXIT_HYPERCALL](v, e);
 }

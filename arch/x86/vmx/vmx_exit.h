@@ -65,6 +65,14 @@ static inline __attribute__((always_inline)) bool vmx_cpuid_cached(struct vcpu_a
 #define VMX_AR_DPL_OR_CONFORMING 0x64u
 #define VMX_AR_L BIT(13)
 
+/* Whether code with these CS access rights is 64-bit: CS.L in IA-32e mode (outside it
+ * CS.L means nothing). CS.L is tested first: outside 64-bit code it is almost always
+ * clear, and the entry controls need no read. */
+static inline __attribute__((always_inline)) bool vmx_code64(uint32_t cs_ar)
+{
+    return (cs_ar & VMX_AR_L) && (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) & VMX_ENTRY_CTL_IA32E_MODE_GUEST);
+}
+
 /* A VMCALL from CPL 0 with a number that has a slot: counted, then the hypercall called
  * here, before the table (counted first: the EXIT hypercall's report includes itself).
  * False: the HYPERCALL handler takes it, to refuse it (or, from a conforming segment at
@@ -78,8 +86,7 @@ static inline __attribute__((always_inline)) bool vmx_hypercall(struct vcpu *v, 
         return false;
     const vcpu_hypercall_fn *table;
     uint64_t fn;
-    if (__builtin_expect((cs & VMX_AR_L) && (vmcs_read32_on_exit(VMCS_ENTRY_CONTROLS) &
-                                               VMX_ENTRY_CTL_IA32E_MODE_GUEST), 0)) {
+    if (__builtin_expect(vmx_code64(cs), 0)) {
         /* The whole of RAX is the number: 0x100000004 is not EXIT. */
         fn = a->regs.rax;
         table = vmx_hypercalls.wide;
