@@ -117,6 +117,23 @@ static void cmd_list(void)
     }
 }
 
+/* exit_split: the reason's other parts of the round trip, as means over its vCPUs. */
+static void stats_split_row(const struct vm *vm, uint32_t r)
+{
+    uint64_t n = 0, guest = 0, hw_exit = 0;
+    for (uint32_t j = 0; j < vm->vcpu_count; j++) {
+        const struct vcpu_exit_split *s = vm->vcpus[j]->arch.split;
+        if (!s)
+            return;
+        n += hist_count(&s->guest[r].hist);
+        guest += s->guest[r].total;
+        hw_exit += s->hw_exit[r].total;
+    }
+    if (n)
+        kprintf("MONITOR: %s: %-24s %10lu   split per exit: guest (entry and guest) %lu, hw_exit %lu ticks\n",
+                vm->name, "", n, guest / n, hw_exit / n);
+}
+
 static void cmd_stats(struct vm *vm)
 {
     struct vcpu_stats sum;
@@ -141,6 +158,7 @@ static void cmd_stats(struct vm *vm)
         kprintf("MONITOR: %s: %-24s %10lu %12lu %8lu %8u %8u %8u %8u\n", vm->name, vcpu_backend->exit_reason_name(r),
                 sum.exits[r], merged.total, merged.total / timed, merged.min, latency_percentile(&merged, 5000),
                 latency_percentile(&merged, 9900), merged.max);
+        stats_split_row(vm, r);
     }
     kprintf("MONITOR: %s: %lu exits, guest %lu TSC ticks, Keel %lu TSC ticks, %u vCPU%s\n", vm->name, total,
             sum.guest_tsc, sum.host_tsc, vm->vcpu_count, vm->vcpu_count == 1 ? "" : "s");

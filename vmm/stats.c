@@ -89,13 +89,28 @@ static void finish(struct writer *w, struct json_line *l)
     w->lines++;
 }
 
-static void write_latency(struct writer *w, uint32_t vcpu, const char *reason, uint64_t count, const struct latency *lat)
+/* The fields that say whose figures a line holds: the vCPU, the reason and, for a part
+ * of the round trip (exit_split), which part. */
+static void put_whose(struct json_line *l, uint32_t vcpu, const char *reason, const char *part)
+{
+    put_fmt(l, ",\"vcpu\":%u,\"reason\":", vcpu);
+    put_quoted(l, reason);
+    if (part) {
+        put_str(l, ",\"part\":");
+        put_quoted(l, part);
+    }
+}
+
+/* An "exit" line with the handler's time (part NULL: count is the exits counted), or a
+ * "part" line with one other part of the round trip; then its buckets. */
+static void write_latency(struct writer *w, uint32_t vcpu, const char *reason, const char *part, uint64_t count,
+                          const struct latency *lat)
 {
     struct json_line l;
-    begin(&l, "exit", w->vm);
-    put_fmt(&l, ",\"vcpu\":%u,\"reason\":", vcpu);
-    put_quoted(&l, reason);
-    put_fmt(&l, ",\"count\":%lu", count);
+    begin(&l, part ? "part" : "exit", w->vm);
+    put_whose(&l, vcpu, reason, part);
+    if (!part)
+        put_fmt(&l, ",\"count\":%lu", count);
     if (w->out->durations) {
         uint64_t n = hist_count(&lat->hist);
         put_fmt(&l, ",\"timed\":%lu,\"total\":%lu,\"min\":%u", n, lat->total, n ? lat->min : 0);
@@ -114,8 +129,7 @@ static void write_latency(struct writer *w, uint32_t vcpu, const char *reason, u
         if (i == HIST_BUCKETS)
             break;
         begin(&l, "hist", w->vm);
-        put_fmt(&l, ",\"vcpu\":%u,\"reason\":", vcpu);
-        put_quoted(&l, reason);
+        put_whose(&l, vcpu, reason, part);
         put_str(&l, ",\"buckets\":[");
         bool first = true;
         for (; i < HIST_BUCKETS; i++) {
@@ -146,7 +160,8 @@ uint32_t stats_json_write(const struct vm *vm, const struct stats_json_out *out)
     put_quoted(&l, out->why);
     put_fmt(&l, ",\"vcpus\":%u,\"tsc_hz\":%lu,\"unit\":\"tsc\",\"durations\":%s", vm->vcpu_count, out->tsc_hz,
             out->durations ? "true" : "false");
-    put_fmt(&l, ",\"sub_buckets\":%u", HIST_SUB_BUCKETS);
+    put_fmt(&l, ",\"sub_buckets\":%u,\"exit_split\":%s", HIST_SUB_BUCKETS,
+            vm->vcpu_count && vm->vcpus[0]->arch.split ? "true" : "false");
     finish(&w, &l);
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
         const struct vcpu_arch *a = &vm->vcpus[i]->arch;
@@ -156,17 +171,24 @@ uint32_t stats_json_write(const struct vm *vm, const struct stats_json_out *out)
         begin(&l, "vcpu", vm);
         put_fmt(&l, ",\"vcpu\":%u,\"exits\":%lu,\"guest_tsc\":%lu,\"host_tsc\":%lu,\"entries_failed\":%lu", i,
                 exits, a->stats.guest_tsc, a->stats.host_tsc, a->stats.entries_failed);
+        if (a->split)
+            put_fmt(&l, ",\"recording_tsc\":%lu", a->split->recording_tsc);
         finish(&w, &l);
         for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++) {
             const struct latency *lat = &a->latency.exit[r];
-            if (a->stats.exits[r] || hist_count(&lat->hist))
-                write_latency(&w, i, out->reason_name(r), a->stats.exits[r], lat);
+            if (!a->stats.exits[r] && !hist_count(&lat->hist))
+                continue;
+            write_latency(&w, i, out->reason_name(r), NULL, a->stats.exits[r], lat);
+            if (a->split && out->durations && hist_count(&a->split->guest[r].hist)) {
+                write_latency(&w, i, out->reason_name(r), STATS_PART_GUEST, 0, &a->split->guest[r]);
+                write_latency(&w, i, out->reason_name(r), STATS_PART_HW_EXIT, 0, &a->split->hw_exit[r]);
+            }
         }
         /* Loading the vCPU at the start of each run: "LOAD", which no exit reason is
          * called. */
         uint64_t loads = hist_count(&a->latency.load.hist);
         if (loads)
-            write_latency(&w, i, "LOAD", loads, &a->latency.load);
+            write_latency(&w, i, "LOAD", NULL, loads, &a->latency.load);
     }
     begin(&l, "end", vm);
     put_fmt(&l, ",\"dump\":%u,\"lines\":%u", out->seq, w.lines);

@@ -4,7 +4,8 @@
  * is a "vm" line, per vCPU a "vcpu" line, per vCPU and exit reason with exits an "exit"
  * line (count, total, min, p50, p90, p99, p99.9, max in TSC ticks) and "hist" lines
  * (its non-empty histogram buckets as [lower bound, count] pairs, split over as many
- * lines as needed), then an "end" line with the number of lines before it.
+ * lines as needed), with exit_split on a "part" line and "hist" lines for each other
+ * part of the round trip, then an "end" line with the number of lines before it.
  *
  * For the operator console and the STATS hypercall: vm_stats_dump prints a VM's
  * statistics, vm_stats_reset starts them afresh. Both may be called on any CPU while
@@ -23,6 +24,11 @@
 #define STATS_WHY_STOP "stop"
 #define STATS_WHY_HYPERCALL "hypercall"
 #define STATS_WHY_MONITOR "monitor"
+
+/* The parts of an exit's round trip besides the handler's time, with exit_split on: a
+ * "part" line and its "hist" lines each, after the reason's "exit" line. */
+#define STATS_PART_GUEST "guest"     /* Keel's entry to the exit: hardware entry and guest */
+#define STATS_PART_HW_EXIT "hw_exit" /* the exit to Keel's first instruction on it */
 
 /* Prints the VM's statistics on the console; returns the number of lines. */
 uint32_t vm_stats_dump(struct vm *vm, const char *why);

@@ -66,6 +66,8 @@ static void release_vm(struct vm *vm)
         pfree(vm->ram_hpa, vm->ram_size);
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
         vcpu_release(vm->vcpus[i]);
+        if (vm->vcpus[i]->arch.split)
+            pfree(hva_to_hpa(vm->vcpus[i]->arch.split), ALIGN_UP(sizeof(struct vcpu_exit_split), PAGE_SIZE));
         pfree((hpa_t)(uintptr_t)vm->vcpus[i], ALIGN_UP(sizeof(struct vcpu), PAGE_SIZE));
     }
     pfree((hpa_t)(uintptr_t)vm, ALIGN_UP(sizeof(struct vm), PAGE_SIZE));
@@ -229,6 +231,16 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
          * as a PC's application processors do. */
         v->activity = i == 0 ? VCPU_ACTIVE : VCPU_WAIT_SIPI;
         vm->vcpus[vm->vcpu_count++] = v;
+        if (c->exit_split) {
+            hpa_t split = palloc(ALIGN_UP(sizeof(struct vcpu_exit_split), PAGE_SIZE), PAGE_SIZE, PALLOC_NO_LIMIT);
+            if (!split) {
+                kprintf("VM %s: not started: out of memory for exit_split's figures\n", c->name);
+                release_vm(vm);
+                return NULL;
+            }
+            v->arch.split = hpa_to_hva(split);
+            vcpu_exit_split_clear(v->arch.split);
+        }
         if (!vcpu_create(v, start)) {
             release_vm(vm);
             return NULL;

@@ -18,5 +18,7 @@ bool paging_map_mmio(hpa_t base, uint64_t size);
 /* Physical address of something inside the core image (code, data, .bss). */
 hpa_t kernel_va_to_pa(const void *va);
 static inline void *hpa_to_hva(hpa_t pa) { return (void *)(uintptr_t)pa; }
+/* The way back, for what hpa_to_hva gave (allocator pages, identity-mapped). */
+static inline hpa_t hva_to_hpa(const void *va) { return (hpa_t)(uintptr_t)va; }
 
 #endif

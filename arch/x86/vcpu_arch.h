@@ -64,6 +64,23 @@ struct vcpu_latency {
     volatile uint32_t reset_requested;
 } ALIGNED(64);
 
+/* With exit_split on (a VM's configuration), each exit's round trip in two more parts,
+ * timed from the TSC the CPU itself stores at the exit (the backend's VM-exit MSR-store
+ * area): from Keel's last reading before the entry to that moment (the hardware entry
+ * and the guest's run up to the exit: in a tight benchmark loop, mostly the entry) and
+ * from it to Keel's first reading after the exit (the rest of the hardware exit). With
+ * the handler's time they add up to the time from one entry to the next. Per raw
+ * reason, like the handler's; off by default, as it costs a stored MSR per exit and
+ * 300 KiB per vCPU. */
+struct vcpu_exit_split {
+    struct latency guest[VCPU_EXIT_REASON_SLOTS];
+    struct latency hw_exit[VCPU_EXIT_REASON_SLOTS];
+    /* Keel's time recording the figures (the handler's and these) before each entry:
+     * in the vCPU's host_tsc but in no part of any round trip, so that the parts are
+     * those of a run without exit_split. A round trip is its three parts and this. */
+    uint64_t recording_tsc;
+};
+
 static inline __attribute__((always_inline)) void vcpu_latency_record(struct latency *l, uint32_t ticks)
 {
 #if KEEL_STATS
@@ -82,12 +99,25 @@ static inline void vcpu_latency_clear(struct vcpu_latency *l)
     l->reset_requested = 0;
 }
 
+static inline void vcpu_exit_split_clear(struct vcpu_exit_split *s)
+{
+    for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++) {
+        latency_clear(&s->guest[r]);
+        latency_clear(&s->hw_exit[r]);
+    }
+    s->recording_tsc = 0;
+}
+
 
 /* The VMX backend's own: nothing outside arch/x86/vmx reads these. */
+struct vmx_msr_entry;
 struct vcpu_vmx {
     hpa_t vmcs;
     uint16_t vpid;
     bool launched;
+    /* exit_split on: the VM-exit MSR-store area, whose one entry gets IA32_TSC at each
+     * exit (NULL: no MSRs stored). */
+    struct vmx_msr_entry *msr_store;
 };
 
 struct vm_vmx {
@@ -144,6 +174,7 @@ struct vcpu_arch {
 
     struct vcpu_stats stats;
     struct vcpu_latency latency;
+    struct vcpu_exit_split *split; /* NULL: exit_split off (the generic side allocates it) */
 };
 
 /* A fresh start for the lab's figures: exit counts and durations. The time totals stay,
@@ -153,6 +184,8 @@ static inline void vcpu_stats_clear_counts(struct vcpu_arch *a)
     for (uint32_t r = 0; r < VCPU_EXIT_REASON_SLOTS; r++)
         a->stats.exits[r] = 0;
     vcpu_latency_clear(&a->latency);
+    if (a->split)
+        vcpu_exit_split_clear(a->split);
 }
 
 STATIC_ASSERT(offsetof(struct vcpu_arch, host_rsp) == sizeof(struct guest_regs),

@@ -3,6 +3,7 @@
 # figures are exact and repeatable). Fails when a CPUID round trip (guest loop included)
 # costs more than BENCH_CPUID_MAX ticks, or a VMCALL one more than BENCH_VMCALL_MAX or
 # more than the CPUID one plus 10 (the figures with the per-exit statistics on). `make bench` prints the same figures.
+# Then the same guest with exit_split on, whose parts must add up (see below).
 source "$(dirname "$0")/lib.sh"
 CPUID_MAX=${BENCH_CPUID_MAX:-100}
 VMCALL_MAX=${BENCH_VMCALL_MAX:-110}
@@ -53,5 +54,21 @@ EOF
     fi
 else
     fail "tools/keel-stats could not read the bench VM's KEEL-STATS dump"
+fi
+
+# exit_split (tests/system/configs/bench-split.cfg): the same guest with each exit's
+# round trip split at the TSC the CPU stores as it exits, checked against the run above
+# (tests/system/check-exit-split.py), and what the split costs per round trip printed.
+make_iso "$WORK/split.iso" "$ROOT/tests/system/configs/bench-split.cfg" "$BUILD/guests/bench.elf"
+slog=$WORK/bench-split.log
+bochs_boot 1 "$WORK/split.iso" "$slog" 180
+expect "$slog" "VM bench: exit code 1 \(0x1\)" "bench guest completes with exit_split on"
+if /usr/bin/python3 "$ROOT/tools/keel-stats" "$slog" --quiet --json "$WORK/split.json" &&
+    out=$(/usr/bin/python3 "$ROOT/tests/system/check-exit-split.py" "$WORK/split.json" "$WORK/stats.json" "$slog"); then
+    echo "  ok: exit_split's parts add up to the round trip ($out)"
+    scpuid=$(sed -n 's/.*bench: cpuid N=[0-9]* total=[0-9]* per_exit=\([0-9]*\).*/\1/p' "$slog")
+    echo "BENCH: exit_split: CPUID round trip $scpuid Bochs ticks with the split recorded, ${cpuid:-?} without"
+else
+    fail "exit_split figures of the bench VM: ${out:-keel-stats could not read the dump}"
 fi
 finish "$log"

@@ -19,6 +19,7 @@ DATA = os.path.join(HERE, "data")
 BENCH = os.path.join(DATA, "bench-serial.log")
 BENCH_B = os.path.join(DATA, "bench-n20000-serial.log")
 PLATFORM = os.path.join(DATA, "platform-2cpu-serial.log")
+SPLIT = os.path.join(DATA, "bench-split-serial.log")
 
 _loader = importlib.machinery.SourceFileLoader("keel_stats", os.path.join(ROOT, "tools", "keel-stats"))
 _spec = importlib.util.spec_from_loader("keel_stats", _loader)
@@ -33,15 +34,15 @@ def run(*args):
     return rc, out.getvalue(), err.getvalue()
 
 
-def keel_lines(path):
-    """The exit lines exactly as Keel printed them."""
+def keel_lines(path, kind="exit"):
+    """The exit lines (or part lines) exactly as Keel printed them."""
     out = []
     with open(path, encoding="utf-8") as f:
         for text in f:
             at = text.find(ks.TAG)
             if at >= 0:
                 obj = json.loads(text[at + len(ks.TAG):])
-                if obj["type"] == "exit":
+                if obj["type"] == kind:
                     out.append(obj)
     return out
 
@@ -136,6 +137,71 @@ class ReadsKeelsFigures(TempDir):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         with open(os.path.join(d, "bench-summary.svg")) as f:
             self.assertIn("<svg", f.read())
+
+
+class ExitSplit(TempDir):
+    """A VM with exit_split on: each reason's other parts of the round trip."""
+
+    def test_parts_equal_keels(self):
+        vm = ks.read_run(SPLIT)["bench"]
+        self.assertTrue(vm.exit_split)
+        lines = keel_lines(SPLIT, "part")
+        self.assertEqual({l["part"] for l in lines}, {"guest", "hw_exit"})
+        for line in lines:
+            e = vm.parts[(line["vcpu"], line["reason"], line["part"])]
+            self.assertEqual((e.count, e.timed, e.total, e.min, e.max),
+                             (line["timed"], line["timed"], line["total"], line["min"], line["max"]))
+            for key, p in ks.PERCENTILES:
+                self.assertEqual(e.percentile(p), line[key], (line["reason"], line["part"], key))
+        # The parts stay out of the handler's figures.
+        for line in keel_lines(SPLIT):
+            self.assertEqual(vm.exits[(line["vcpu"], line["reason"])].total, line["total"])
+
+    def test_split_adds_up_to_the_guests_round_trip(self):
+        # The guest timed each batch itself (bench: cpuid ... per_exit=N): the parts,
+        # the handler and Keel's recording add up to that, entry to entry.
+        with open(SPLIT) as f:
+            log = f.read()
+        rows = {r["reason"]: r for r in ks.read_run(SPLIT)["bench"].split_rows()}
+        for reason, test in (("CPUID", "cpuid"), ("VMCALL", "vmcall")):
+            per_exit = int(log.split("bench: %s N=" % test)[1].split("per_exit=")[1].split()[0])
+            self.assertAlmostEqual(rows[reason]["round_trip"], per_exit, delta=2)
+            self.assertEqual(rows[reason]["hw_exit"], 16.0)  # Bochs: the same instructions every time
+
+    def test_table_and_saved_json(self):
+        rc, out, err = run(SPLIT)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("exit_split: mean round trip", out)
+        split = out.split("exit_split:")[1].splitlines()
+        self.assertEqual(split[1].split(), ks.SPLIT_COLUMNS)
+        self.assertTrue(any(l.split()[:1] == ["CPUID"] for l in split))
+        j = os.path.join(self.tmp, "s.json")
+        self.assertEqual(run(SPLIT, "--quiet", "--json", j)[0], 0)
+        self.assertEqual(run(j)[1], out)
+        # A VM without the split has no second table.
+        self.assertNotIn("exit_split:", run(BENCH)[1])
+
+    def test_split_chart(self):
+        d = os.path.join(self.tmp, "plots")
+        rc, _, err = run(SPLIT, "--quiet", "--plot", d)
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(d, "bench-split.svg")) as f:
+            self.assertIn("<svg", f.read())
+        self.assertTrue(os.path.exists(os.path.join(d, "bench-split.png")))
+        rc, _, err = run(BENCH, "--quiet", "--plot", d + "2")
+        self.assertFalse(os.path.exists(os.path.join(d + "2", "bench-split.svg")))
+
+    def test_lost_part_line(self):
+        with open(SPLIT) as f:
+            lines = [l for l in f if ks.TAG in l]
+        at = next(i for i, l in enumerate(lines) if '"type":"part"' in l)
+        del lines[at]
+        p = os.path.join(self.tmp, "log")
+        with open(p, "w") as f:
+            f.write("".join(lines))
+        rc, _, err = run(p)
+        self.assertEqual(rc, 1)
+        self.assertIn("lines lost", err)
 
 
 class RefusesBrokenInput(TempDir):

@@ -587,6 +587,22 @@ static void test_disk_keys(void **state)
     EXPECT_ERROR(text2, 4, "keel.cfg:4: disk is too long (64 characters, at most 63)");
 }
 
+static void test_exit_split_key(void **state)
+{
+    (void)state;
+    struct keel_config c;
+    struct config_error e;
+    config_defaults(&c);
+    if (parse("[vm a]\nmemory = 1M\nimage = a\nexit_split = on\n[vm b]\nmemory = 1M\nimage = b\n", &c, &e))
+        fail_msg("%s", e.msg);
+    assert_true(c.vms[0].exit_split);
+    assert_false(c.vms[1].exit_split); /* off unless asked for */
+    EXPECT_ERROR("[vm a]\nexit_split = yes\n", 2, "keel.cfg:2: bad value 'yes' for exit_split (use on or off)");
+    EXPECT_ERROR("[vm a]\nexit_split = on\nexit_split = off\n", 3,
+                 "keel.cfg:3: duplicate key 'exit_split' in [vm a]");
+    EXPECT_ERROR("exit_split = on\n", 1, "keel.cfg:1: key 'exit_split' belongs in a [vm NAME] section");
+}
+
 static void test_garbage_bytes(void **state)
 {
     (void)state;
@@ -735,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_enum_errors),
         cmocka_unit_test(test_length_errors),
         cmocka_unit_test(test_disk_keys),
+        cmocka_unit_test(test_exit_split_key),
         cmocka_unit_test(test_garbage_bytes),
         cmocka_unit_test(test_cmdline),
         cmocka_unit_test(test_mutations_never_crash),

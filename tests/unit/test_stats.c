@@ -1,7 +1,8 @@
 /* Host tests for the exit-statistics JSON Lines writer (vmm/stats.c): every line is one
  * strictly valid JSON object that fits a console line; the buckets of each exit add up
  * to its count of timed exits, however many lines they take; the percentiles are the
- * histogram's; names are escaped; a build without durations prints counts only.
+ * histogram's; names are escaped; a build without durations prints counts only; with
+ * exit_split, each reason's other parts of the round trip follow its exit line.
  * SOURCES: vmm/stats.c vmm/lib/histogram.c vmm/lib/string.c vmm/lib/printf.c tests/unit/console_capture.c
  */
 #include <setjmp.h>
@@ -170,15 +171,26 @@ static bool about(const char *line, uint32_t vcpu, const char *reason)
     return strstr(line, r) != NULL;
 }
 
-/* The buckets of one exit, summed over its hist lines; each pair's bound must be a
- * bucket's lower bound, in rising order. */
-static uint64_t bucket_sum(uint32_t vcpu, const char *reason, unsigned *hist_lines)
+/* Whether the line is about one part of the round trip (NULL: the handler's time, the
+ * lines without a part). */
+static bool of_part(const char *line, const char *part)
+{
+    if (!part)
+        return strstr(line, "\"part\":") == NULL;
+    char k[40];
+    snprintf(k, sizeof(k), "\"part\":\"%s\"", part);
+    return strstr(line, k) != NULL;
+}
+
+/* The buckets of one exit (or one part of its round trip), summed over its hist lines;
+ * each pair's bound must be a bucket's lower bound, in rising order. */
+static uint64_t part_bucket_sum(uint32_t vcpu, const char *reason, const char *part, unsigned *hist_lines)
 {
     uint64_t sum = 0;
     int64_t last = -1;
     *hist_lines = 0;
     for (unsigned i = 0; i < nlines; i++) {
-        if (!is_type(lines[i], "hist") || !about(lines[i], vcpu, reason))
+        if (!is_type(lines[i], "hist") || !about(lines[i], vcpu, reason) || !of_part(lines[i], part))
             continue;
         (*hist_lines)++;
         const char *p = strstr(lines[i], "\"buckets\":[") + strlen("\"buckets\":[");
@@ -199,6 +211,11 @@ static uint64_t bucket_sum(uint32_t vcpu, const char *reason, unsigned *hist_lin
         }
     }
     return sum;
+}
+
+static uint64_t bucket_sum(uint32_t vcpu, const char *reason, unsigned *hist_lines)
+{
+    return part_bucket_sum(vcpu, reason, NULL, hist_lines);
 }
 
 static struct vm vm;
@@ -355,6 +372,95 @@ static void test_without_durations(void **state)
     assert_true(seen);
 }
 
+/* The line of one exit's figures (type "exit", or "part" with that part), NULL: none. */
+static const char *summary_line(uint32_t vcpu, const char *reason, const char *part)
+{
+    for (unsigned i = 0; i < nlines; i++)
+        if (is_type(lines[i], part ? "part" : "exit") && about(lines[i], vcpu, reason) && of_part(lines[i], part))
+            return lines[i];
+    return NULL;
+}
+
+static void assert_summary(const char *line, const struct latency *lat)
+{
+    assert_non_null(line);
+    assert_int_equal(field(line, "timed"), hist_count(&lat->hist));
+    assert_int_equal(field(line, "total"), lat->total);
+    assert_int_equal(field(line, "min"), lat->min);
+    assert_int_equal(field(line, "max"), lat->max);
+    assert_int_equal(field(line, "p50"), latency_percentile(lat, 5000));
+    assert_int_equal(field(line, "p99.9"), latency_percentile(lat, 9990));
+}
+
+static struct vcpu_exit_split split0;
+
+/* exit_split: each exit reason with split figures gets a "part" line and hist lines per
+ * part after its "exit" line; the handler's figures stay as they were. */
+static void test_exit_split_parts(void **state)
+{
+    (void)state;
+    setup_vm("split");
+    vcpu0.arch.split = &split0;
+    vcpu_stats_clear_counts(&vcpu0.arch);
+    for (uint32_t i = 0; i < 5000; i++) {
+        record(&vcpu0, 10, 43 + i % 7);
+        latency_record(&split0.guest[10], 31 + i % 3 + (i == 77 ? 900 : 0));
+        latency_record(&split0.hw_exit[10], 16);
+    }
+    record(&vcpu0, 18, 51); /* a VMCALL whose split is not recorded yet */
+    split0.recording_tsc = 300000;
+    record(&vcpu1, 10, 60); /* vCPU 1 has no split */
+    struct stats_json_out out = out_for(true);
+    uint32_t n = stats_json_write(&vm, &out);
+    assert_int_equal(n, nlines);
+    for (unsigned i = 0; i < nlines; i++)
+        if (!json_object_ok(lines[i]))
+            fail_msg("not strict JSON: %s", lines[i]);
+    assert_non_null(strstr(lines[0], "\"exit_split\":true"));
+    assert_int_equal(field(lines[1], "recording_tsc"), 300000);
+
+    const char *handler = summary_line(0, "CPUID", NULL);
+    const char *guest = summary_line(0, "CPUID", STATS_PART_GUEST);
+    const char *hw = summary_line(0, "CPUID", STATS_PART_HW_EXIT);
+    assert_summary(handler, &vcpu0.arch.latency.exit[10]);
+    assert_int_equal(field(handler, "count"), 5000);
+    assert_summary(guest, &split0.guest[10]);
+    assert_summary(hw, &split0.hw_exit[10]);
+    assert_null(strstr(guest, "\"count\":")); /* exits are counted once, on the exit line */
+    assert_true(handler < guest && guest < hw); /* the exit line comes first */
+    assert_int_equal(field(hw, "min"), 16);
+    assert_int_equal(field(hw, "max"), 16);
+    assert_int_equal(field(guest, "max"), 933); /* 31 + 77 % 3 + 900 */
+    unsigned hl;
+    assert_int_equal(bucket_sum(0, "CPUID", &hl), 5000);
+    assert_int_equal(part_bucket_sum(0, "CPUID", STATS_PART_GUEST, &hl), 5000);
+    assert_true(hl >= 1);
+    assert_int_equal(part_bucket_sum(0, "CPUID", STATS_PART_HW_EXIT, &hl), 5000);
+    assert_int_equal(hl, 1);
+    /* No parts where none were recorded, nor on a vCPU without the split. */
+    assert_null(summary_line(0, "VMCALL", STATS_PART_GUEST));
+    assert_non_null(summary_line(1, "CPUID", NULL));
+    assert_null(summary_line(1, "CPUID", STATS_PART_GUEST));
+    for (unsigned i = 0; i < nlines; i++)
+        if (is_type(lines[i], "vcpu") && field(lines[i], "vcpu") == 1)
+            assert_null(strstr(lines[i], "recording_tsc"));
+
+    /* Without durations (STATS=0) no parts either. */
+    nlines = 0;
+    out = out_for(false);
+    stats_json_write(&vm, &out);
+    for (unsigned i = 0; i < nlines; i++)
+        assert_false(is_type(lines[i], "part"));
+
+    /* A reset clears the parts and the recording time with the rest. */
+    vm.state = VM_STOPPED;
+    vm_stats_reset(&vm);
+    assert_int_equal(hist_count(&split0.guest[10].hist), 0);
+    assert_int_equal(hist_count(&split0.hw_exit[10].hist), 0);
+    assert_int_equal(split0.recording_tsc, 0);
+    vcpu0.arch.split = NULL;
+}
+
 static void test_reset_of_a_stopped_vm(void **state)
 {
     (void)state;
@@ -381,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_wide_histogram_splits),
         cmocka_unit_test(test_names_are_escaped),
         cmocka_unit_test(test_without_durations),
+        cmocka_unit_test(test_exit_split_parts),
         cmocka_unit_test(test_reset_of_a_stopped_vm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,8 +39,10 @@ enum key {
     K_DISK_READONLY,
     K_VIRTIO_CONSOLE,
     K_INITRD,
+    K_EXIT_SPLIT,
     K_COUNT,
 };
+STATIC_ASSERT(K_COUNT <= 32, "struct parser's seen holds one bit per key");
 
 static const struct {
     char name[16];
@@ -69,6 +71,7 @@ static const struct {
     [K_DISK_READONLY] = {"disk_readonly", true},
     [K_VIRTIO_CONSOLE] = {"virtio_console", true},
     [K_INITRD] = {"initrd", true},
+    [K_EXIT_SPLIT] = {"exit_split", true},
 };
 
 struct name_value {
@@ -526,6 +529,11 @@ static int set_key(struct parser *p, const char *key, char *v)
         if (enum_value(p, K_VIRTIO_CONSOLE, v, yes_no_names, ARRAY_SIZE(yes_no_names), &e) < 0)
             return -1;
         vm->virtio_console = e != 0;
+        return 0;
+    case K_EXIT_SPLIT:
+        if (enum_value(p, K_EXIT_SPLIT, v, on_off_names, ARRAY_SIZE(on_off_names), &e) < 0)
+            return -1;
+        vm->exit_split = e != 0;
         return 0;
     case K_INITRD:
         return string_value(p, K_INITRD, v, vm->initrd, CONFIG_IMAGE_MAX);

@@ -125,6 +125,9 @@ struct vm_config {
     bool disk_readonly;
     bool virtio_console;
     char initrd[CONFIG_IMAGE_MAX + 1]; /* "": none */
+    /* exit_split = on: each exit's round trip also split at the TSC the CPU stores as it
+     * exits (guest and hardware entry / hardware exit / handler; vcpu_exit_split). */
+    bool exit_split;
 };
 
 struct keel_config {

@@ -48,6 +48,13 @@ static inline __attribute__((always_inline)) bool vmx_enter(struct vcpu *v, uint
     return exited;
 }
 
+/* An entry of a VM-exit MSR-store area (SDM Vol. 3C 25.7.2): 16-byte aligned. */
+struct vmx_msr_entry {
+    uint32_t index;
+    uint32_t reserved;
+    uint64_t value;
+} ALIGNED(16);
+
 static struct vmx_controls controls;
 static hpa_t io_bitmap_a, io_bitmap_b, msr_bitmap;
 static uint16_t next_vpid = 1;
@@ -248,7 +255,11 @@ static void write_controls(struct vcpu_arch *a, const struct vcpu_boot *b)
     vmcs_write32(VMCS_PF_ERROR_CODE_MASK, 0);
     vmcs_write32(VMCS_PF_ERROR_CODE_MATCH, 0);
     vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);
-    vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, 0);
+    /* exit_split: the CPU stores the TSC as it exits (the host's TSC: Keel does not
+     * offset the guest's). */
+    vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, a->vmx.msr_store ? 1 : 0);
+    if (a->vmx.msr_store)
+        vmcs_write64(VMCS_EXIT_MSR_STORE_ADDR, hva_to_hpa(a->vmx.msr_store));
     vmcs_write32(VMCS_EXIT_MSR_LOAD_COUNT, 0);
     vmcs_write32(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
     vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
@@ -378,6 +389,16 @@ static bool vmx_vcpu_create(struct vcpu *v, struct vm_arch *vm, const char *name
         return false;
     }
     a->fpu = hpa_to_hva(fpu);
+    if (a->split) {
+        hpa_t area = palloc(PAGE_SIZE, PAGE_SIZE, PALLOC_NO_LIMIT);
+        if (!area) {
+            kprintf("VM %s: no memory for the vCPU's exit_split MSR-store area\n", name);
+            return false;
+        }
+        a->vmx.msr_store = hpa_to_hva(area);
+        memset(a->vmx.msr_store, 0, PAGE_SIZE);
+        a->vmx.msr_store->index = MSR_IA32_TSC;
+    }
     power_on_swapped_state(a);
 
     vmx_vmclear(a->vmx.vmcs);
@@ -397,8 +418,11 @@ static void vmx_vcpu_destroy(struct vcpu *v)
         pfree(a->vmx.vmcs, PAGE_SIZE);
     if (a->fpu)
         pfree((hpa_t)(uintptr_t)a->fpu, fpu_alloc_size());
+    if (a->vmx.msr_store)
+        pfree(hva_to_hpa(a->vmx.msr_store), PAGE_SIZE);
     a->vmx.vmcs = 0;
     a->fpu = NULL;
+    a->vmx.msr_store = NULL;
 }
 
 static inline void xsetbv(uint32_t idx, uint64_t v)
@@ -611,20 +635,51 @@ static __attribute__((noinline)) enum exit_action after_exit(struct vcpu *v, enu
     return act;
 }
 
-/* The end of a run: the last stretch of Keel's time goes to what it was spent on, and
- * the guest's time is the rest of the run's. */
-static enum exit_action end_run(struct vcpu_arch *a, struct latency *spent_on, uint32_t t_host, uint64_t start,
-                                uint64_t host_at_start, enum exit_action act)
+/* exit_split: the last exit's round trip apart from the handler's time, from the TSC
+ * the CPU stored as it exited (still in the MSR-store area: no exit since). Called
+ * once the handler's time is taken, just before the next entry (or after the run), so
+ * that the recording is in neither part; spent_on is that exit's reason slot, t_guest
+ * the time of the entry before it, and the exit came back to Keel `handler` ticks
+ * before `now`. */
+static inline __attribute__((always_inline)) void record_split(struct vcpu *v, const struct latency *spent_on,
+                                                               uint32_t t_guest, uint32_t now, uint32_t handler)
 {
+    struct vcpu_arch *a = vcpu_arch(v);
+    /* The exit's time worked out again, not kept: a copy kept would be made as the
+     * exit comes back, inside the handler's time. The empty asm keeps the compiler
+     * from folding the subtraction back into that copy. */
+    __asm__("" : "+r"(handler));
+    uint32_t t_exit = now - handler;
+    /* The slot's byte offset, the same in the split's arrays: no division by the
+     * struct's size. */
+    size_t at = (size_t)((const char *)spent_on - (const char *)a->latency.exit);
+    uint32_t stored = (uint32_t)((volatile struct vmx_msr_entry *)a->vmx.msr_store)->value;
+    vcpu_latency_record((struct latency *)((char *)a->split->guest + at), stored - t_guest);
+    vcpu_latency_record((struct latency *)((char *)a->split->hw_exit + at), t_exit - stored);
+}
+
+/* The end of a run: the last stretch of Keel's time goes to what it was spent on, and
+ * the guest's time is the rest of the run's. With exit_split the last exit's split
+ * comes after that: once the run's time is taken, it is in no one's. */
+static inline __attribute__((always_inline)) enum exit_action end_run(struct vcpu *v, struct latency *spent_on,
+                                                                      uint32_t t_host, uint64_t start,
+                                uint64_t host_at_start, enum exit_action act, const bool split, uint32_t t_guest)
+{
+    struct vcpu_arch *a = vcpu_arch(v);
     uint64_t now = rdtsc();
     uint32_t ticks = (uint32_t)now - t_host;
     vcpu_latency_record(spent_on, ticks);
     a->stats.host_tsc += ticks;
     a->stats.guest_tsc += (now - start) - (a->stats.host_tsc - host_at_start);
+    if (split && spent_on != &a->latency.load)
+        record_split(v, spent_on, t_guest, (uint32_t)now, ticks);
     return act;
 }
 
-static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
+/* The run loop, built twice: as is, and with exit_split's recording (split, a constant
+ * in each), so that the common build carries none of it. */
+static inline __attribute__((always_inline)) enum exit_action run_loop(struct vcpu *v, uint64_t slice_tsc,
+                                                                       const bool split)
 {
     struct vcpu_arch *a = vcpu_arch(v);
     const unsigned rate = vmx_preemption_timer_rate(vmx_boot_caps());
@@ -649,6 +704,9 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
      * Per exit the loop adds only Keel's time; the guest's is worked out per run. */
     struct latency *spent_on = &a->latency.load;
     uint32_t t_host = (uint32_t)start;
+    /* exit_split: the time of the last entry. An exit since (spent_on is its reason's
+     * slot, not the load's) awaits its split. */
+    uint32_t t_guest = 0;
     /* Events are looked at before the first entry and after every exit (whoever gives
      * the vCPU one from another CPU kicks that CPU out of the guest too), where the
      * common case tests them together with the handler's answer. */
@@ -665,6 +723,18 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
         uint32_t ticks = t_entry - t_host;
         vcpu_arch(v)->stats.host_tsc += ticks;
         vcpu_latency_record(spent_on, ticks);
+        if (split && spent_on != &vcpu_arch(v)->latency.load) {
+            /* The recording (the handler's and this) is Keel's time on the vCPU, and
+             * its own: the next entry's part starts after it. */
+            record_split(v, spent_on, t_guest, t_entry, ticks);
+            /* Its stores done before the clock is read, not sunk into the guest's part. */
+            __asm__ volatile("" ::: "memory");
+            uint32_t now = rdtsc32();
+            vcpu_arch(v)->stats.host_tsc += now - t_entry;
+            vcpu_arch(v)->split->recording_tsc += now - t_entry;
+            t_entry = now;
+        }
+        t_guest = t_entry;
         uint32_t rc;
         bool exited = vmx_enter(v, &t_host, &rc);
         if (__builtin_expect(!exited, 0)) {
@@ -684,7 +754,22 @@ static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
             act = after_exit(v, act, slice_end64, rate);
         }
     }
-    return end_run(vcpu_arch(v), spent_on, t_host, start, host_at_start, act);
+    return end_run(v, spent_on, t_host, start, host_at_start, act, split, t_guest);
+}
+
+static __attribute__((noinline)) enum exit_action run_plain(struct vcpu *v, uint64_t slice_tsc)
+{
+    return run_loop(v, slice_tsc, false);
+}
+
+static __attribute__((noinline)) enum exit_action run_split(struct vcpu *v, uint64_t slice_tsc)
+{
+    return run_loop(v, slice_tsc, true);
+}
+
+static enum exit_action vmx_run(struct vcpu *v, uint64_t slice_tsc)
+{
+    return vcpu_arch(v)->vmx.msr_store ? run_split(v, slice_tsc) : run_plain(v, slice_tsc);
 }
 
 const struct vcpu_backend vmx_backend = {
