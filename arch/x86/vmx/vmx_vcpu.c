@@ -663,7 +663,8 @@ static inline __attribute__((always_inline)) void record_split(struct vcpu *v, c
  * comes after that: once the run's time is taken, it is in no one's. */
 static inline __attribute__((always_inline)) enum exit_action end_run(struct vcpu *v, struct latency *spent_on,
                                                                       uint32_t t_host, uint64_t start,
-                                uint64_t host_at_start, enum exit_action act, const bool split, uint32_t t_guest)
+                                                                      uint64_t host_at_start, enum exit_action act,
+                                                                      const bool split, uint32_t t_guest)
 {
     struct vcpu_arch *a = vcpu_arch(v);
     uint64_t now = rdtsc();
