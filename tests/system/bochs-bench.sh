@@ -64,7 +64,7 @@ slog=$WORK/bench-split.log
 bochs_boot 1 "$WORK/split.iso" "$slog" 180
 expect "$slog" "VM bench: exit code 1 \(0x1\)" "bench guest completes with exit_split on"
 if /usr/bin/python3 "$ROOT/tools/keel-stats" "$slog" --quiet --json "$WORK/split.json" &&
-    out=$(/usr/bin/python3 "$ROOT/tests/system/check-exit-split.py" "$WORK/split.json" "$WORK/stats.json" "$slog"); then
+    out=$(/usr/bin/python3 "$ROOT/tests/system/check-exit-split.py" bench "$WORK/split.json" "$WORK/stats.json" "$slog"); then
     echo "  ok: exit_split's parts add up to the round trip ($out)"
     scpuid=$(sed -n 's/.*bench: cpuid N=[0-9]* total=[0-9]* per_exit=\([0-9]*\).*/\1/p' "$slog")
     echo "BENCH: exit_split: CPUID round trip $scpuid Bochs ticks with the split recorded, ${cpuid:-?} without"
