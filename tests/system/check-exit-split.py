@@ -17,7 +17,7 @@ import sys
 HW_EXIT_SMP_MAX = 32
 
 
-def bench(path):
+def bench_vm(path):
     return next(v for v in json.load(open(path))["vms"] if v["name"] == "bench")
 
 
@@ -56,7 +56,7 @@ def family(split_json):
 
 
 def bench(split_json, plain_json, log_path):
-    vm, plain = bench(split_json), bench(plain_json)
+    vm, plain = bench_vm(split_json), bench_vm(plain_json)
     if not vm["durations"]:
         print("a STATS=0 build: nothing split")
         return 0
