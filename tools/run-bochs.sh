@@ -27,9 +27,12 @@ trap 'rm -rf "$dir"' EXIT
 [ -n "$serial" ] || serial=$dir/serial.txt
 com1="mode=file, dev=$(realpath -m "$serial")"
 [ -n "$com1_socket" ] && com1="mode=socket-client, dev=$com1_socket"
+# Bochs keeps at most 2048 MiB of guest RAM in host memory (host=); a larger guest is
+# backed beyond that by its own swap file.
+host_mem=$(( mem < 2048 ? mem : 2048 ))
 cat > "$dir/bochsrc" <<RC
 cpu: model=$model, count=$cpus, ips=100000000, reset_on_triple_fault=0
-memory: guest=$mem, host=$mem
+memory: guest=$mem, host=$host_mem
 romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
 vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
 display_library: rfb, options="timeout=0"   # concurrent runs take the next free port

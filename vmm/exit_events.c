@@ -41,8 +41,14 @@ enum exit_action exit_memory(struct vcpu *v, struct exit_info *e)
     }
     if (dev)
         return exit_mmio(v, gpa, e->mem.write, dev);
-    const char *where = gpa < v->vm->ram_size ? "inside its RAM but not permitted" : "outside its RAM";
-    vm_stop(v->vm, "EPT violation: %s at guest-physical 0x%lx (%s, RAM is 0x%lx bytes) at rip 0x%lx", access,
-            gpa, where, v->vm->ram_size, vcpu_rip(v));
+    const struct dev_ram *ram = &v->vm->mem;
+    const char *where = dev_ram_holds(ram, gpa) ? "inside its RAM but not permitted" : "outside its RAM";
+    if (ram->high_size)
+        vm_stop(v->vm,
+                "EPT violation: %s at guest-physical 0x%lx (%s, RAM is 0x%lx bytes and 0x%lx at 4 GiB) at rip 0x%lx",
+                access, gpa, where, ram->size, ram->high_size, vcpu_rip(v));
+    else
+        vm_stop(v->vm, "EPT violation: %s at guest-physical 0x%lx (%s, RAM is 0x%lx bytes) at rip 0x%lx", access,
+                gpa, where, ram->size, vcpu_rip(v));
     return EXIT_STOPPED;
 }

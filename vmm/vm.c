@@ -63,7 +63,9 @@ static void release_vm(struct vm *vm)
     if (vcpu_backend)
         vcpu_backend->vm_destroy(&vm->arch);
     if (vm->ram_hpa)
-        pfree(vm->ram_hpa, vm->ram_size);
+        pfree(vm->ram_hpa, vm->mem.size);
+    if (vm->high_hpa)
+        pfree(vm->high_hpa, vm->mem.high_size);
     for (uint32_t i = 0; i < vm->vcpu_count; i++) {
         vcpu_release(vm->vcpus[i]);
         if (vm->vcpus[i]->arch.split)
@@ -73,13 +75,31 @@ static void release_vm(struct vm *vm)
     pfree((hpa_t)(uintptr_t)vm, ALIGN_UP(sizeof(struct vm), PAGE_SIZE));
 }
 
+/* One block of a VM's RAM. Large alignment lets the EPT use 2 MiB / 1 GiB pages for all
+ * of it; failing that, 2 MiB. */
+static hpa_t alloc_ram(uint64_t size)
+{
+    uint64_t align = size >= HUGE_PAGE_SIZE ? HUGE_PAGE_SIZE : size >= LARGE_PAGE_SIZE ? LARGE_PAGE_SIZE : PAGE_SIZE;
+    hpa_t pa = palloc(size, align, PALLOC_NO_LIMIT);
+    if (!pa && align > LARGE_PAGE_SIZE)
+        pa = palloc(size, LARGE_PAGE_SIZE, PALLOC_NO_LIMIT);
+    return pa;
+}
+
+static struct guest_ram guest_ram_of(const struct vm *vm)
+{
+    return (struct guest_ram){.hva = vm->mem.hva, .size = vm->mem.size, .high_size = vm->mem.high_size};
+}
+
 /* The image into zeroed RAM, and vCPU 0's state from the loader's result: at creation
  * and at each restart (the same bytes give the same result). */
 static int load_image(struct vm *vm, struct guest_boot *boot, char err[GUEST_ERR_LEN])
 {
     const struct vm_config *c = vm->cfg;
-    memset(vm->ram, 0, vm->ram_size);
-    struct guest_ram ram = {.hva = vm->ram, .size = vm->ram_size};
+    memset(vm->mem.hva, 0, vm->mem.size);
+    if (vm->mem.high_size)
+        memset(vm->mem.high_hva, 0, vm->mem.high_size);
+    struct guest_ram ram = guest_ram_of(vm);
     int rc = c->entry == VM_ENTRY_LINUX
                  ? guest_load_linux(&ram, vm->image, vm->image_size, vm->initrd, vm->initrd_size, c->cmdline, boot, err)
                  : guest_load((enum guest_image_kind)c->entry, &ram, vm->image, vm->image_size, c->cmdline, boot, err);
@@ -128,7 +148,7 @@ static bool attach_disk(struct vm *vm, const struct vm_config *c, const struct b
 static void tell_linux_rsdp(struct vm *vm, const struct guest_boot *boot)
 {
     if (vm->cfg->entry == VM_ENTRY_LINUX && vm->pc.rsdp)
-        linux_boot_set_rsdp(&(struct guest_ram){.hva = vm->ram, .size = vm->ram_size}, boot, vm->pc.rsdp);
+        linux_boot_set_rsdp(&(struct guest_ram){.hva = vm->mem.hva, .size = vm->mem.size}, boot, vm->pc.rsdp);
 }
 
 static struct vm *create_one(const struct vm_config *c, const struct bootinfo *bi, uint32_t id)
@@ -172,19 +192,24 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         return NULL;
     }
 
-    /* Large alignment lets the EPT use 2 MiB / 1 GiB pages for the whole of RAM. */
-    uint64_t align = c->memory >= HUGE_PAGE_SIZE ? HUGE_PAGE_SIZE : c->memory >= LARGE_PAGE_SIZE ? LARGE_PAGE_SIZE : PAGE_SIZE;
-    vm->ram_hpa = palloc(c->memory, align, PALLOC_NO_LIMIT);
-    if (!vm->ram_hpa && align > LARGE_PAGE_SIZE)
-        vm->ram_hpa = palloc(c->memory, LARGE_PAGE_SIZE, PALLOC_NO_LIMIT);
-    if (!vm->ram_hpa) {
-        kprintf("VM %s: not started: needs %lu MiB of RAM, only %lu MiB free\n", c->name, c->memory >> 20,
-                palloc_free_bytes() >> 20);
+    uint64_t low = guest_ram_low(c->memory, c->memory_below_4g), high = guest_ram_high(c->memory, c->memory_below_4g);
+    vm->ram_hpa = alloc_ram(low);
+    vm->high_hpa = high ? alloc_ram(high) : 0;
+    if (!vm->ram_hpa || (high && !vm->high_hpa)) {
+        if (high)
+            kprintf("VM %s: not started: needs %lu MiB of RAM in two blocks (%lu MiB below 4 GiB, %lu MiB above), "
+                    "only %lu MiB free\n", c->name, c->memory >> 20, low >> 20, high >> 20,
+                    (palloc_free_bytes() + (vm->ram_hpa ? low : 0) + (vm->high_hpa ? high : 0)) >> 20);
+        else
+            kprintf("VM %s: not started: needs %lu MiB of RAM, only %lu MiB free\n", c->name, c->memory >> 20,
+                    palloc_free_bytes() >> 20);
+        vm->mem = (struct dev_ram){.size = vm->ram_hpa ? low : 0, .high_size = vm->high_hpa ? high : 0};
         release_vm(vm);
         return NULL;
     }
     vm->ram_size = c->memory;
-    vm->ram = hpa_to_hva(vm->ram_hpa);
+    vm->mem = (struct dev_ram){.hva = hpa_to_hva(vm->ram_hpa), .size = low,
+                               .high_hva = high ? hpa_to_hva(vm->high_hpa) : NULL, .high_size = high};
     vm->image = hpa_to_hva(mod->base);
     vm->image_size = mod->size;
     if (initrd) {
@@ -206,7 +231,8 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
         return NULL;
     }
 
-    if (!vcpu_backend->vm_create(&vm->arch, vm->name, vm->ram_hpa, vm->ram_size)) {
+    const struct vm_ram_range ram[] = {{0, vm->ram_hpa, low}, {GUEST_RAM_HIGH_BASE, vm->high_hpa, high}};
+    if (!vcpu_backend->vm_create(&vm->arch, vm->name, ram, high ? 2 : 1)) {
         release_vm(vm);
         return NULL;
     }
@@ -263,8 +289,14 @@ static struct vm *create_one(const struct vm_config *c, const struct bootinfo *b
     struct vcpu *v = vm->vcpus[0];
     char backend_state[96];
     vcpu_backend->describe(&vm->arch, v, backend_state, sizeof(backend_state));
-    kprintf("VM %s: %lu MiB at 0x%lx, %s image '%s' (%lu bytes), entry 0x%lx, %s", vm->name, vm->ram_size >> 20,
-            vm->ram_hpa, config_entry_name(c->entry), c->image, mod->size, boot.rip, backend_state);
+    char at[64];
+    if (vm->high_hpa)
+        ksnprintf(at, sizeof(at), "0x%lx (%lu MiB at 4 GiB: 0x%lx)", vm->ram_hpa, vm->mem.high_size >> 20,
+                  vm->high_hpa);
+    else
+        ksnprintf(at, sizeof(at), "0x%lx", vm->ram_hpa);
+    kprintf("VM %s: %lu MiB at %s, %s image '%s' (%lu bytes), entry 0x%lx, %s", vm->name, vm->ram_size >> 20, at,
+            config_entry_name(c->entry), c->image, mod->size, boot.rip, backend_state);
     if (v->sched.weight != SCHED_WEIGHT_DEFAULT)
         kprintf(", weight %u", v->sched.weight);
     if (cpumask_count(&cpus) > 1) {

@@ -83,9 +83,13 @@ struct vm {
     const struct vm_config *cfg;
     uint32_t entry_kind; /* enum config_entry */
 
+    /* Its RAM: ram_size bytes in all, laid out as a PC's (vmm/dev/dev_ram.h): the part
+     * below 4 GiB in one host block (ram_hpa, mem.hva), the rest at 4 GiB in another
+     * (high_hpa, mem.high_hva; 0 and NULL when the VM has none). */
     hpa_t ram_hpa;
+    hpa_t high_hpa;
     uint64_t ram_size;
-    uint8_t *ram; /* host view of guest-physical 0 */
+    struct dev_ram mem;
     /* Its virtio-blk disk (NULL: none): a private copy of the image unless read-only,
      * so writes reach only this VM's disk and are lost when it goes. */
     uint8_t *disk;
@@ -150,12 +154,12 @@ struct vcpu {
 STATIC_ASSERT(offsetof(struct vcpu, arch) == 0, "the backend finds its part at the vCPU's address");
 
 /* Guest memory for loaders, hypercalls and devices: the host view of [gpa, gpa+len), or
- * NULL when any byte of it lies outside the VM's RAM. The one place guest-physical
- * ranges are checked for the core (device models use dev_ram_span, with the same
- * test, gpa_range_in); nothing else computes ram + gpa. */
+ * NULL when any byte of it lies outside the VM's RAM (or the range crosses from one
+ * part of it to the other). The core's way in; device models get the same struct
+ * dev_ram and use dev_ram_span; nothing else computes a host address from a GPA. */
 static inline void *vm_gpa_map(const struct vm *vm, gpa_t gpa, uint64_t len)
 {
-    return gpa_range_in(gpa, len, vm->ram_size) ? vm->ram + gpa : NULL;
+    return dev_ram_span(&vm->mem, gpa, len);
 }
 
 extern struct vm *vms[MAX_VMS];

@@ -127,6 +127,13 @@ enum vcpu_reg {
     VCPU_REG_COUNT
 };
 
+/* One stretch of a VM's RAM for its second-stage translation. */
+struct vm_ram_range {
+    gpa_t gpa;
+    hpa_t hpa;
+    uint64_t size;
+};
+
 struct vcpu_backend {
     const char *name;
     /* Once, on the boot CPU: capabilities, shared bitmaps, the handler table. false
@@ -136,8 +143,9 @@ struct vcpu_backend {
     bool (*cpu_on)(struct percpu *p);
     void (*cpu_off)(struct percpu *p);
 
-    /* The VM's second-stage translation of its RAM at guest-physical 0. */
-    bool (*vm_create)(struct vm_arch *vm, const char *name, hpa_t ram, uint64_t size);
+    /* The VM's second-stage translation of its RAM: each range's size bytes at gpa,
+     * backed by host-physical memory from hpa (the generic side lays them out). */
+    bool (*vm_create)(struct vm_arch *vm, const char *name, const struct vm_ram_range *ram, unsigned ranges);
     void (*vm_destroy)(struct vm_arch *vm);
     /* "EPT 1/2/3 4K/2M/1G pages, VPID 4": what the start-up line says about it. */
     void (*describe)(const struct vm_arch *vm, struct vcpu *v, char *buf, size_t size);

@@ -53,10 +53,13 @@ static void fake_cpu_off(struct percpu *p)
     fake.cpu_offs++;
 }
 
-static bool fake_vm_create(struct vm_arch *vm, const char *name, hpa_t ram, uint64_t size)
+static bool fake_vm_create(struct vm_arch *vm, const char *name, const struct vm_ram_range *ram, unsigned ranges)
 {
-    (void)name, (void)ram, (void)size;
+    (void)name;
     fake.vm_creates++;
+    fake.ram_ranges = ranges;
+    for (unsigned i = 0; i < ranges && i < 2; i++)
+        fake.ram[i] = ram[i];
     if (fake.vm_create_fails)
         return false;
     vm->vmx.eptp = 0x1234000; /* a mark that vm_destroy clears */

@@ -40,6 +40,9 @@ struct fake_backend_state {
     /* What the backend saw. */
     const vcpu_exit_fn *handlers;
     int inits, cpu_ons, cpu_offs, vm_creates, vm_destroys, vcpu_creates, vcpu_destroys, runs, loads, unloads;
+    /* The RAM ranges of the last vm_create (the first two). */
+    unsigned ram_ranges;
+    struct vm_ram_range ram[2];
     struct vcpu_boot last_boot;
     struct fake_vcpu vcpus[FAKE_MAX_VCPUS];
     unsigned nvcpus;

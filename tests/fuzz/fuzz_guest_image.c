@@ -244,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *image = data + 4 + cl;
 
     uint64_t ram_off = RAM_MAX - (uint64_t)ram_size;
-    struct guest_ram ram = {area + ram_off, (uint64_t)ram_size};
+    struct guest_ram ram = {area + ram_off, (uint64_t)ram_size, 0};
     /* Below RAM: whole pages inaccessible, and ASan guards the part of RAM's first page
      * that is not RAM (for the odd sizes). */
     uint64_t below = ram_off / PAGE * PAGE;

@@ -180,7 +180,7 @@ static void one_call(const uint8_t *c, unsigned mode, unsigned cpl, uint64_t ram
 {
     struct vcpu *v = &vcpu_block;
     struct vm *vm = &vm_block;
-    uint8_t *ram = vm->ram;
+    uint8_t *ram = vm->mem.hva;
     v->arch.regs.rax = rd64(c);
     v->arch.regs.rbx = rd64(c + 8);
     v->arch.regs.rcx = rd64(c + 16);
@@ -297,8 +297,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm->state = VM_RUNNING;
     vm->vcpus[0] = v;
     vm->vcpu_count = 1;
-    vm->ram = area + RAM_MAX - ram_size;
+    vm->mem.hva = area + RAM_MAX - ram_size;
     vm->ram_size = ram_size;
+    vm->mem.size = ram_size;
     v->vm = vm;
     stops = 0;
     set_mode(mode, cpl, data[0] & 32);
@@ -308,8 +309,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     calls = (unsigned)(call_bytes / CALL_BYTES);
     const uint8_t *c = data + pos;
     pos += (size_t)calls * CALL_BYTES;
-    memset(vm->ram, FILL, ram_size);
-    memcpy(vm->ram, data + pos, MIN(size - pos, ram_size));
+    memset(vm->mem.hva, FILL, ram_size);
+    memcpy(vm->mem.hva, data + pos, MIN(size - pos, ram_size));
 
     for (unsigned i = 0; i < calls && vm->state == VM_RUNNING; i++)
         one_call(c + (size_t)i * CALL_BYTES, mode, cpl, ram_size);

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *initrd = malloc(initrd_size ? initrd_size : 1);
     memcpy(initrd, data + (size - initrd_size), initrd_size);
 
-    struct guest_ram ram = {malloc(ram_size), ram_size};
+    struct guest_ram ram = {malloc(ram_size), ram_size, 0};
     memset(ram.hva, POISON, ram_size);
     struct guest_boot b;
     char err[GUEST_ERR_LEN];

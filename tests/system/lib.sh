@@ -40,8 +40,9 @@ finish() {
 }
 
 # bochs_boot CPUS ISO LOG [TIMEOUT]: boots the ISO in Bochs; port 0xE9 output to LOG.
+# BOCHS_MEM (MiB) sets the machine's memory (default: run-bochs.sh's).
 bochs_boot() {
-    "$ROOT/tools/run-bochs.sh" --quiet --cpus "$1" --iso "$2" --serial "$WORK/com1.txt" \
+    "$ROOT/tools/run-bochs.sh" --quiet --cpus "$1" --iso "$2" --serial "$WORK/com1.txt" ${BOCHS_MEM:+--mem "$BOCHS_MEM"} \
         --timeout "${4:-120}" > "$3" 2>&1
     local rc=$?
     [ $rc -eq 124 ] && fail "Bochs did not finish within ${4:-120}s (hang?)"

@@ -380,13 +380,13 @@ static void test_number_errors(void **state)
         {"memory = 1 6M", "bad number '1 6M' for memory (digits, optionally followed by K, M or G)"},
         {"memory = 16 M", "bad number '16 M' for memory (digits, optionally followed by K, M or G)"},
         {"memory = 0x1g0", "bad number '0x1g0' for memory (digits, optionally followed by K, M or G)"},
-        {"memory = 512K", "memory '512K' is out of range (1M..3584M)"},
-        {"memory = 0", "memory '0' is out of range (1M..3584M)"},
-        {"memory = 3585M", "memory '3585M' is out of range (1M..3584M)"},
-        {"memory = 68719476737", "memory '68719476737' is out of range (1M..3584M)"},
-        {"memory = 99999999999999999999", "memory '99999999999999999999' is out of range (1M..3584M)"},
-        {"memory = 0x10000000000000000", "memory '0x10000000000000000' is out of range (1M..3584M)"},
-        {"memory = 17179869184G", "memory '17179869184G' is out of range (1M..3584M)"},
+        {"memory = 512K", "memory '512K' is out of range (1M..256G)"},
+        {"memory = 0", "memory '0' is out of range (1M..256G)"},
+        {"memory = 262145M", "memory '262145M' is out of range (1M..256G)"},
+        {"memory = 274877906945", "memory '274877906945' is out of range (1M..256G)"},
+        {"memory = 99999999999999999999", "memory '99999999999999999999' is out of range (1M..256G)"},
+        {"memory = 0x10000000000000000", "memory '0x10000000000000000' is out of range (1M..256G)"},
+        {"memory = 17179869184G", "memory '17179869184G' is out of range (1M..256G)"},
         {"memory = 1048577", "memory '1048577' is not a whole number of 4K pages"},
         {"memory = 0x100800", "memory '0x100800' is not a whole number of 4K pages"},
         {"cpu = 512", "cpu '512' is out of range (0..511)"},
@@ -603,6 +603,22 @@ static void test_exit_split_key(void **state)
     EXPECT_ERROR("exit_split = on\n", 1, "keel.cfg:1: key 'exit_split' belongs in a [vm NAME] section");
 }
 
+static void test_memory_below_4g(void **state)
+{
+    (void)state;
+    struct keel_config c;
+    struct config_error e;
+    config_defaults(&c);
+    if (parse("[vm a]\nmemory = 8G\nmemory_below_4g = 2G\nimage = a\n[vm b]\nmemory = 1M\nimage = b\n", &c, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(c.vms[0].memory, 8ull << 30);
+    assert_int_equal(c.vms[0].memory_below_4g, 2ull << 30);
+    assert_int_equal(c.vms[1].memory_below_4g, 0); /* the default: as much as fits */
+    EXPECT_ERROR("[vm a]\nmemory_below_4g = 3585M\n", 2, "keel.cfg:2: memory_below_4g '3585M' is out of range (1M..3584M)");
+    EXPECT_ERROR("[vm a]\nmemory_below_4g = 1048577\n", 2,
+                 "keel.cfg:2: memory_below_4g '1048577' is not a whole number of 4K pages");
+}
+
 static void test_garbage_bytes(void **state)
 {
     (void)state;
@@ -752,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_length_errors),
         cmocka_unit_test(test_disk_keys),
         cmocka_unit_test(test_exit_split_key),
+        cmocka_unit_test(test_memory_below_4g),
         cmocka_unit_test(test_garbage_bytes),
         cmocka_unit_test(test_cmdline),
         cmocka_unit_test(test_mutations_never_crash),

@@ -109,8 +109,9 @@ static int setup(void **state)
     vm = calloc(1, sizeof(*vm));
     v = aligned_alloc(4096, sizeof(*v)); /* its LAPIC page is page aligned */
     memset(v, 0, sizeof(*v));
-    vm->ram = calloc(1, RAM_SIZE);
+    vm->mem.hva = calloc(1, RAM_SIZE);
     vm->ram_size = RAM_SIZE;
+    vm->mem.size = RAM_SIZE;
     strcpy(vm->name, "fake");
     assert_true(vm_platform_attach(vm));
     vm->state = VM_RUNNING;
@@ -139,7 +140,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    free(vm->ram);
+    free(vm->mem.hva);
     free(vm);
     free(v);
     return 0;

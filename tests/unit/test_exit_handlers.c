@@ -258,10 +258,11 @@ static int setup(void **state)
     memset(vcpu, 0, sizeof(*vcpu));
     assert_non_null(vm);
     assert_non_null(vcpu);
-    vm->ram = malloc(RAM_SIZE);
-    assert_non_null(vm->ram);
-    memset(vm->ram, 0xcc, RAM_SIZE);
+    vm->mem.hva = malloc(RAM_SIZE);
+    assert_non_null(vm->mem.hva);
+    memset(vm->mem.hva, 0xcc, RAM_SIZE);
     vm->ram_size = RAM_SIZE;
+    vm->mem.size = RAM_SIZE;
     vm->id = 2;
     strcpy(vm->name, "demo");
     assert_true(vm_platform_attach(vm));
@@ -312,7 +313,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    free(vm->ram);
+    free(vm->mem.hva);
     free(vm);
     free(vcpu);
     return 0;
@@ -725,7 +726,7 @@ static int64_t hc_result(uint64_t fn, uint64_t a1, uint64_t a2)
 static void hc_console_write(void **state)
 {
     (void)state;
-    memcpy(vm->ram + 0x2000, "hello\nwor\x1bld", 12);
+    memcpy(vm->mem.hva + 0x2000, "hello\nwor\x1bld", 12);
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 12), 12);
     assert_int_equal(capture_count(), 1);
     assert_string_equal(capture_line(0), "demo: hello");
@@ -734,13 +735,13 @@ static void hc_console_write(void **state)
 
     /* Empty writes succeed; the last byte of RAM is fine. */
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 0), 0);
-    vm->ram[RAM_SIZE - 1] = '!';
+    vm->mem.hva[RAM_SIZE - 1] = '!';
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE - 1, 1), 1);
     vm_console_flush(&vm->console);
     assert_string_equal(capture_last(), "demo: !");
 
     /* Exactly KEEL_CONSOLE_MAX bytes: 25 full lines of 160 and 96 left over. */
-    memset(vm->ram + 0x10000, 'k', KEEL_CONSOLE_MAX);
+    memset(vm->mem.hva + 0x10000, 'k', KEEL_CONSOLE_MAX);
     capture_reset();
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x10000, KEEL_CONSOLE_MAX), KEEL_CONSOLE_MAX);
     assert_int_equal(capture_count(), KEEL_CONSOLE_MAX / VM_CONSOLE_LINE_MAX);
@@ -751,7 +752,7 @@ static void hc_console_write(void **state)
 static void hc_console_write_rejects_bad_buffers(void **state)
 {
     (void)state;
-    memset(vm->ram, 'x', RAM_SIZE);
+    memset(vm->mem.hva, 'x', RAM_SIZE);
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, 1), -(int64_t)KEEL_EFAULT);
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, 0), -(int64_t)KEEL_EFAULT);
     assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0xfee00000ull, 16), -(int64_t)KEEL_EFAULT);
@@ -783,7 +784,7 @@ static void hc_vm_info(void **state)
     vcpu->sched.since = rdtsc();
     vcpu->sched.state = SCHED_RUNNING;
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, at, sizeof(info)), 0);
-    memcpy(&info, vm->ram + at, sizeof(info));
+    memcpy(&info, vm->mem.hva + at, sizeof(info));
     assert_int_equal(info.abi_version, KEEL_ABI_VERSION);
     assert_int_equal(info.vm_id, 2);
     assert_int_equal(info.vcpu_id, 0);
@@ -800,17 +801,17 @@ static void hc_vm_info(void **state)
     for (size_t i = strlen("demo"); i < sizeof(info.name); i++)
         assert_int_equal(info.name[i], 0);
     /* A bigger buffer is fine, and only the struct is written. */
-    assert_int_equal(vm->ram[at - 1], 0xcc);
-    assert_int_equal(vm->ram[at + sizeof(info)], 0xcc);
+    assert_int_equal(vm->mem.hva[at - 1], 0xcc);
+    assert_int_equal(vm->mem.hva[at + sizeof(info)], 0xcc);
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x4000, 4096), 0);
-    assert_int_equal(vm->ram[0x4000 + sizeof(info)], 0xcc);
+    assert_int_equal(vm->mem.hva[0x4000 + sizeof(info)], 0xcc);
 
     /* Uncalibrated TSC reads 0; a name filling the field stays terminated. */
     calibrated = false;
     memset(vm->name, 'n', CONFIG_NAME_MAX);
     vm->name[CONFIG_NAME_MAX] = 0;
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, RAM_SIZE - sizeof(info), sizeof(info)), 0);
-    memcpy(&info, vm->ram + RAM_SIZE - sizeof(info), sizeof(info));
+    memcpy(&info, vm->mem.hva + RAM_SIZE - sizeof(info), sizeof(info));
     assert_int_equal(info.tsc_hz, 0);
     assert_int_equal(strnlen(info.name, sizeof(info.name)), sizeof(info.name) - 1);
     assert_running();
@@ -829,7 +830,7 @@ static void hc_vm_info_rejects_bad_buffers(void **state)
     /* 2^64 - 32: address + size wraps to 32, inside RAM, yet the buffer is not. */
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0 - 32ull, sz), -(int64_t)KEEL_EFAULT);
     for (uint64_t i = 0; i < RAM_SIZE; i++)
-        if (vm->ram[i] != 0xcc)
+        if (vm->mem.hva[i] != 0xcc)
             fail_msg("guest RAM changed at 0x%lx", (unsigned long)i);
     assert_running();
 }
@@ -865,7 +866,7 @@ static void hc_unknown_yield_and_exit(void **state)
 static void hc_from_ring3_is_refused(void **state)
 {
     (void)state;
-    memcpy(vm->ram + 0x2000, "hi\n", 3);
+    memcpy(vm->mem.hva + 0x2000, "hi\n", 3);
     for (unsigned cpl = 1; cpl <= 3; cpl++) {
         set_cpl(cpl);
         assert_int_equal(hc_result(KEEL_HC_CONSOLE_WRITE, 0x2000, 3), -(int64_t)KEEL_EPERM);
@@ -878,7 +879,7 @@ static void hc_from_ring3_is_refused(void **state)
     vset(VMCS_GUEST_CS_ACCESS_RIGHTS, vget(VMCS_GUEST_CS_ACCESS_RIGHTS) | 0x4);
     assert_int_equal(hc_result(KEEL_HC_EXIT, 1, 0), -(int64_t)KEEL_EPERM);
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0x3000, 64), -(int64_t)KEEL_EPERM);
-    assert_int_equal(vm->ram[0x3000], 0xcc);
+    assert_int_equal(vm->mem.hva[0x3000], 0xcc);
     assert_int_equal(capture_count(), 0);
     assert_int_equal(vm->console.len, 0);
     assert_running();
@@ -894,13 +895,13 @@ static void hc_32bit_guest_ignores_upper_halves(void **state)
 {
     (void)state;
     guest_protected32();
-    memcpy(vm->ram + 0x2000, "32-bit\n", 7);
+    memcpy(vm->mem.hva + 0x2000, "32-bit\n", 7);
     assert_int_equal(hc_result(0xdeadbeef00000000ull | KEEL_HC_CONSOLE_WRITE, 0xdead000000002000ull,
                                0x1234567800000007ull),
                      7);
     assert_string_equal(capture_last(), "demo: 32-bit");
     assert_int_equal(hc_result(KEEL_HC_VM_INFO, 0xffffffff00003000ull, 0xffffffff00000000ull | sizeof(struct keel_vm_info)), 0);
-    assert_int_equal(vm->ram[0x3000], KEEL_ABI_VERSION);
+    assert_int_equal(vm->mem.hva[0x3000], KEEL_ABI_VERSION);
     /* Errors come back as 32-bit values, RAX's upper half cleared. */
     assert_int_equal((uint64_t)hc_result(0x1234, 0, 0), (uint32_t)-(int32_t)KEEL_EINVAL);
     assert_int_equal((uint64_t)hc_result(KEEL_HC_CONSOLE_WRITE, RAM_SIZE, 1), (uint32_t)-(int32_t)KEEL_EFAULT);
@@ -1805,7 +1806,7 @@ static void ept_violation_in_mmio_range_is_emulated(void **state)
     guest_protected32();
     vset(VMCS_GUEST_CS_ACCESS_RIGHTS, AR_CODE32);
     /* mov eax, [edi + 0x20] */
-    memcpy(vm->ram + RIP0, "\x8b\x47\x20", 3);
+    memcpy(vm->mem.hva + RIP0, "\x8b\x47\x20", 3);
     vcpu->arch.regs.rdi = 0xfee00000ull;
     vcpu->arch.regs.rax = 0x1111111111111111ull;
     vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0xfee00020ull);
@@ -1817,7 +1818,7 @@ static void ept_violation_in_mmio_range_is_emulated(void **state)
     assert_int_equal(vget(VMCS_GUEST_RIP), RIP0 + 3);
 
     /* mov dword [edi + 0xb0], 0 (an EOI) */
-    memcpy(vm->ram + RIP0, "\xc7\x87\xb0\x00\x00\x00\x00\x00\x00\x00", 10);
+    memcpy(vm->mem.hva + RIP0, "\xc7\x87\xb0\x00\x00\x00\x00\x00\x00\x00", 10);
     vset(VMCS_GUEST_PHYSICAL_ADDRESS, 0xfee000b0ull);
     vcpu->arch.recheck = 0;
     assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, 0x2, 10), EXIT_RESUME);
@@ -1829,7 +1830,7 @@ static void ept_violation_in_mmio_range_is_emulated(void **state)
 
     /* Bytes the decoder refuses (UD2): the VM stops with the bytes fetched, nothing is
      * skipped. */
-    memcpy(vm->ram + RIP0, "\x0f\x0b", 2);
+    memcpy(vm->mem.hva + RIP0, "\x0f\x0b", 2);
     assert_int_equal(run_exit(EXIT_REASON_EPT_VIOLATION, 0x1, 2), EXIT_STOPPED);
     assert_string_equal(vm->stop_reason, "MMIO read of test-apic at guest-physical 0xfee000b0: instruction at rip "
                                          "0x1000 not decoded (a valid instruction that MMIO emulation does not handle): "

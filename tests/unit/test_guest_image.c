@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <cmocka.h>
 
 #include "tests/unit/console_capture.h"
@@ -22,7 +23,7 @@
 
 static struct guest_ram ram_new(uint64_t size)
 {
-    struct guest_ram r = {malloc(size), size};
+    struct guest_ram r = {malloc(size), size, 0};
     assert_non_null(r.hva);
     memset(r.hva, POISON, size);
     return r;
@@ -241,9 +242,9 @@ static void test_mb_bad_ram(void **state)
     mb_image(&img, 0);
     struct guest_ram small = ram_new(MiB);
     expect_error(guest_load_multiboot(&small, img.data, img.size, NULL, &b, err), GUEST_EINVAL, err, "too small");
-    struct guest_ram odd = {small.hva, MiB - 100};
+    struct guest_ram odd = {small.hva, MiB - 100, 0};
     expect_error(guest_load_multiboot(&odd, img.data, img.size, NULL, &b, err), GUEST_EINVAL, err, "4 KiB");
-    struct guest_ram none = {NULL, 4 * MiB};
+    struct guest_ram none = {NULL, 4 * MiB, 0};
     expect_error(guest_load_multiboot(&none, img.data, img.size, NULL, &b, err), GUEST_EINVAL, err, "no guest RAM");
     assert_true(ram_untouched(&small));
     ram_free(&small);
@@ -810,6 +811,69 @@ static void test_elf64_good(void **state)
     ram_free(&ram);
 }
 
+/* RAM beyond 3584 MiB: the loaders get the part below 4 GiB whole and are told how much
+ * lies at 4 GiB. The block is reserved, not touched: only the pages the loaders write
+ * become real. */
+static struct guest_ram ram_with_high(uint64_t high)
+{
+    void *p = mmap(NULL, GUEST_RAM_LOW_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    assert_true(p != MAP_FAILED);
+    return (struct guest_ram){p, GUEST_RAM_LOW_MAX, high};
+}
+
+static void test_ram_above_4g(void **state)
+{
+    (void)state;
+    const uint64_t high = 64 * MiB + 4 * KiB;
+    struct guest_ram ram = ram_with_high(high);
+    struct test_image img;
+    struct guest_boot b;
+    char err[GUEST_ERR_LEN];
+
+    /* Multiboot: the memory map ends with the RAM at 4 GiB; mem_upper counts only the
+     * RAM below the first hole above 1 MiB, as the specification says. */
+    mb_image(&img, BIT(0) | BIT(1));
+    assert_int_equal(guest_load_multiboot(&ram, img.data, img.size, NULL, &b, err), 0);
+    assert_int_equal(rd32(&ram, GUEST_MB_INFO + 8), (GUEST_RAM_LOW_MAX - MiB) / KiB);
+    assert_int_equal(rd32(&ram, GUEST_MB_INFO + 44), 4 * 24);
+    check_mmap_entry(&ram, GUEST_MB_MMAP + 48, 0x100000, GUEST_RAM_LOW_MAX - 0x100000, 1);
+    check_mmap_entry(&ram, GUEST_MB_MMAP + 72, GUEST_RAM_HIGH_BASE, high, 1);
+    img_free(&img);
+
+    /* ELF64: the boot page tables map everything up to the end of the high RAM (the
+     * device area included), one PD per GiB, below the top of the low part. */
+    struct seg_spec segs[3];
+    memcpy(segs, elf64_segs, sizeof segs);
+    img_elf64(&img, 0xffffffff80100040ull, segs, 3);
+    assert_int_equal(guest_load_elf64(&ram, img.data, img.size, NULL, &b, err), 0);
+    const uint64_t pds = 5; /* 4 GiB + 64 MiB + 4 KiB, in 2 MiB pages: into the fifth GiB */
+    const gpa_t tables = GUEST_RAM_LOW_MAX - (2 + pds) * PAGE_SIZE;
+    assert_int_equal(b.cr3, tables);
+    for (unsigned i = 0; i < pds; i++)
+        assert_int_equal(rd64(&ram, tables + PAGE_SIZE + i * 8), (tables + (2 + i) * PAGE_SIZE) | 3);
+    assert_int_equal(rd64(&ram, tables + PAGE_SIZE + pds * 8), 0);
+    const gpa_t pd4 = tables + (2 + 4) * PAGE_SIZE;
+    assert_int_equal(rd64(&ram, pd4), GUEST_RAM_HIGH_BASE | 0x83);
+    assert_int_equal(rd64(&ram, pd4 + 32 * 8), (GUEST_RAM_HIGH_BASE + 64 * MiB) | 0x83); /* the last 4 KiB */
+    assert_int_equal(rd64(&ram, pd4 + 33 * 8), 0);
+    assert_int_equal(rd64(&ram, tables + 2 * PAGE_SIZE + 3 * PAGE_SIZE + 511 * 8), (4 * 1024 * MiB - 2 * MiB) | 0x83);
+    const gpa_t stack_bottom = tables - GUEST_ELF64_STACK_SIZE;
+    assert_int_equal(rd32(&ram, GUEST_MB_INFO + 44), 5 * 24);
+    check_mmap_entry(&ram, GUEST_MB_MMAP + 72, stack_bottom, GUEST_RAM_LOW_MAX - stack_bottom, 2);
+    check_mmap_entry(&ram, GUEST_MB_MMAP + 96, GUEST_RAM_HIGH_BASE, high, 1);
+
+    /* Less below 4 GiB (memory_below_4g): the map has a gap up to 4 GiB, the tables sit
+     * at the top of the low part. Sizes must be whole pages. */
+    struct guest_ram less = {ram.hva, 64 * MiB, high};
+    assert_int_equal(guest_load_elf64(&less, img.data, img.size, NULL, &b, err), 0);
+    assert_int_equal(b.cr3, 64 * MiB - (2 + pds) * PAGE_SIZE);
+    check_mmap_entry(&less, GUEST_MB_MMAP + 96, GUEST_RAM_HIGH_BASE, high, 1);
+    struct guest_ram odd = {ram.hva, GUEST_RAM_LOW_MAX, 100};
+    expect_error(guest_load_multiboot(&odd, img.data, img.size, NULL, &b, err), GUEST_EINVAL, err, "4 KiB");
+    img_free(&img);
+    munmap(ram.hva, GUEST_RAM_LOW_MAX);
+}
+
 static void test_elf64_errors(void **state)
 {
     (void)state;
@@ -1042,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_boot_area_placement_order),
         cmocka_unit_test(test_mb_memory_map_agrees_with_firmware),
         cmocka_unit_test(test_elf64_good),
+        cmocka_unit_test(test_ram_above_4g),
         cmocka_unit_test(test_elf64_errors),
         cmocka_unit_test(test_real),
         cmocka_unit_test(test_probe_and_dispatch),

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <cmocka.h>
 
 #include "tests/unit/console_capture.h"
@@ -23,7 +24,7 @@
 
 static struct guest_ram ram_new(uint64_t size)
 {
-    struct guest_ram r = {malloc(size), size};
+    struct guest_ram r = {malloc(size), size, 0};
     assert_non_null(r.hva);
     memset(r.hva, POISON, size);
     return r;
@@ -219,6 +220,43 @@ static void test_good_image(void **state)
 
 /* Protocol 2.13 (no acpi_rsdp_addr) without XLF_KERNEL_64: 32-bit entry at
  * code32_start, paging off, and the RSDP left to the kernel's BIOS-area scan. */
+/* RAM beyond 3584 MiB: the e820 map ends with the RAM at 4 GiB; kernel and initrd stay
+ * below 4 GiB. The low block is reserved, not touched. */
+static void test_ram_above_4g(void **state)
+{
+    (void)state;
+    uint8_t *im = image_new();
+    void *p = mmap(NULL, GUEST_RAM_LOW_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    assert_true(p != MAP_FAILED);
+    const uint64_t high = 3 * 1024 * MiB;
+    struct guest_ram r = {p, GUEST_RAM_LOW_MAX, high};
+    uint8_t initrd[4096] = {1, 2, 3};
+    struct guest_boot b;
+    char err[GUEST_ERR_LEN];
+    assert_int_equal(guest_load_linux(&r, im, IMAGE_SIZE, initrd, sizeof initrd, "console=ttyS0", &b, err), 0);
+    const uint8_t *zp = r.hva + LINUX_ZERO_PAGE;
+    assert_int_equal(zp[BP_E820_ENTRIES], 4);
+    const uint8_t *e = zp + BP_E820_TABLE;
+    assert_int_equal(g64(e + 48), GUEST_RAM_LOW_MAX - 0x100000);
+    assert_int_equal(g64(e + 60), GUEST_RAM_HIGH_BASE);
+    assert_int_equal(g64(e + 68), high);
+    assert_int_equal(g32(e + 76), E820_RAM);
+    uint32_t initrd_at = g32(zp + LH_RAMDISK_IMAGE);
+    assert_true(initrd_at + sizeof initrd <= GUEST_RAM_LOW_MAX);
+    assert_memory_equal(r.hva + initrd_at, initrd, sizeof initrd);
+
+    /* Less below 4 GiB (memory_below_4g): RAM from 1 MiB ends there, the rest at 4 GiB. */
+    struct guest_ram less = {p, 512 * MiB, high};
+    assert_int_equal(guest_load_linux(&less, im, IMAGE_SIZE, NULL, 0, "", &b, err), 0);
+    assert_int_equal(zp[BP_E820_ENTRIES], 4);
+    assert_int_equal(g64(e + 48), 512 * MiB - 0x100000);
+    assert_int_equal(g64(e + 60), GUEST_RAM_HIGH_BASE);
+    struct guest_ram odd = {p, 512 * MiB, 100};
+    expect_error(guest_load_linux(&odd, im, IMAGE_SIZE, NULL, 0, "", &b, err), GUEST_EINVAL, err, "4 KiB");
+    munmap(p, GUEST_RAM_LOW_MAX);
+    free(im);
+}
+
 static void test_32bit_entry(void **state)
 {
     (void)state;
@@ -389,6 +427,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_image),
+        cmocka_unit_test(test_ram_above_4g),
         cmocka_unit_test(test_32bit_entry),
         cmocka_unit_test(test_relocation),
         cmocka_unit_test(test_malformed),

@@ -245,6 +245,25 @@ static void test_buffer_outside_ram(void **state)
     expect_broken("not wholly inside the VM's RAM");
 }
 
+/* A VM with RAM at 4 GiB: a buffer there is the RAM's, reached through its own block;
+ * one that runs past its end is refused. */
+static void test_buffers_at_4g(void **state)
+{
+    (void)state;
+    static uint8_t high[0x2000];
+    ram.high_hva = high;
+    ram.high_size = sizeof high;
+    enable();
+    set_desc(0, 0x100000000ull + 0x1000, 8, VIRTQ_DESC_F_WRITE, 0);
+    offer(0);
+    assert_int_equal(virtq_pop(&q, &chain), VIRTQ_CHAIN);
+    assert_int_equal(virtq_chain_write(&chain, 0, "high ram", 8), 8);
+    assert_memory_equal(high + 0x1000, "high ram", 8);
+    set_desc(1, 0x100000000ull + sizeof high - 4, 8, 0, 0);
+    offer(1);
+    expect_broken("not wholly inside the VM's RAM");
+}
+
 static void test_buffer_far_outside_ram(void **state)
 {
     (void)state;
@@ -410,7 +429,7 @@ int main(void)
         T(test_two_descriptor_loop),        T(test_self_loop),
         T(test_next_beyond_the_queue),      T(test_head_beyond_the_queue),
         T(test_head_0xffff),                T(test_buffer_outside_ram),
-        T(test_buffer_far_outside_ram),     T(test_address_plus_length_wraps),
+        T(test_buffers_at_4g),              T(test_buffer_far_outside_ram),     T(test_address_plus_length_wraps),
         T(test_huge_length),                T(test_chain_past_4_gib),
         T(test_avail_idx_jumps_past_the_queue), T(test_avail_idx_going_backwards),
         T(test_readable_after_writable),    T(test_indirect_not_offered),

@@ -60,8 +60,8 @@ static struct vm_bus *vmbus;
 static struct apic_bus_config config(uint64_t timer_hz)
 {
     return (struct apic_bus_config){.vm_name = "t", .clock = &clk, .tsc_hz = TSC_HZ, .tsc_at_zero = TSC_AT_ZERO,
-                                    .timer_hz = timer_hz, .ram_size = RAM_SIZE, .phys_bits = 39,
-                                    .kick = fake_kick};
+                                    .timer_hz = timer_hz, .ram_size = RAM_SIZE, .ram_high_size = 1ull << 30,
+                                    .phys_bits = 39, .kick = fake_kick};
 }
 
 /* A VM of n vCPUs with its APIC bus; the timer counts at timer_hz before the divider. */
@@ -925,6 +925,11 @@ static void test_apic_base_relocation(void **state)
     assert_int_equal(vlapic_wrmsr(cpu[1], MSR_IA32_APIC_BASE, 0x100000 | APIC_BASE_EN), VLAPIC_OK);
     assert_int_equal(vlapic_base(cpu[1]), moved);
     assert_int_equal(vlapic_wrmsr(cpu[1], MSR_IA32_APIC_BASE, 0x0 | APIC_BASE_EN), VLAPIC_OK);
+    assert_int_equal(vlapic_base(cpu[1]), moved);
+    /* The RAM at 4 GiB is RAM too, to its last page. */
+    assert_int_equal(vlapic_wrmsr(cpu[1], MSR_IA32_APIC_BASE, 0x100000000ull | APIC_BASE_EN), VLAPIC_OK);
+    assert_int_equal(vlapic_base(cpu[1]), moved);
+    assert_int_equal(vlapic_wrmsr(cpu[1], MSR_IA32_APIC_BASE, 0x13ffff000ull | APIC_BASE_EN), VLAPIC_OK);
     assert_int_equal(vlapic_base(cpu[1]), moved);
     assert_logged("moved its xAPIC base onto RAM at 0x100000: refused");
     assert_int_equal(capture_count(), 1);

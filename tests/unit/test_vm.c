@@ -372,8 +372,8 @@ static void reset_restarts_the_vm_once_every_vcpu_parked(void **state)
     struct vm *vm = vms[0];
     struct vcpu *v0 = vm->vcpus[0], *v1 = vm->vcpus[1];
     /* The guest ran a while: RAM written, devices programmed, the AP started. */
-    vm->ram[0x500] = 0xaa;
-    uint8_t *acpi = vm->ram + 0xe0000;
+    vm->mem.hva[0x500] = 0xaa;
+    uint8_t *acpi = vm->mem.hva + 0xe0000;
     uint8_t rsdp[8];
     memcpy(rsdp, acpi, sizeof(rsdp));
     assert_memory_equal(rsdp, "RSD PTR ", 8);
@@ -398,7 +398,7 @@ static void reset_restarts_the_vm_once_every_vcpu_parked(void **state)
     assert_true(vm->resetting);
     assert_int_equal(v1->arch.recheck, 1);
     assert_int_equal(kicks, 1);
-    assert_int_equal(vm->ram[0x500], 0xaa);
+    assert_int_equal(vm->mem.hva[0x500], 0xaa);
     /* Woken again before the reset is done (an IPI), vCPU 0 just waits on. */
     assert_int_equal(vm_reset_park(v0), EXIT_YIELD);
     assert_int_equal(fake_vcpu(v0)->resets, 1);
@@ -413,7 +413,7 @@ static void reset_restarts_the_vm_once_every_vcpu_parked(void **state)
     assert_int_equal(v1->activity, VCPU_WAIT_SIPI);
     assert_int_equal(v0->activity, VCPU_ACTIVE);
     assert_int_equal(v0->arch.recheck, 1);
-    assert_int_equal(vm->ram[0x500], 0);
+    assert_int_equal(vm->mem.hva[0x500], 0);
     assert_memory_equal(acpi, rsdp, sizeof(rsdp)); /* "RSD PTR " written again */
     assert_int_equal(port_read(vm, 0x3ff), 0);
     assert_int_equal(port_read(vm, 0x21), 0xfb);

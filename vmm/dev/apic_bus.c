@@ -54,7 +54,7 @@ bool apic_bus_init(struct apic_bus *b, const struct apic_bus_config *cfg)
         .level_eoi = env_level_eoi,
         .bus = b,
     };
-    b->ram_size = cfg->ram_size;
+    b->ram = (struct dev_ram){.size = cfg->ram_size, .high_size = cfg->ram_high_size};
     b->window_base = XAPIC_DEFAULT_BASE;
     return true;
 }
@@ -226,7 +226,9 @@ static bool env_move_window(void *bus, const struct vlapic *l, uint64_t new_base
     struct apic_bus *b = bus;
     if (new_base == b->window_base)
         return true;
-    if (new_base < b->ram_size) {
+    /* Only the sizes are kept: a range test, no host address. */
+    if (new_base < b->ram.size ||
+        (new_base >= GUEST_RAM_HIGH_BASE && new_base - GUEST_RAM_HIGH_BASE < b->ram.high_size)) {
         if (first_time(&b->logged_base_ram))
             kprintf("VM %s: vCPU %u moved its xAPIC base onto RAM at 0x%lx: refused, it stays at 0x%lx "
                     "(logged once)\n",

@@ -23,6 +23,7 @@
 #define KEEL_VMM_DEV_APIC_BUS_H
 
 #include "vmm/lib/types.h"
+#include "vmm/dev/dev_ram.h"
 #include "vmm/lib/config.h" /* MAX_VCPUS */
 #include "vmm/dev/apic_defs.h"
 #include "vmm/dev/bus.h"
@@ -35,7 +36,8 @@ struct apic_bus_config {
     uint64_t tsc_at_zero;         /* guest TSC when the clock reads 0 (one timeline for all vCPUs) */
     uint64_t timer_hz;            /* APIC timer input before the divider (the "bus clock") */
     uint64_t timer_min_period_ns; /* a periodic timer fires at most this often (0: 100 us) */
-    uint64_t ram_size;            /* guest RAM is [0, ram_size): the xAPIC page may not move onto it */
+    uint64_t ram_size;            /* guest RAM is [0, ram_size) and ram_high_size bytes at 4 GiB */
+    uint64_t ram_high_size;       /* (vmm/dev/dev_ram.h): the xAPIC page may not move onto either */
     uint32_t phys_bits;           /* the guest's MAXPHYADDR: IA32_APIC_BASE bits above are reserved */
     /* A vCPU gained a pending interrupt, NMI, INIT, SIPI or ExtINT. Called from whatever
      * CPU delivered it, the target's own included; must not call back into the bus. */
@@ -45,7 +47,7 @@ struct apic_bus_config {
 
 struct apic_bus {
     struct apic_env env;             /* what its LAPICs share; env.vcpus: highest index added + 1 */
-    uint64_t ram_size;
+    struct dev_ram ram;              /* only its sizes: where RAM is */
     struct vlapic *lapic[MAX_VCPUS]; /* by vCPU index = APIC ID */
 
     /* EOI of a level-triggered vector: the IOAPIC (vioapic_init sets it). */

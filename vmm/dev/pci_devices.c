@@ -8,7 +8,7 @@ bool vm_pci_devices_attach(struct vm *vm)
     struct vm_pc *pc = &vm->pc;
     const struct vm_config *c = vm->cfg;
     msi_apic_init(&pc->msi, &pc->apic, vm->name);
-    struct dev_ram ram = {.hva = vm->ram, .size = vm->ram_size};
+    struct dev_ram ram = vm->mem;
     uint64_t next = PCI_BAR_ALLOC_BASE;
     if (vm->disk) {
         if (!virtio_blk_init(&pc->blk, vm->disk, vm->disk_size, c && c->disk_readonly, VM_PCI_SLOT_BLK, &vm->bus,

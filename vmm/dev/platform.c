@@ -158,7 +158,8 @@ static bool platform_start(struct vm *vm, bool restart)
         .tsc_hz = tsc,
         .tsc_at_zero = pc->tsc_at_zero, /* guests see the host's TSC, unoffset */
         .timer_hz = VM_APIC_TIMER_HZ(tsc),
-        .ram_size = vm->ram_size,
+        .ram_size = vm->mem.size,
+        .ram_high_size = vm->mem.high_size,
         .phys_bits = 39,
         .kick = kick_vcpu,
         .kick_ctx = vm,
@@ -172,8 +173,8 @@ static bool platform_start(struct vm *vm, bool restart)
     struct rtc_cmos_config rc = {
         .time = {.year = host_boot_time.year, .month = host_boot_time.month, .day = host_boot_time.day,
                  .hour = host_boot_time.hour, .minute = host_boot_time.minute, .second = host_boot_time.second},
-        .ram_below_4g = MIN(vm->ram_size, 0xe0000000ull),
-        .ram_above_4g = vm->ram_size > 0xe0000000ull ? vm->ram_size - 0xe0000000ull : 0,
+        .ram_below_4g = vm->mem.size,
+        .ram_above_4g = vm->mem.high_size,
         .cpus = vm->vcpu_count,
     };
     if (apic_bus_attach_mmio(&pc->apic, &vm->bus, current_vcpu_index, vm) < 0 ||

@@ -40,6 +40,7 @@ enum key {
     K_VIRTIO_CONSOLE,
     K_INITRD,
     K_EXIT_SPLIT,
+    K_MEMORY_BELOW_4G,
     K_COUNT,
 };
 STATIC_ASSERT(K_COUNT <= 32, "struct parser's seen holds one bit per key");
@@ -72,6 +73,7 @@ static const struct {
     [K_VIRTIO_CONSOLE] = {"virtio_console", true},
     [K_INITRD] = {"initrd", true},
     [K_EXIT_SPLIT] = {"exit_split", true},
+    [K_MEMORY_BELOW_4G] = {"memory_below_4g", true},
 };
 
 struct name_value {
@@ -477,12 +479,20 @@ static int set_key(struct parser *p, const char *key, char *v)
         c->stale_map_keys = (uint32_t)n;
         return 0;
     case K_MEMORY:
-        if (number_value(p, K_MEMORY, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_MAX, "1M..3584M",
+        if (number_value(p, K_MEMORY, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_MAX, CONFIG_MEMORY_RANGE,
                          &n) < 0)
             return -1;
         if (n % PAGE_SIZE)
             return fail(p, "memory ", v, " is not a whole number of 4K pages");
         vm->memory = n;
+        return 0;
+    case K_MEMORY_BELOW_4G:
+        if (number_value(p, K_MEMORY_BELOW_4G, v, true, CONFIG_MEMORY_MIN, CONFIG_MEMORY_BELOW_4G_MAX,
+                         CONFIG_MEMORY_BELOW_4G_RANGE, &n) < 0)
+            return -1;
+        if (n % PAGE_SIZE)
+            return fail(p, "memory_below_4g ", v, " is not a whole number of 4K pages");
+        vm->memory_below_4g = n;
         return 0;
     case K_IMAGE:
         return string_value(p, K_IMAGE, v, vm->image, CONFIG_IMAGE_MAX);

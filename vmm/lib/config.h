@@ -75,9 +75,14 @@
 #define CONFIG_CMDLINE_MAX 200  /* guest command line characters */
 #define CONFIG_ERROR_MAX 160
 #define CONFIG_MEMORY_MIN (1ull << 20)
-/* A VM's RAM is one range from guest-physical 0, and the PC's devices sit from 0xE0000000
- * up (PCI, IOAPIC, local APIC, firmware): RAM may not reach them. */
-#define CONFIG_MEMORY_MAX (3584ull << 20)
+/* A VM's RAM is laid out as a PC's (vmm/dev/dev_ram.h): up to 3584 MiB from 0, below
+ * the devices at 0xE0000000, the rest from 4 GiB up. Its guest-physical addresses have
+ * 39 bits (CPUID), so RAM ends well below 512 GiB. */
+#define CONFIG_MEMORY_MAX (256ull << 30)
+#define CONFIG_MEMORY_RANGE "1M..256G"
+/* How much of it may lie below 4 GiB (QEMU's max-ram-below-4g): the rest goes to 4 GiB. */
+#define CONFIG_MEMORY_BELOW_4G_MAX (3584ull << 20)
+#define CONFIG_MEMORY_BELOW_4G_RANGE "1M..3584M"
 #define CONFIG_CPU_MAX 511      /* highest CPU index a VM can be pinned to (MAX_CPUS-1) */
 #define CONFIG_CPU_RANGE "0..511"
 #define CONFIG_AP_RANGE "1..511"   /* CPUs but the boot CPU */
@@ -128,6 +133,9 @@ struct vm_config {
     /* exit_split = on: each exit's round trip also split at the TSC the CPU stores as it
      * exits (guest and hardware entry / hardware exit / handler; vcpu_exit_split). */
     bool exit_split;
+    /* memory_below_4g: at most this much RAM below 4 GiB, the rest from 4 GiB up (0: the
+     * default, CONFIG_MEMORY_BELOW_4G_MAX). */
+    uint64_t memory_below_4g;
 };
 
 struct keel_config {

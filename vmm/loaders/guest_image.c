@@ -314,6 +314,8 @@ static void build_boot_area(const struct guest_ram *ram, gpa_t base, const char 
     put_mmap(&m, GUEST_HIGH_MEM, usable_top - GUEST_HIGH_MEM, MMAP_AVAILABLE);
     if (usable_top < ram->size)
         put_mmap(&m, usable_top, ram->size - usable_top, MMAP_RESERVED);
+    if (ram->high_size)
+        put_mmap(&m, GUEST_RAM_HIGH_BASE, ram->high_size, MMAP_AVAILABLE);
 
     memcpy(b + GUEST_MB_LOADER_NAME_OFF, "Keel", 5);
 
@@ -336,8 +338,9 @@ static int check_ram(const struct guest_ram *ram, uint64_t min, const char *cmdl
 {
     if (!ram || !ram->hva)
         return fail(err, GUEST_EINVAL, "%s: no guest RAM", who);
-    if (ram->size % PAGE_SIZE)
-        return fail(err, GUEST_EINVAL, "%s: guest RAM size 0x%lx is not a multiple of 4 KiB", who, ram->size);
+    if (ram->size % PAGE_SIZE || ram->high_size % PAGE_SIZE)
+        return fail(err, GUEST_EINVAL, "%s: guest RAM size 0x%lx + 0x%lx is not a multiple of 4 KiB", who, ram->size,
+                    ram->high_size);
     if (ram->size < min)
         return fail(err, GUEST_EINVAL, "%s: guest RAM of 0x%lx bytes is too small (at least 0x%lx needed)", who,
                     ram->size, min);
@@ -565,12 +568,14 @@ int guest_load_elf64(const struct guest_ram *ram, const void *image, size_t size
     int rc = check_ram(ram, GUEST_MIN_RAM, cmdline, "elf64", err);
     if (rc)
         return rc;
-    if (ram->size > GUEST_MAX_RAM_ELF64)
-        return fail(err, GUEST_EINVAL, "elf64: guest RAM of 0x%lx bytes is more than the 512 GiB the boot page tables cover",
-                    ram->size);
-
-    /* Identity map of all RAM in 2 MiB pages: PML4, one PDPT, one PD per GiB. */
-    uint64_t map_size = ALIGN_UP(ram->size, LARGE_PAGE_SIZE);
+    /* Identity map of all RAM in 2 MiB pages: PML4, one PDPT, one PD per GiB. With RAM
+     * at 4 GiB that is everything up to its end, the device area between included
+     * (where the guest finds its APICs). */
+    uint64_t map_size = ram->high_size ? GUEST_RAM_HIGH_BASE + ALIGN_UP(ram->high_size, LARGE_PAGE_SIZE)
+                                       : ALIGN_UP(ram->size, LARGE_PAGE_SIZE);
+    if (map_size > GUEST_MAX_RAM_ELF64)
+        return fail(err, GUEST_EINVAL, "elf64: guest RAM up to 0x%lx is more than the 512 GiB the boot page tables cover",
+                    map_size);
     uint64_t pds = ALIGN_UP(map_size, HUGE_PAGE_SIZE) / HUGE_PAGE_SIZE;
     gpa_t tables = ram->size - (2 + pds) * PAGE_SIZE;
     gpa_t stack_top = tables;

@@ -41,12 +41,17 @@
 #include "vmm/lib/types.h"
 #include "vmm/lib/config.h"
 #include "arch/x86/vcpu_arch.h" /* enum guest_cpu_mode */
+#include "vmm/dev/dev_ram.h"       /* the RAM layout */
 
 #define GUEST_ERR_LEN 160
 
+/* A VM's RAM as the loaders see it (vmm/dev/dev_ram.h has the layout): images, boot
+ * data and page tables go below 4 GiB; the RAM at 4 GiB appears in the memory maps the
+ * guest is given (and in the ELF64 boot page tables). */
 struct guest_ram {
-    uint8_t *hva;  /* where Keel reaches guest-physical 0 */
-    uint64_t size; /* a multiple of 4 KiB */
+    uint8_t *hva;       /* where Keel reaches guest-physical 0 */
+    uint64_t size;      /* bytes from 0, a multiple of 4 KiB */
+    uint64_t high_size; /* bytes from GUEST_RAM_HIGH_BASE, a multiple of 4 KiB (0: none) */
 };
 
 /* The image formats are the configuration's entry kinds, one set of values: a VM's

@@ -145,8 +145,9 @@ int guest_load_linux(const struct guest_ram *ram, const void *image, size_t size
     err[0] = 0;
     if (!ram || !ram->hva)
         return fail(err, GUEST_EINVAL, "linux: no guest RAM");
-    if (ram->size % PAGE_SIZE)
-        return fail(err, GUEST_EINVAL, "linux: guest RAM size 0x%lx is not a multiple of 4 KiB", ram->size);
+    if (ram->size % PAGE_SIZE || ram->high_size % PAGE_SIZE)
+        return fail(err, GUEST_EINVAL, "linux: guest RAM size 0x%lx + 0x%lx is not a multiple of 4 KiB", ram->size,
+                    ram->high_size);
     if (ram->size < LINUX_MIN_RAM)
         return fail(err, GUEST_EINVAL, "linux: guest RAM of 0x%lx bytes is too small (at least 0x%lx needed)", ram->size,
                     LINUX_MIN_RAM);
@@ -200,6 +201,8 @@ int guest_load_linux(const struct guest_ram *ram, const void *image, size_t size
     put_e820(zp, &n, 0, GUEST_LOW_MEM_END, E820_RAM);
     put_e820(zp, &n, GUEST_LOW_MEM_END, GUEST_HIGH_MEM - GUEST_LOW_MEM_END, E820_RESERVED);
     put_e820(zp, &n, GUEST_HIGH_MEM, ram->size - GUEST_HIGH_MEM, E820_RAM);
+    if (ram->high_size)
+        put_e820(zp, &n, GUEST_RAM_HIGH_BASE, ram->high_size, E820_RAM);
     put8(zp + BP_E820_ENTRIES, (uint8_t)n);
 
     uint8_t *gdt = ram->hva + LINUX_GDT;

@@ -317,14 +317,14 @@ static void write_host_state(struct vcpu_arch *a)
 
 /* RAM only: no device MMIO is mapped, so any other guest-physical access is an EPT
  * violation, which the generic side turns into an MMIO access or a stop. */
-static bool vmx_vm_create(struct vm_arch *vm, const char *name, hpa_t ram, uint64_t size)
+static bool vmx_vm_create(struct vm_arch *vm, const char *name, const struct vm_ram_range *ram, unsigned ranges)
 {
     struct vm_vmx *x = &vm->vmx;
     int rc = ept_init(&x->ept, &ept_palloc_ops, NULL);
-    if (!rc) {
+    if (!rc)
         ept_apply_caps(&x->ept, vmx_boot_caps()->ept_vpid);
-        rc = ept_map(&x->ept, 0, ram, size, EPT_RWX, EPT_MT_WB);
-    }
+    for (unsigned i = 0; !rc && i < ranges; i++)
+        rc = ept_map(&x->ept, ram[i].gpa, ram[i].hpa, ram[i].size, EPT_RWX, EPT_MT_WB);
     if (rc) {
         kprintf("VM %s: not started: building its EPT failed (%d)\n", name, rc);
         return false;

@@ -117,7 +117,9 @@ static int under_keel(void)
     return keel;
 }
 
-static void check_vm_info(uint64_t entry_rsp)
+static void find_high_ram(uint64_t info, uint64_t *base, uint64_t *size);
+
+static void check_vm_info(uint64_t info_gpa, uint64_t entry_rsp)
 {
     struct keel_vm_info info;
     __builtin_memset(&info, 0xff, sizeof info); /* so that fields Keel leaves alone show */
@@ -139,11 +141,84 @@ static void check_vm_info(uint64_t entry_rsp)
 
     /* The same buffer 4 GiB higher: a Keel that truncated RBX to 32 bits, as it does
      * for 32-bit guests, would accept it; a result truncated to EAX would not be -2. */
-    if (info.memory_bytes <= FOUR_GIB) {
+    uint64_t high_base, high_size;
+    find_high_ram(info_gpa, &high_base, &high_size);
+    if (info.memory_bytes <= FOUR_GIB && !high_size) {
         rc = vmcall3(KEEL_HC_VM_INFO, gpa + FOUR_GIB, sizeof info);
         check(rc == -(int64_t)KEEL_EFAULT, "VM_INFO at gpa 0x%lx (past RAM) returned %ld (-EFAULT, as 64 bits)",
               gpa + FOUR_GIB, rc);
     }
+}
+
+/* RAM above 4 GiB, as the Multiboot memory map reports it: every 2 MiB of it (and its
+ * last 8 bytes) takes a pattern that reads back, and a hypercall's buffer there works
+ * (Keel's guest-memory check on the 4 GiB part). With "past-ram" on the command line
+ * the guest then reads the first byte past its RAM, which Keel must stop it for. */
+#define MBI_CMDLINE 16
+#define MBI_MMAP_LENGTH 44
+#define MBI_MMAP_ADDR 48
+#define MB_MMAP_AVAILABLE 1
+
+static uint64_t high_ram_end;
+
+/* The available range at or above 4 GiB in the Multiboot memory map (size 0: none). */
+static void find_high_ram(uint64_t info, uint64_t *base, uint64_t *size)
+{
+    const uint8_t *mbi = (const uint8_t *)(uintptr_t)info;
+    uint32_t len = *(const uint32_t *)(mbi + MBI_MMAP_LENGTH);
+    uint32_t at = *(const uint32_t *)(mbi + MBI_MMAP_ADDR);
+    *base = *size = 0;
+    for (uint32_t off = 0; off + 24 <= len; off += *(const uint32_t *)(uintptr_t)(at + off) + 4) {
+        const uint8_t *e = (const uint8_t *)(uintptr_t)(at + off);
+        uint64_t b = *(const uint64_t *)(e + 4), l = *(const uint64_t *)(e + 12);
+        if (*(const uint32_t *)(e + 20) == MB_MMAP_AVAILABLE && b >= FOUR_GIB) {
+            *base = b;
+            *size = l;
+        }
+    }
+}
+
+static void check_high_ram(uint64_t info)
+{
+    uint64_t base, size;
+    find_high_ram(info, &base, &size);
+    if (!size) {
+        printf("hello64: no RAM above 4 GiB\n");
+        return;
+    }
+    check(base == FOUR_GIB, "RAM above 4 GiB: %lu KiB at 0x%lx", size >> 10, base);
+    unsigned bad = 0, words = 0;
+    for (uint64_t a = base; a < base + size; a += 2u << 20) {
+        *(volatile uint64_t *)(uintptr_t)a = a ^ 0x5a5a5a5a5a5a5a5aull;
+        words++;
+    }
+    *(volatile uint64_t *)(uintptr_t)(base + size - 8) = 0x0123456789abcdefull;
+    for (uint64_t a = base; a < base + size; a += 2u << 20)
+        bad += *(volatile uint64_t *)(uintptr_t)a != (a ^ 0x5a5a5a5a5a5a5a5aull);
+    bad += *(volatile uint64_t *)(uintptr_t)(base + size - 8) != 0x0123456789abcdefull;
+    check(!bad, "%u words written across it, every 2 MiB and its last 8 bytes, read back (%u wrong)", words + 1, bad);
+    struct keel_vm_info *vi = (struct keel_vm_info *)(uintptr_t)(base + (1u << 20));
+    int64_t rc = vmcall3(KEEL_HC_VM_INFO, (uint64_t)(uintptr_t)vi, sizeof *vi);
+    check(rc == 0 && vi->memory_bytes > size,
+          "VM_INFO with its buffer at 0x%lx returned %ld, memory %lu MiB", (uint64_t)(uintptr_t)vi, rc,
+          rc == 0 ? vi->memory_bytes >> 20 : 0);
+    high_ram_end = base + size;
+}
+
+static int cmdline_has(uint64_t info, const char *word)
+{
+    const uint8_t *mbi = (const uint8_t *)(uintptr_t)info;
+    if (!(*(const uint32_t *)mbi & (1u << 2)))
+        return 0;
+    const char *c = (const char *)(uintptr_t)*(const uint32_t *)(mbi + MBI_CMDLINE);
+    for (; *c; c++) {
+        unsigned i = 0;
+        while (word[i] && c[i] == word[i])
+            i++;
+        if (!word[i])
+            return 1;
+    }
+    return 0;
 }
 
 /* An AP of a 64-bit VM starts from INIT-SIPI in real mode like any other (its vCPU
@@ -205,11 +280,19 @@ void hello64_main(uint64_t info, uint64_t magic, uint64_t entry_rsp, uint64_t en
     check_long_mode();
     /* Outside Keel VMCALL raises #UD, and with no IDT that would reset the machine. */
     if (under_keel()) {
-        check_vm_info(entry_rsp);
+        check_vm_info(info, entry_rsp);
         check_ap_start();
+        check_high_ram(info);
     }
     if (failures) {
         printf("hello64: %u of %u checks FAILED\n", failures, checks);
+        guest_exit(EXIT_FAIL);
+    }
+    if (high_ram_end && cmdline_has(info, "past-ram")) {
+        printf("hello64: reading 0x%lx, just past the end of RAM\n", high_ram_end);
+        uart_drain();
+        uint64_t v = *(volatile uint64_t *)(uintptr_t)high_ram_end;
+        printf("hello64: FAIL: read 0x%lx past the end of RAM\n", v);
         guest_exit(EXIT_FAIL);
     }
     printf("hello64: done\n");
