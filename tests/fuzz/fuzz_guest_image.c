@@ -99,6 +99,10 @@ static void check_text(const char *what, const char *s, size_t array, bool may_b
  * reserved hole and the ELF64 stack leave free; the Multiboot information and memory
  * map in it must claim nothing beyond RAM, and the usable RAM they report ends at
  * `usable_top`. */
+/* This input's RAM at 4 GiB (0: none): the memory map ends with it, and the ELF64 boot
+ * tables map it. */
+static uint64_t high_size;
+
 static void check_boot_area(const uint8_t *ram, uint64_t size, const struct guest_boot *b, const char *cmdline,
                             uint64_t usable_top)
 {
@@ -127,8 +131,16 @@ static void check_boot_area(const uint8_t *ram, uint64_t size, const struct gues
     }
     FUZZ_CHECK(strcmp((const char *)ram + rd32(mbi + 64), "Keel") == 0, "boot loader name");
     uint32_t len = rd32(mbi + 44), addr = rd32(mbi + 48);
-    FUZZ_CHECK(addr == base + GUEST_MB_MMAP_OFF && len % 24 == 0 && len >= 3 * 24 && len <= 4 * 24, "memory map at 0x%x, %u bytes",
-               addr, len);
+    FUZZ_CHECK(addr == base + GUEST_MB_MMAP_OFF && len % 24 == 0 && len >= 3 * 24 && len <= (high_size ? 5 : 4) * 24,
+               "memory map at 0x%x, %u bytes", addr, len);
+    if (high_size) {
+        /* The last entry is the RAM at 4 GiB, whole; the rest covers the RAM below. */
+        const uint8_t *e = ram + addr + len - 24;
+        FUZZ_CHECK(rd64(e + 4) == GUEST_RAM_HIGH_BASE && rd64(e + 12) == high_size && rd32(e + 20) == 1,
+                   "last memory map entry 0x%lx+0x%lx type %u, not the RAM at 4 GiB", (unsigned long)rd64(e + 4),
+                   (unsigned long)rd64(e + 12), rd32(e + 20));
+        len -= 24;
+    }
     uint64_t covered = 0, usable_end = 0;
     for (uint32_t off = 0; off < len; off += 24) {
         const uint8_t *e = ram + addr + off;
@@ -169,6 +181,22 @@ static void check_elf64_tables(const uint8_t *ram, uint64_t size, const struct g
         uint64_t pde = rd64(ram + pd + ((va >> 21) & 511) * 8);
         FUZZ_CHECK((pde & 0x83) == 0x83 && (pde & ~0xfffull) == va, "PD entry for 0x%lx = 0x%lx", (unsigned long)va,
                    (unsigned long)pde);
+    }
+    /* The RAM at 4 GiB: its first and last 2 MiB pages (all of them would slow the
+     * fuzzer down to a crawl for hundreds of GiB). */
+    if (high_size) {
+        uint64_t last = GUEST_RAM_HIGH_BASE + ((high_size - 1) & ~((2ull << 20) - 1));
+        for (uint64_t va = GUEST_RAM_HIGH_BASE;; va = last) {
+            uint64_t pdpte = rd64(ram + pdpt + (va >> 30) * 8);
+            uint64_t pd = pdpte & ~0xfffull;
+            FUZZ_CHECK((pdpte & 1) && pd >= cr3 && pd + PAGE <= size, "PDPT entry for 0x%lx = 0x%lx",
+                       (unsigned long)va, (unsigned long)pdpte);
+            uint64_t pde = rd64(ram + pd + ((va >> 21) & 511) * 8);
+            FUZZ_CHECK((pde & 0x83) == 0x83 && (pde & ~0xfffull) == va, "PD entry for 0x%lx = 0x%lx",
+                       (unsigned long)va, (unsigned long)pde);
+            if (va == last)
+                break;
+        }
     }
 }
 
@@ -244,7 +272,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *image = data + 4 + cl;
 
     uint64_t ram_off = RAM_MAX - (uint64_t)ram_size;
-    struct guest_ram ram = {area + ram_off, (uint64_t)ram_size, 0};
+    /* RAM at 4 GiB besides: never written by the loaders (they only map and report
+     * it), so any size, up to past what the ELF64 boot tables can cover. */
+    high_size = (uint64_t)(data[1] >> 5) * (37ull << 30);
+    struct guest_ram ram = {area + ram_off, (uint64_t)ram_size, high_size};
     /* Below RAM: whole pages inaccessible, and ASan guards the part of RAM's first page
      * that is not RAM (for the odd sizes). */
     uint64_t below = ram_off / PAGE * PAGE;

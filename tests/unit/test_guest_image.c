@@ -868,6 +868,11 @@ static void test_ram_above_4g(void **state)
     assert_int_equal(guest_load_elf64(&less, img.data, img.size, NULL, &b, err), 0);
     assert_int_equal(b.cr3, 64 * MiB - (2 + pds) * PAGE_SIZE);
     check_mmap_entry(&less, GUEST_MB_MMAP + 96, GUEST_RAM_HIGH_BASE, high, 1);
+    /* So little below 4 GiB that the tables for 256 GiB above it (260 PDs) and the
+     * stack leave no room above 1 MiB: refused before anything is written. */
+    struct guest_ram tiny = {ram.hva, 2 * MiB, 256 * 1024 * MiB};
+    expect_error(guest_load_elf64(&tiny, img.data, img.size, NULL, &b, err), GUEST_ENOFIT, err,
+                 "the boot page tables for RAM up to 0x4100000000 (1048 KiB) and the stack do not fit in the 0x200000");
     struct guest_ram odd = {ram.hva, GUEST_RAM_LOW_MAX, 100};
     expect_error(guest_load_multiboot(&odd, img.data, img.size, NULL, &b, err), GUEST_EINVAL, err, "4 KiB");
     img_free(&img);

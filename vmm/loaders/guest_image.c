@@ -577,6 +577,13 @@ int guest_load_elf64(const struct guest_ram *ram, const void *image, size_t size
         return fail(err, GUEST_EINVAL, "elf64: guest RAM up to 0x%lx is more than the 512 GiB the boot page tables cover",
                     map_size);
     uint64_t pds = ALIGN_UP(map_size, HUGE_PAGE_SIZE) / HUGE_PAGE_SIZE;
+    /* Up to 258 pages with RAM at 4 GiB: they and the stack must leave room for the
+     * image above 1 MiB in the RAM below 4 GiB (memory_below_4g may make it small). */
+    if ((2 + pds) * PAGE_SIZE + GUEST_ELF64_STACK_SIZE > ram->size - GUEST_HIGH_MEM)
+        return fail(err, GUEST_ENOFIT,
+                    "elf64: the boot page tables for RAM up to 0x%lx (%lu KiB) and the stack do not fit in the 0x%lx "
+                    "bytes below 4 GiB",
+                    map_size, (uint64_t)((2 + pds) * PAGE_SIZE / 1024), ram->size);
     gpa_t tables = ram->size - (2 + pds) * PAGE_SIZE;
     gpa_t stack_top = tables;
     gpa_t stack_bottom = stack_top - GUEST_ELF64_STACK_SIZE;
