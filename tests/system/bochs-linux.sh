@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian's own kernel (linux-image-amd64, unmodified) with a busybox initramfs in a
-# 1-vCPU Keel VM in Bochs: the kernel boots by the Linux boot protocol, reaches its
+# 1-vCPU Keel VM in Bochs, half of its RAM at 4 GiB: the kernel boots by the Linux boot
+# protocol, takes both parts of its RAM, reaches its
 # /init, which prints a marker and the CPU count, loads Debian's virtio modules, reads
 # the virtio-blk disk, writes to the virtio console and powers off through ACPI S5. The
 # VM's exit profile is printed.
@@ -15,6 +16,8 @@ cp "$log" "$LINUX/bochs-linux.log" # kept for a look after the run
 expect "$log" "VM deb: 256 MiB at .* linux image 'vmlinuz' .*initrd 'initrd.cpio'" "the Linux VM started with its initrd"
 expect "$log" "deb: \[ *[0-9.]+\] Linux version $(cat "$LINUX/version")" "Debian's kernel prints its banner"
 expect "$log" "deb: \[ *[0-9.]+\] tsc: Detected [0-9.]+ MHz processor" "the kernel knows the TSC rate"
+expect "$log" "deb: \[ *[0-9.]+\] BIOS-e820: \[mem 0x0000000100000000-0x0000000107ffffff\] usable" "the kernel's e820 map has the 128 MiB at 4 GiB"
+expect "$log" "deb: \[ *[0-9.]+\] Memory: [0-9]+K/26[01][0-9]{3}K available" "the kernel counts all 256 MiB, both parts"
 expect "$log" "deb: \[ *[0-9.]+\] Run /init as init process" "the kernel runs /init"
 expect "$log" "deb: ${LINUX_SAYS} init reached" "init reached (its markers in the kernel log or on the console)"
 expect "$log" "deb: ${LINUX_SAYS} nproc 1$" "init sees 1 CPU"
